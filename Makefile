@@ -1,0 +1,103 @@
+# vlens — `make` builds build/vlens and build/libvlens.a; `make test` runs
+# every test (release, then ASan+UBSan); `make demo` runs the main job.
+# Every source file under src/<layer>/ is picked up automatically; tests are
+# tests/test_*.c (one binary each), fuzz targets fuzz/fuzz_*.c, benchmarks
+# bench/bench_*.c.
+
+VARIANT ?= rel
+CC ?= cc
+PKGS := cjson stb libgif libwebp openblas libpcre2-8 libutf8proc libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC -Iinclude -Isrc $(WARN) $(PKG_CFLAGS)
+ifeq ($(VARIANT),asan)
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDOPT := -fsanitize=address,undefined
+else
+  OPT := -O2
+  LDOPT :=
+endif
+CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(LDLIBS)
+
+B := build/$(VARIANT)
+LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+BENCH_SRC := $(wildcard bench/bench_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(B)/%.o)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+.SECONDARY:
+
+.PHONY: all deps lib cli tests benches test test-rel test-asan check-layers fuzz-smoke \
+        demo clean format lint
+
+all: deps
+	@$(MAKE) --no-print-directory cli
+	@ln -sf $(VARIANT)/vlens build/vlens
+
+deps:
+	@scripts/deps.sh build
+
+lib: $(B)/libvlens.a
+cli: $(B)/vlens
+tests: $(TEST_BIN)
+benches: $(BENCH_BIN)
+
+$(B)/libvlens.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/vlens: $(CLI_OBJ) $(B)/libvlens.a
+	$(CC) $(LDOPT) -o $@ $(CLI_OBJ) $(B)/libvlens.a $(LDLIBS_ALL)
+
+$(B)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(B)/libvlens.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(B)/libvlens.a $(LDOPT) $(LDLIBS_ALL)
+
+$(B)/bench/%: bench/%.c $(B)/libvlens.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O3 -o $@ $< $(B)/libvlens.a $(LDOPT) $(LDLIBS_ALL)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -c -o $@ $<
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)
+
+# ---- tests ---------------------------------------------------------------
+# Release build first (fast), then the same suite under ASan+UBSan, then the
+# structural checks. tools/run-tests.sh prints the closing
+# "N passed, N failed" line CI reads.
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory VARIANT=rel cli tests
+	@$(MAKE) --no-print-directory VARIANT=asan cli tests
+	@tools/run-tests.sh build/rel build/asan
+
+check-layers:
+	@tools/check-layers.sh
+
+fuzz-smoke:
+	@tools/fuzz-smoke.sh
+
+demo: all
+	@tools/demo.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'include/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'fuzz/*.c')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -Iinclude -Isrc src
+
+clean:
+	rm -rf build

@@ -1,0 +1,20 @@
+/* CLI subcommands. Each returns the process exit status; only the CLI prints
+ * errors (vl_last_error()) and exits. */
+#ifndef VL_CLI_CLI_H
+#define VL_CLI_CLI_H
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} vl_command;
+
+/* Prints "vlens: <what>: <last error>" on stderr and returns 1. */
+int cli_fail(const char *what);
+/* Common options: --threads N / -t N and --quiet, removed from argv.
+ * Returns the new argc. */
+int cli_common_options(int argc, char **argv);
+
+int cmd_inspect(int argc, char **argv);
+
+#endif

@@ -1,0 +1,66 @@
+/* vlens — command-line entry point: dispatches to src/cli/cmd_*.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "base/threads.h"
+#include "cli/cli.h"
+#include "vlens.h"
+
+static const vl_command commands[] = {
+    {"inspect", "list the tensors and config of a safetensors file or model folder", cmd_inspect},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+int cli_fail(const char *what) {
+  const char *msg = vl_last_error();
+  fprintf(stderr, "vlens: %s%s%s\n", what ? what : "", what && *msg ? ": " : "", msg);
+  return 1;
+}
+
+int cli_common_options(int argc, char **argv) {
+  int out = 0;
+  for (int i = 0; i < argc; i++) {
+    if ((!strcmp(argv[i], "--threads") || !strcmp(argv[i], "-t")) && i + 1 < argc) {
+      vl_threads_set(atoi(argv[++i]));
+    } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+      vl_log_set_quiet(1);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argv[out] = NULL;
+  return out;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "vlens %s — vision-language models in C, with a picture of where they looked\n\n",
+          vlens_version());
+  fprintf(f, "usage: vlens COMMAND [options]\n\ncommands:\n");
+  for (int i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\ncommon options: -t/--threads N (default: all cores, or VLENS_THREADS), "
+             "-q/--quiet\nrun 'vlens COMMAND --help' for a command's options\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+      !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return argc < 2 ? 1 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("vlens %s\n", vlens_version());
+    return 0;
+  }
+  for (int i = 0; i < N_COMMANDS; i++) {
+    if (!strcmp(argv[1], commands[i].name)) {
+      int n = cli_common_options(argc - 1, argv + 1);
+      return commands[i].run(n, argv + 1);
+    }
+  }
+  fprintf(stderr, "vlens: unknown command '%s' (try 'vlens --help')\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,242 @@
+#include "tensor/tensor.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/half.h"
+
+/* Arena: a list of chunks, bump-allocated. A mark is the total number of
+ * bytes handed out so far; reset frees whole chunks past the mark and rewinds
+ * the chunk that holds it. */
+typedef struct chunk {
+  struct chunk *prev;
+  size_t cap, used;
+  size_t base; /* arena offset of this chunk's first byte */
+  _Alignas(64) unsigned char mem[];
+} chunk;
+
+struct vl_ctx {
+  chunk *top;
+  size_t peak;
+  bool recording;
+  vl_node **tape;
+  size_t n_tape, cap_tape;
+};
+
+enum { CHUNK_MIN = 16u << 20, ALIGN = 64 };
+
+vl_ctx *vl_ctx_new(void) {
+  vl_ctx *c = calloc(1, sizeof *c);
+  if (!c) vl_error(VL_ERR_NOMEM, "out of memory creating a tensor context");
+  return c;
+}
+
+void vl_ctx_free(vl_ctx *c) {
+  if (!c) return;
+  while (c->top) {
+    chunk *p = c->top->prev;
+    free(c->top);
+    c->top = p;
+  }
+  free(c->tape);
+  free(c);
+}
+
+void vl_ctx_set_recording(vl_ctx *c, bool on) { c->recording = on; }
+bool vl_ctx_recording(const vl_ctx *c) { return c->recording; }
+size_t vl_ctx_used(const vl_ctx *c) { return c->top ? c->top->base + c->top->used : 0; }
+size_t vl_ctx_peak(const vl_ctx *c) { return c->peak; }
+size_t vl_ctx_mark(const vl_ctx *c) { return vl_ctx_used(c); }
+
+void vl_ctx_reset(vl_ctx *c, size_t mark) {
+  while (c->top && c->top->base > mark) {
+    chunk *p = c->top->prev;
+    free(c->top);
+    c->top = p;
+  }
+  if (c->top && mark - c->top->base < c->top->used) c->top->used = mark - c->top->base;
+  /* Nodes whose memory was released leave the tape too. */
+  while (c->n_tape && c->tape[c->n_tape - 1]->at >= mark) c->n_tape--;
+}
+
+void *vl_ctx_alloc(vl_ctx *c, size_t bytes) {
+  bytes = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+  if (!bytes) bytes = ALIGN;
+  if (!c->top || c->top->cap - c->top->used < bytes) {
+    size_t cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
+    size_t base = vl_ctx_used(c);
+    chunk *ch = aligned_alloc(ALIGN, (sizeof(chunk) + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
+    if (!ch) {
+      vl_error(VL_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+      return NULL;
+    }
+    /* A partly used chunk is abandoned; its tail counts as used so marks stay
+     * monotonic. */
+    if (c->top) base = c->top->base + c->top->cap;
+    ch->prev = c->top;
+    ch->cap = cap;
+    ch->used = 0;
+    ch->base = base;
+    c->top = ch;
+  }
+  void *p = c->top->mem + c->top->used;
+  c->top->used += bytes;
+  memset(p, 0, bytes);
+  size_t used = vl_ctx_used(c);
+  if (used > c->peak) c->peak = used;
+  return p;
+}
+
+static vl_tensor *new_header(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > VL_MAX_DIMS) {
+    vl_error(VL_ERR_INVALID, "tensor rank %d out of range (max %d)", ndim, VL_MAX_DIMS);
+    return NULL;
+  }
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0 || (shape[i] > 0 && n > INT64_MAX / 16 / shape[i])) {
+      vl_error(VL_ERR_INVALID, "bad tensor dimension %lld", (long long)shape[i]);
+      return NULL;
+    }
+    n *= shape[i];
+  }
+  vl_tensor *t = vl_ctx_alloc(c, sizeof *t);
+  if (!t) return NULL;
+  t->dtype = dtype;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+  t->numel = n;
+  return t;
+}
+
+vl_tensor *vl_new(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t *shape) {
+  vl_tensor *t = new_header(c, dtype, ndim, shape);
+  if (!t) return NULL;
+  t->data = vl_ctx_alloc(c, (size_t)t->numel * vl_dtype_size(dtype));
+  return t->data ? t : NULL;
+}
+
+vl_tensor *vl_new_f32(vl_ctx *c, int ndim, ...) {
+  int64_t shape[VL_MAX_DIMS] = {0};
+  va_list ap;
+  va_start(ap, ndim);
+  for (int i = 0; i < ndim && i < VL_MAX_DIMS; i++) shape[i] = va_arg(ap, int64_t);
+  va_end(ap);
+  return vl_new(c, VL_F32, ndim, shape);
+}
+
+vl_tensor *vl_wrap(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t *shape, void *data) {
+  vl_tensor *t = new_header(c, dtype, ndim, shape);
+  if (t) t->data = data;
+  return t;
+}
+
+float vl_get(const vl_tensor *t, int64_t i) {
+  switch (t->dtype) {
+  case VL_F32: return ((const float *)t->data)[i];
+  case VL_F16: return vl_f16_to_f32(((const uint16_t *)t->data)[i]);
+  case VL_BF16: return vl_bf16_to_f32(((const uint16_t *)t->data)[i]);
+  case VL_I64: return (float)((const int64_t *)t->data)[i];
+  case VL_I32: return (float)((const int32_t *)t->data)[i];
+  case VL_U8: return (float)((const uint8_t *)t->data)[i];
+  }
+  return 0;
+}
+
+vl_tensor *vl_clone_f32(vl_ctx *c, const vl_tensor *src) {
+  if (!src) return NULL;
+  vl_tensor *t = vl_new(c, VL_F32, src->ndim, src->shape);
+  if (!t) return NULL;
+  float *d = t->data;
+  if (src->dtype == VL_F32)
+    memcpy(d, src->data, (size_t)src->numel * sizeof(float));
+  else
+    for (int64_t i = 0; i < src->numel; i++) d[i] = vl_get(src, i);
+  return t;
+}
+
+bool vl_same_shape(const vl_tensor *a, const vl_tensor *b) {
+  if (a->ndim != b->ndim) return false;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i]) return false;
+  return true;
+}
+
+const char *vl_shape_str(const vl_tensor *t, char *buf, size_t n) {
+  size_t off = 0;
+  off += (size_t)snprintf(buf + off, n - off, "[");
+  for (int i = 0; i < t->ndim && off < n; i++)
+    off += (size_t)snprintf(buf + off, n - off, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+  if (off < n) snprintf(buf + off, n - off, "]");
+  return buf;
+}
+
+vl_node *vl_record(vl_ctx *c, vl_tensor *out, const char *op, vl_backward_fn backward, int n_in,
+                   vl_tensor *const *in) {
+  if (!c->recording || !out) return NULL;
+  bool any = false;
+  for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
+  if (!any) return NULL;
+  if (c->n_tape == c->cap_tape) {
+    size_t cap = c->cap_tape ? 2 * c->cap_tape : 256;
+    vl_node **t = realloc(c->tape, cap * sizeof *t);
+    if (!t) {
+      vl_error(VL_ERR_NOMEM, "out of memory growing the tape");
+      return NULL;
+    }
+    c->tape = t;
+    c->cap_tape = cap;
+  }
+  size_t at = vl_ctx_used(c);
+  vl_node *n = vl_ctx_alloc(c, sizeof *n);
+  if (!n) return NULL;
+  n->at = at;
+  n->backward = backward;
+  n->op = op;
+  n->out = out;
+  n->n_in = n_in < VL_NODE_MAX_IN ? n_in : VL_NODE_MAX_IN;
+  for (int i = 0; i < n->n_in; i++) n->in[i] = in[i];
+  out->requires_grad = true;
+  out->node = n;
+  c->tape[c->n_tape++] = n;
+  return n;
+}
+
+float *vl_grad(vl_ctx *c, vl_tensor *t) {
+  if (!t->grad) t->grad = vl_ctx_alloc(c, (size_t)t->numel * sizeof(float));
+  return t->grad;
+}
+
+int vl_backward(vl_ctx *c, vl_tensor *out, const float *dout) {
+  if (!out) return vl_error(VL_ERR_INVALID, "backward of a failed forward");
+  if (!out->requires_grad)
+    return vl_error(VL_ERR_INVALID, "backward: output does not depend on any tensor that requires grad");
+  /* Intermediates start from zero on every backward (one backward per
+   * explanation target reads fresh activation gradients); leaves accumulate. */
+  for (size_t k = 0; k < c->n_tape; k++) {
+    vl_tensor *t = c->tape[k]->out;
+    if (t->grad) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+  }
+  float *g = vl_grad(c, out);
+  if (!g) return VL_ERR_NOMEM;
+  for (int64_t i = 0; i < out->numel; i++) g[i] += dout ? dout[i] : 1.0f;
+  for (size_t k = c->n_tape; k-- > 0;) {
+    vl_node *n = c->tape[k];
+    if (!n->out->grad) continue; /* not on a path to out */
+    n->backward(c, n);
+  }
+  return VL_OK;
+}
+
+void vl_zero_grads(vl_ctx *c) {
+  for (size_t k = 0; k < c->n_tape; k++) {
+    vl_node *n = c->tape[k];
+    if (n->out->grad) memset(n->out->grad, 0, (size_t)n->out->numel * sizeof(float));
+    for (int i = 0; i < n->n_in; i++)
+      if (n->in[i] && n->in[i]->grad)
+        memset(n->in[i]->grad, 0, (size_t)n->in[i]->numel * sizeof(float));
+  }
+}

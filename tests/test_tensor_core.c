@@ -1,0 +1,122 @@
+/* The arena, tensor headers and the tape driver. */
+#include <string.h>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "base/threads.h"
+#include "tensor/tensor.h"
+#include "test.h"
+
+static void arena_marks_and_resets(void) {
+  vl_ctx *c = vl_ctx_new();
+  REQUIRE(c);
+  vl_tensor *a = vl_new_f32(c, 2, (int64_t)3, (int64_t)4);
+  REQUIRE(a);
+  CHECK(a->numel == 12 && a->ndim == 2 && a->shape[1] == 4);
+  CHECK(((uintptr_t)a->data & 63) == 0);
+  size_t m = vl_ctx_mark(c);
+  for (int i = 0; i < 100; i++) CHECK(vl_new_f32(c, 1, (int64_t)100000) != NULL);
+  CHECK(vl_ctx_used(c) > m + 100 * 400000);
+  vl_ctx_reset(c, m);
+  CHECK(vl_ctx_used(c) == m);
+  CHECK(vl_ctx_peak(c) > m + 100 * 400000);
+  vl_tensor *b = vl_new_f32(c, 1, (int64_t)5);
+  CHECK(b && vl_f32(b)[4] == 0.0f);
+  vl_ctx_free(c);
+}
+
+static void bad_shapes_are_errors(void) {
+  vl_ctx *c = vl_ctx_new();
+  int64_t neg[2] = {3, -1};
+  CHECK(vl_new(c, VL_F32, 2, neg) == NULL);
+  CHECK(vl_last_error_code() == VL_ERR_INVALID);
+  int64_t huge[3] = {INT64_C(1) << 30, INT64_C(1) << 30, INT64_C(1) << 30};
+  CHECK(vl_new(c, VL_F32, 3, huge) == NULL);
+  CHECK(vl_new(c, VL_F32, VL_MAX_DIMS + 1, neg) == NULL);
+  vl_ctx_free(c);
+}
+
+static void half_conversions_round_trip(void) {
+  const float vals[] = {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.1f};
+  for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+    float h = vl_f16_to_f32(vl_f32_to_f16(vals[i]));
+    CHECK_NEAR(h, vals[i], fabs(vals[i]) * 1e-3 + 1e-12);
+    float b = vl_bf16_to_f32(vl_f32_to_bf16(vals[i]));
+    CHECK_NEAR(b, vals[i], fabs(vals[i]) * 1e-2 + 1e-30);
+  }
+  CHECK(vl_f32_to_bf16(1.0f) == 0x3f80);
+  CHECK(vl_f32_to_f16(1.0f) == 0x3c00);
+  CHECK(vl_f32_to_f16(1e6f) == 0x7c00); /* overflow -> inf */
+}
+
+/* A hand-made op: y = 3x, to exercise vl_record / vl_backward alone. */
+static void triple_backward(vl_ctx *c, vl_node *n) {
+  float *gx = vl_grad(c, n->in[0]);
+  for (int64_t i = 0; i < n->out->numel; i++) gx[i] += 3.0f * n->out->grad[i];
+}
+
+static vl_tensor *triple(vl_ctx *c, vl_tensor *x) {
+  vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  for (int64_t i = 0; i < x->numel; i++) vl_f32(y)[i] = 3.0f * vl_f32(x)[i];
+  vl_record(c, y, "triple", triple_backward, 1, &x);
+  return y;
+}
+
+static void tape_accumulates_and_zeroes(void) {
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *x = vl_new_f32(c, 1, (int64_t)4);
+  x->requires_grad = true;
+  /* Not recording: no node, no grad path. */
+  vl_tensor *y0 = triple(c, x);
+  CHECK(y0->node == NULL && !y0->requires_grad);
+  CHECK(vl_backward(c, y0, NULL) != VL_OK);
+  vl_ctx_set_recording(c, true);
+  vl_tensor *y = triple(c, triple(c, x));
+  REQUIRE(y->node != NULL);
+  CHECK(vl_backward(c, y, NULL) == VL_OK);
+  for (int i = 0; i < 4; i++) CHECK_NEAR(x->grad[i], 9.0, 0);
+  CHECK(vl_backward(c, y, NULL) == VL_OK); /* accumulates */
+  CHECK_NEAR(x->grad[0], 18.0, 0);
+  vl_zero_grads(c);
+  CHECK_NEAR(x->grad[0], 0.0, 0);
+  /* A reset past recorded nodes removes them from the tape. */
+  size_t m = vl_ctx_mark(c);
+  vl_tensor *z = triple(c, x);
+  vl_ctx_reset(c, m);
+  vl_tensor *w = triple(c, x);
+  CHECK(vl_backward(c, w, NULL) == VL_OK);
+  CHECK_NEAR(x->grad[0], 3.0, 0);
+  (void)z;
+  vl_ctx_free(c);
+}
+
+typedef struct {
+  int64_t *hits;
+} count_arg;
+
+static void count_range(void *arg, int64_t b, int64_t e, int worker) {
+  count_arg *a = arg;
+  (void)worker;
+  for (int64_t i = b; i < e; i++) a->hits[i]++;
+}
+
+static void parallel_for_covers_range_once(void) {
+  vl_threads_set(4);
+  enum { N = 100003 };
+  static int64_t hits[N];
+  count_arg a = {hits};
+  for (int rep = 0; rep < 20; rep++) vl_parallel_for(N, 7, count_range, &a);
+  int ok = 1;
+  for (int i = 0; i < N; i++) ok &= hits[i] == 20;
+  CHECK(ok);
+  vl_threads_set(0);
+}
+
+int main(void) {
+  RUN(arena_marks_and_resets);
+  RUN(bad_shapes_are_errors);
+  RUN(half_conversions_round_trip);
+  RUN(tape_accumulates_and_zeroes);
+  RUN(parallel_for_covers_range_once);
+  return test_summary();
+}
