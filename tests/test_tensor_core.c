@@ -5,6 +5,7 @@
 #include "base/half.h"
 #include "base/threads.h"
 #include "tensor/tensor.h"
+#include "gradcheck.h"
 #include "test.h"
 
 static void arena_marks_and_resets(void) {
@@ -112,7 +113,37 @@ static void parallel_for_covers_range_once(void) {
   vl_threads_set(0);
 }
 
+static vl_tensor *triple_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  (void)arg;
+  return triple(c, triple(c, in[0]));
+}
+
+/* The finite-difference checker itself must catch a wrong backward. */
+static void wrong_backward(vl_ctx *c, vl_node *n) {
+  float *gx = vl_grad(c, n->in[0]);
+  for (int64_t i = 0; i < n->out->numel; i++) gx[i] += 2.0f * n->out->grad[i];
+}
+
+static vl_tensor *wrong_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  (void)arg;
+  vl_tensor *x = in[0], *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  for (int64_t i = 0; i < x->numel; i++) vl_f32(y)[i] = 3.0f * vl_f32(x)[i];
+  vl_record(c, y, "wrong", wrong_backward, 1, &x);
+  return y;
+}
+
+static void gradcheck_accepts_right_and_rejects_wrong(void) {
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *x = vl_new_f32(c, 2, (int64_t)3, (int64_t)5);
+  gc_fill(x, 1, -1, 1);
+  x->requires_grad = true;
+  CHECK(gradcheck("triple", triple_fwd, NULL, 1, &x, 1e-2f, 1e-3) < 1e-3);
+  CHECK(gradcheck("wrong (expected to fail)", wrong_fwd, NULL, 1, &x, 1e-2f, 1e9) > 0.3);
+  vl_ctx_free(c);
+}
+
 int main(void) {
+  RUN(gradcheck_accepts_right_and_rejects_wrong);
   RUN(arena_marks_and_resets);
   RUN(bad_shapes_are_errors);
   RUN(half_conversions_round_trip);
