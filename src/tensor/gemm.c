@@ -1,0 +1,409 @@
+/* Packed-panel GEMM driver (Goto/BLIS loop order), kernel selection, GEMV
+ * path for single-row products, and the OpenBLAS route.
+ *
+ * B (all of it, widened to F32) is packed once per call into NR-wide column
+ * panels, k-blocked by KC; the work is then split into (MC rows x NCT cols)
+ * tasks on the pool, each packing its own A block (MC x KC, L2) and running
+ * the microkernel over B micro-panels (KC x NR, L1). */
+#include "tensor/gemm.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/half.h"
+#include "base/threads.h"
+#include "tensor/gemm_kernels.h"
+
+#define KC 256
+#define MC 144 /* multiple of every MR (12, 6, 4) */
+
+/* ---- portable scalar kernel set ---------------------------------------- */
+
+static void kern_scalar(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
+                        float alpha, float beta) {
+  float acc[4][8] = {{0}};
+  for (int64_t k = 0; k < kc; k++, A += 4, B += 8)
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 8; j++) acc[i][j] += A[i] * B[j];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 8; j++)
+      C[i * ldc + j] = alpha * acc[i][j] + (beta != 0.0f ? beta * C[i * ldc + j] : 0.0f);
+}
+
+static void widen_scalar(const void *src, vl_dtype t, int64_t n, float *dst) {
+  if (t == VL_F32) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+    return;
+  }
+  const uint16_t *s = src;
+  if (t == VL_BF16)
+    for (int64_t i = 0; i < n; i++) dst[i] = vl_bf16_to_f32(s[i]);
+  else
+    for (int64_t i = 0; i < n; i++) dst[i] = vl_f16_to_f32(s[i]);
+}
+
+static float dot_scalar(const float *a, const float *b, int64_t n) {
+  float s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; j++) s[j] += a[i + j] * b[i + j];
+  for (; i < n; i++) s[0] += a[i] * b[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+const vl_gemm_impl vl_gemm_impl_scalar = {4, 8, kern_scalar, widen_scalar, dot_scalar,
+                                          axpy_scalar};
+
+/* ---- kernel selection -------------------------------------------------- */
+
+static int g_kernel; /* vl_gemm_kernel, atomic; AUTO until first use */
+
+bool vl_gemm_kernel_available(vl_gemm_kernel k) {
+  switch (k) {
+  case VL_GEMM_AUTO:
+  case VL_GEMM_SCALAR:
+  case VL_GEMM_OPENBLAS: return true;
+#if defined(__x86_64__)
+  case VL_GEMM_AVX2:
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+  case VL_GEMM_AVX512:
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+#else
+  default: return false;
+#endif
+  }
+  return false;
+}
+
+const char *vl_gemm_kernel_name(vl_gemm_kernel k) {
+  static const char *names[] = {"auto", "scalar", "avx2", "avx512", "openblas"};
+  return (unsigned)k < 5 ? names[k] : "?";
+}
+
+static vl_gemm_kernel resolve_auto(void) {
+  const char *env = getenv("VLENS_GEMM");
+  if (env)
+    for (int k = VL_GEMM_SCALAR; k <= VL_GEMM_OPENBLAS; k++)
+      if (!strcmp(env, vl_gemm_kernel_name((vl_gemm_kernel)k)) &&
+          vl_gemm_kernel_available((vl_gemm_kernel)k))
+        return (vl_gemm_kernel)k;
+  if (vl_gemm_kernel_available(VL_GEMM_AVX512)) return VL_GEMM_AVX512;
+  if (vl_gemm_kernel_available(VL_GEMM_AVX2)) return VL_GEMM_AVX2;
+  return VL_GEMM_SCALAR;
+}
+
+bool vl_gemm_set_kernel(vl_gemm_kernel k) {
+  if ((unsigned)k > VL_GEMM_OPENBLAS || !vl_gemm_kernel_available(k)) return false;
+  if (k == VL_GEMM_AUTO) k = resolve_auto();
+  __atomic_store_n(&g_kernel, (int)k, __ATOMIC_RELAXED);
+  return true;
+}
+
+vl_gemm_kernel vl_gemm_get_kernel(void) {
+  int k = __atomic_load_n(&g_kernel, __ATOMIC_RELAXED);
+  if (k == VL_GEMM_AUTO) {
+    k = (int)resolve_auto();
+    __atomic_store_n(&g_kernel, k, __ATOMIC_RELAXED);
+  }
+  return (vl_gemm_kernel)k;
+}
+
+static const vl_gemm_impl *impl_for(vl_gemm_kernel k) {
+#if defined(__x86_64__)
+  if (k == VL_GEMM_AVX512) return &vl_gemm_impl_avx512;
+  if (k == VL_GEMM_AVX2 || (k == VL_GEMM_OPENBLAS && vl_gemm_kernel_available(VL_GEMM_AVX2)))
+    return &vl_gemm_impl_avx2;
+#endif
+  (void)k;
+  return &vl_gemm_impl_scalar;
+}
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta != 0.0f ? beta * C[i * ldc + j] : 0.0f;
+}
+
+static const void *elem(const void *B, vl_dtype t, int64_t idx) {
+  return (const char *)B + (size_t)idx * vl_dtype_size(t);
+}
+
+/* Last resort when scratch memory cannot be had: slow but exact. */
+static void gemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const void *B, vl_dtype bt, int64_t ldb,
+                       float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      float s = 0;
+      for (int64_t k = 0; k < K; k++) {
+        float b;
+        widen_scalar(elem(B, bt, tb ? j * ldb + k : k * ldb + j), bt, 1, &b);
+        s += A[ta ? k * lda + i : i * lda + k] * b;
+      }
+      float *c = &C[i * ldc + j];
+      *c = alpha * s + (beta != 0.0f ? beta * *c : 0.0f);
+    }
+}
+
+/* ---- GEMV: M == 1 ------------------------------------------------------ */
+
+#define GV_CHUNK 512
+typedef struct {
+  const vl_gemm_impl *im;
+  bool tb;
+  int64_t N, K, ldb;
+  float alpha, beta;
+  const float *a; /* K, contiguous */
+  const void *B;
+  vl_dtype bt;
+  float *c;
+} gemv_job;
+
+static void gemv_range(void *arg, int64_t j0, int64_t j1, int worker) {
+  const gemv_job *g = arg;
+  float buf[GV_CHUNK], acc[GV_CHUNK];
+  (void)worker;
+  if (g->tb) { /* c[j] = dot(a, B row j) */
+    for (int64_t j = j0; j < j1; j++) {
+      float s = 0;
+      for (int64_t k0 = 0; k0 < g->K; k0 += GV_CHUNK) {
+        int64_t n = g->K - k0 < GV_CHUNK ? g->K - k0 : GV_CHUNK;
+        const float *row;
+        if (g->bt == VL_F32) {
+          row = (const float *)g->B + j * g->ldb + k0;
+        } else {
+          g->im->widen(elem(g->B, g->bt, j * g->ldb + k0), g->bt, n, buf);
+          row = buf;
+        }
+        s += g->im->dot(g->a + k0, row, n);
+      }
+      g->c[j] = g->alpha * s + (g->beta != 0.0f ? g->beta * g->c[j] : 0.0f);
+    }
+    return;
+  }
+  for (int64_t c0 = j0; c0 < j1; c0 += GV_CHUNK) { /* c[j] = sum_k a[k] B[k][j] */
+    int64_t n = j1 - c0 < GV_CHUNK ? j1 - c0 : GV_CHUNK;
+    memset(acc, 0, (size_t)n * sizeof(float));
+    for (int64_t k = 0; k < g->K; k++) {
+      const float *row;
+      if (g->bt == VL_F32) {
+        row = (const float *)g->B + k * g->ldb + c0;
+      } else {
+        g->im->widen(elem(g->B, g->bt, k * g->ldb + c0), g->bt, n, buf);
+        row = buf;
+      }
+      g->im->axpy(g->a[k], row, acc, n);
+    }
+    for (int64_t j = 0; j < n; j++)
+      g->c[c0 + j] = g->alpha * acc[j] + (g->beta != 0.0f ? g->beta * g->c[c0 + j] : 0.0f);
+  }
+}
+
+static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const void *B, vl_dtype bt, int64_t ldb, float beta,
+                 float *C) {
+  float *a = NULL;
+  if (ta) { /* op(A) is 1 x K read down a column of A (K x 1, stride lda) */
+    a = malloc((size_t)K * sizeof *a);
+    if (!a) return false;
+    for (int64_t k = 0; k < K; k++) a[k] = A[k * lda];
+  }
+  gemv_job g = {im, tb, N, K, ldb, alpha, beta, a ? a : A, B, bt, C};
+  /* Chunks of work at least ~32k multiply-adds so threads are worth waking. */
+  int64_t min_chunk = 32768 / (K > 0 ? K : 1) + 1;
+  vl_parallel_for(N, min_chunk, gemv_range, &g);
+  free(a);
+  return true;
+}
+
+/* ---- packed GEMM ------------------------------------------------------- */
+
+typedef struct {
+  const vl_gemm_impl *im;
+  bool ta, tb;
+  int64_t M, N, K, lda, ldb, ldc, Npad;
+  float alpha, beta;
+  const float *A;
+  const void *B;
+  vl_dtype bt;
+  float *Bp;   /* packed B: per KC block of kc rows, kc * Npad floats */
+  float *Abuf; /* per worker MC * KC */
+  float *C;
+  int64_t ntiles, nct;
+} gemm_job;
+
+/* Packs column panels [p0, p1) of B (all k). */
+static void pack_b_range(void *arg, int64_t p0, int64_t p1, int worker) {
+  const gemm_job *g = arg;
+  const vl_gemm_impl *im = g->im;
+  const int64_t NR = im->nr;
+  float tmp[KC > 64 ? KC : 64];
+  (void)worker;
+  for (int64_t jp = p0; jp < p1; jp++) {
+    int64_t j0 = jp * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
+    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+      int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
+      float *dst = g->Bp + k0 * g->Npad + jp * kc * NR;
+      if (!g->tb) { /* B is K x N: rows of NR contiguous values */
+        for (int64_t k = 0; k < kc; k++) {
+          im->widen(elem(g->B, g->bt, (k0 + k) * g->ldb + j0), g->bt, nr, dst + k * NR);
+          for (int64_t j = nr; j < NR; j++) dst[k * NR + j] = 0;
+        }
+      } else { /* B is N x K: each column j of op(B) is a contiguous row */
+        for (int64_t j = 0; j < NR; j++) {
+          if (j < nr)
+            im->widen(elem(g->B, g->bt, (j0 + j) * g->ldb + k0), g->bt, kc, tmp);
+          for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = j < nr ? tmp[k] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
+  const int64_t MR = g->im->mr;
+  for (int64_t ir = 0; ir < mc; ir += MR, dst += kc * MR) {
+    int64_t mr = mc - ir < MR ? mc - ir : MR;
+    if (!g->ta) {
+      for (int64_t i = 0; i < MR; i++) {
+        const float *src = g->A + (i0 + ir + i) * g->lda + k0;
+        for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = i < mr ? src[k] : 0.0f;
+      }
+    } else {
+      for (int64_t k = 0; k < kc; k++) {
+        const float *src = g->A + (k0 + k) * g->lda + i0 + ir;
+        for (int64_t i = 0; i < MR; i++) dst[k * MR + i] = i < mr ? src[i] : 0.0f;
+      }
+    }
+  }
+}
+
+static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
+  const gemm_job *g = arg;
+  const vl_gemm_impl *im = g->im;
+  const int64_t MR = im->mr, NR = im->nr;
+  float *Ap = g->Abuf + (size_t)worker * MC * KC;
+  float tile[12 * 32];
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t i0 = (t / g->ntiles) * MC, j0 = (t % g->ntiles) * g->nct;
+    int64_t mc = g->M - i0 < MC ? g->M - i0 : MC;
+    int64_t j1 = j0 + g->nct < g->N ? j0 + g->nct : g->N;
+    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+      int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
+      float beta = k0 == 0 ? g->beta : 1.0f;
+      pack_a(g, i0, mc, k0, kc, Ap);
+      for (int64_t j = j0; j < j1; j += NR) {
+        const float *bp = g->Bp + k0 * g->Npad + (j / NR) * kc * NR;
+        int64_t nr = j1 - j < NR ? j1 - j : NR;
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+          int64_t mr = mc - ir < MR ? mc - ir : MR;
+          float *c = g->C + (i0 + ir) * g->ldc + j;
+          const float *ap = Ap + (ir / MR) * kc * MR;
+          if (mr == MR && nr == NR) {
+            im->kern(kc, ap, bp, c, g->ldc, g->alpha, beta);
+            continue;
+          }
+          im->kern(kc, ap, bp, tile, NR, 1.0f, 0.0f);
+          for (int64_t i = 0; i < mr; i++)
+            for (int64_t jj = 0; jj < nr; jj++) {
+              float *o = &c[i * g->ldc + jj];
+              *o = g->alpha * tile[i * NR + jj] + (beta != 0.0f ? beta * *o : 0.0f);
+            }
+        }
+      }
+    }
+  }
+}
+
+static bool gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                        float alpha, const float *A, int64_t lda, const void *B, vl_dtype bt,
+                        int64_t ldb, float beta, float *C, int64_t ldc) {
+  int nt = vl_threads_count();
+  int64_t NR = im->nr, npan = (N + NR - 1) / NR, Npad = npan * NR;
+  float *Bp = malloc((size_t)(Npad * K) * sizeof(float));
+  float *Abuf = malloc((size_t)nt * MC * KC * sizeof(float));
+  if (!Bp || !Abuf) {
+    free(Bp);
+    free(Abuf);
+    return false;
+  }
+  int64_t mtiles = (M + MC - 1) / MC;
+  /* Enough tasks for ~4 per thread, column tiles a multiple of NR. */
+  int64_t want_n = (4 * nt + mtiles - 1) / mtiles;
+  if (want_n > npan) want_n = npan;
+  if (want_n < 1 || nt == 1) want_n = 1;
+  int64_t pan_per = (npan + want_n - 1) / want_n;
+  gemm_job g = {im, ta, tb, M, N, K, lda, ldb, ldc, Npad, alpha, beta, A, B, bt, Bp, Abuf, C,
+                0, pan_per * NR};
+  g.ntiles = (N + g.nct - 1) / g.nct;
+  int64_t flop_per_panel = K * NR * 2;
+  vl_parallel_for(npan, 65536 / flop_per_panel + 1, pack_b_range, &g);
+  int64_t ntask = mtiles * g.ntiles;
+  /* Tiny products run on the calling thread. */
+  int64_t task_flops = 2 * (M < MC ? M : MC) * g.nct * K;
+  vl_parallel_for(ntask, task_flops < 200000 ? ntask : 1, gemm_tasks, &g);
+  free(Bp);
+  free(Abuf);
+  return true;
+}
+
+/* ---- OpenBLAS ---------------------------------------------------------- */
+
+static bool gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float *A, int64_t lda, const void *B, vl_dtype bt, int64_t ldb,
+                          float beta, float *C, int64_t ldc) {
+  static int threads_set;
+  int nt = vl_threads_count();
+  if (__atomic_load_n(&threads_set, __ATOMIC_RELAXED) != nt) {
+    openblas_set_num_threads(nt); /* same budget as our pool, never both busy */
+    __atomic_store_n(&threads_set, nt, __ATOMIC_RELAXED);
+  }
+  float *wide = NULL;
+  const float *Bf = B;
+  if (bt != VL_F32) { /* widen the stored B, then plain sgemm */
+    int64_t rows = tb ? N : K, cols = tb ? K : N;
+    wide = malloc((size_t)(rows * cols) * sizeof(float));
+    if (!wide) return false;
+    const vl_gemm_impl *im = impl_for(VL_GEMM_OPENBLAS);
+    for (int64_t r = 0; r < rows; r++) im->widen(elem(B, bt, r * ldb), bt, cols, wide + r * cols);
+    Bf = wide;
+    ldb = cols;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              (int)M, (int)N, (int)K, alpha, A, (int)lda, Bf, (int)ldb, beta, C, (int)ldc);
+  free(wide);
+  return true;
+}
+
+/* ---- entry ------------------------------------------------------------- */
+
+void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb, float beta,
+             float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  vl_gemm_kernel k = vl_gemm_get_kernel();
+  const vl_gemm_impl *im = impl_for(k);
+  bool done;
+  bool fits_int = M < INT32_MAX && N < INT32_MAX && K < INT32_MAX && lda < INT32_MAX &&
+                  ldb < INT32_MAX && ldc < INT32_MAX;
+  if (k == VL_GEMM_OPENBLAS && fits_int)
+    done = gemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+  else if (M == 1)
+    done = gemv(im, trans_a, trans_b, N, K, alpha, A, lda, B, b_type, ldb, beta, C);
+  else
+    done = gemm_packed(im, trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+  if (!done)
+    gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+}

@@ -1,0 +1,40 @@
+/* Single-precision matrix product with F32, BF16 or F16 right operands.
+ *
+ * C = alpha * op(A) * op(B) + beta * C, row-major, op(X) = X or X^T.
+ * op(A) is M x K, op(B) is K x N, C is M x N. A and C are F32; B may be F32,
+ * BF16 or F16 (weights are used as stored and widened while packing). With
+ * beta == 0, C is not read (it may hold garbage or NaN).
+ *
+ * Kernels: our own packed-panel microkernels, picked at run time from the
+ * CPU (AVX-512 12x32, AVX2+FMA 6x16, portable scalar 4x8), or OpenBLAS
+ * sgemm. Work is split over the project pool (base/threads.h). Which one is
+ * the default was decided by bench/bench_matmul.c (docs/benchmarks.md);
+ * VLENS_GEMM=avx512|avx2|scalar|openblas overrides it. */
+#ifndef VL_TENSOR_GEMM_H
+#define VL_TENSOR_GEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/dtype.h"
+
+void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb, float beta,
+             float *C, int64_t ldc);
+
+typedef enum {
+  VL_GEMM_AUTO = 0, /* best available (see above) */
+  VL_GEMM_SCALAR,
+  VL_GEMM_AVX2,
+  VL_GEMM_AVX512,
+  VL_GEMM_OPENBLAS
+} vl_gemm_kernel;
+
+/* Selects the kernel for later calls (tests and benchmarks). Returns false
+ * when this CPU cannot run it (the selection is then unchanged). */
+bool vl_gemm_set_kernel(vl_gemm_kernel k);
+vl_gemm_kernel vl_gemm_get_kernel(void); /* resolved, never AUTO */
+bool vl_gemm_kernel_available(vl_gemm_kernel k);
+const char *vl_gemm_kernel_name(vl_gemm_kernel k);
+
+#endif

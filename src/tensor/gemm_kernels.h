@@ -1,0 +1,27 @@
+/* Internal to gemm*.c: one CPU-specific kernel set. The microkernel computes
+ * a full MR x NR tile from packed panels (A: kc x MR, k-major; B: kc x NR,
+ * k-major) and stores alpha*acc + beta*C (C not read when beta == 0). */
+#ifndef VL_TENSOR_GEMM_KERNELS_H
+#define VL_TENSOR_GEMM_KERNELS_H
+
+#include <stdint.h>
+
+#include "base/dtype.h"
+
+typedef struct {
+  int mr, nr;
+  void (*kern)(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, float alpha,
+               float beta);
+  /* dst[0..n) = (float)src[0..n), src of type t (F32, BF16, F16). */
+  void (*widen)(const void *src, vl_dtype t, int64_t n, float *dst);
+  float (*dot)(const float *a, const float *b, int64_t n);
+  void (*axpy)(float a, const float *x, float *y, int64_t n); /* y += a x */
+} vl_gemm_impl;
+
+extern const vl_gemm_impl vl_gemm_impl_scalar;
+#if defined(__x86_64__)
+extern const vl_gemm_impl vl_gemm_impl_avx2;
+extern const vl_gemm_impl vl_gemm_impl_avx512;
+#endif
+
+#endif

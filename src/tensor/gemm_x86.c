@@ -1,0 +1,178 @@
+/* AVX2+FMA and AVX-512 gemm kernels. Compiled for any x86-64 (no -march):
+ * each function carries its own target attribute and gemm.c calls them only
+ * after __builtin_cpu_supports says the CPU has the features. */
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "base/half.h"
+#include "tensor/gemm_kernels.h"
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define T256 __attribute__((target("avx2,fma,f16c")))
+
+/* ---- AVX-512: 12 x 32 tile, 24 zmm accumulators ------------------------- */
+
+#define MR5 12
+T512 static void kern_avx512(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
+                             float alpha, float beta) {
+  __m512 c0[MR5], c1[MR5];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR5; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR5; i++) {
+      __m512 a = _mm512_set1_ps(A[i]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+    A += MR5;
+    B += 32;
+  }
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < MR5; i++) {
+    float *c = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+    }
+    _mm512_storeu_ps(c, r0);
+    _mm512_storeu_ps(c + 16, r1);
+  }
+}
+
+T512 static void widen_avx512(const void *src, vl_dtype t, int64_t n, float *dst) {
+  int64_t i = 0;
+  if (t == VL_F32) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+    return;
+  }
+  const uint16_t *s = src;
+  if (t == VL_BF16) {
+    for (; i + 16 <= n; i += 16) {
+      __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i)));
+      _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+    }
+    for (; i < n; i++) dst[i] = vl_bf16_to_f32(s[i]);
+  } else {
+    for (; i + 16 <= n; i += 16)
+      _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+    for (; i < n; i++) dst[i] = vl_f16_to_f32(s[i]);
+  }
+}
+
+T512 static float dot_avx512(const float *a, const float *b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  if (i + 16 <= n) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    i += 16;
+  }
+  if (i < n) {
+    __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+T512 static void axpy_avx512(float a, const float *x, float *y, int64_t n) {
+  __m512 va = _mm512_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+const vl_gemm_impl vl_gemm_impl_avx512 = {MR5, 32, kern_avx512, widen_avx512, dot_avx512,
+                                          axpy_avx512};
+
+/* ---- AVX2 + FMA: 6 x 16 tile, 12 ymm accumulators ---------------------- */
+
+#define MR2 6
+T256 static void kern_avx2(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
+                           float alpha, float beta) {
+  __m256 c0[MR2], c1[MR2];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR2; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR2; i++) {
+      __m256 a = _mm256_broadcast_ss(A + i);
+      c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+    }
+    A += MR2;
+    B += 16;
+  }
+  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+  for (int i = 0; i < MR2; i++) {
+    float *c = C + i * ldc;
+    __m256 r0 = _mm256_mul_ps(va, c0[i]), r1 = _mm256_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r0);
+      r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), r1);
+    }
+    _mm256_storeu_ps(c, r0);
+    _mm256_storeu_ps(c + 8, r1);
+  }
+}
+
+T256 static void widen_avx2(const void *src, vl_dtype t, int64_t n, float *dst) {
+  int64_t i = 0;
+  if (t == VL_F32) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+    return;
+  }
+  const uint16_t *s = src;
+  if (t == VL_BF16) {
+    for (; i + 8 <= n; i += 8) {
+      __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i)));
+      _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    for (; i < n; i++) dst[i] = vl_bf16_to_f32(s[i]);
+  } else {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++) dst[i] = vl_f16_to_f32(s[i]);
+  }
+}
+
+T256 static float dot_avx2(const float *a, const float *b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  s0 = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  float s = _mm_cvtss_f32(h);
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+T256 static void axpy_avx2(float a, const float *x, float *y, int64_t n) {
+  __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+const vl_gemm_impl vl_gemm_impl_avx2 = {MR2, 16, kern_avx2, widen_avx2, dot_avx2, axpy_avx2};
+
+#else
+typedef int vl_gemm_x86_unused; /* ISO C forbids an empty translation unit */
+#endif
