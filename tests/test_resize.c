@@ -1,0 +1,238 @@
+/* Resize and preprocessing against Pillow 9.4 / transformers references:
+ * tests/data/images/resize.txt (tools/gen_resize_goldens.py) byte for byte,
+ * and the independent goldens in ../shared/golden (preprocess.resized_u8
+ * exactly, pixel_values within 1e-4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "io/image.h"
+#include "io/preprocess.h"
+#include "io/resize.h"
+#include "io/safetensors.h"
+#include "test.h"
+
+#define DATA "tests/data/images/"
+
+static int filter_by_name(const char *s) {
+  for (int f = 0; f <= 5; f++)
+    if (strcmp(vl_resample_name(f), s) == 0) return f;
+  return -1;
+}
+
+static void test_pillow_goldens(void) {
+  FILE *fp = fopen(DATA "resize.txt", "r");
+  REQUIRE(fp);
+  char line[512], src[128], filt[32], res[256];
+  int w, h, n = 0, bad = 0;
+  while (fgets(line, sizeof line, fp)) {
+    if (line[0] == '#') continue;
+    if (sscanf(line, "%127s %31s %d %d %255s", src, filt, &w, &h, res) != 5) continue;
+    char path[512];
+    snprintf(path, sizeof path, DATA "src_%s.png", src);
+    vl_image *in = vl_image_load(path, 0);
+    snprintf(path, sizeof path, DATA "resize/%s", res);
+    vl_image *want = vl_image_load(path, 0);
+    int f = filter_by_name(filt);
+    CHECK(in && want && f >= 0);
+    if (!in || !want || f < 0) {
+      vl_image_free(in);
+      vl_image_free(want);
+      bad++;
+      continue;
+    }
+    vl_image *got = vl_image_resize(in, w, h, (vl_resample)f);
+    CHECK(got);
+    if (got) {
+      CHECK(got->width == w && got->height == h && want->width == w && want->height == h);
+      size_t nb = (size_t)w * h * 3, diff = 0, first = nb;
+      for (size_t i = 0; i < nb; i++)
+        if (got->pixels[i] != want->pixels[i]) {
+          if (first == nb) first = i;
+          diff++;
+        }
+      if (diff) {
+        printf("  %s: %zu of %zu bytes differ (first at %zu: %d vs Pillow %d)\n", res, diff, nb,
+               first, got->pixels[first], want->pixels[first]);
+        bad++;
+      }
+    }
+    n++;
+    vl_image_free(in);
+    vl_image_free(want);
+    vl_image_free(got);
+  }
+  fclose(fp);
+  printf("  %d Pillow resize goldens compared, %d differ\n", n, bad);
+  CHECK(n >= 100);
+  CHECK(bad == 0);
+}
+
+static void test_resize_same_size_and_errors(void) {
+  vl_image *in = vl_image_load(DATA "src_grad37x23.png", 0);
+  REQUIRE(in);
+  vl_image *same = vl_image_resize(in, 37, 23, VL_RESAMPLE_BICUBIC);
+  REQUIRE(same);
+  CHECK(memcmp(same->pixels, in->pixels, 37 * 23 * 3) == 0);
+  vl_image_free(same);
+  CHECK(vl_image_resize(in, 0, 5, VL_RESAMPLE_BICUBIC) == NULL);
+  CHECK(vl_last_error_code() == VL_ERR_INVALID);
+  CHECK(vl_image_resize(in, 5, 5, (vl_resample)9) == NULL);
+  CHECK(strstr(vl_last_error(), "filter") != NULL);
+  CHECK(vl_image_resize(NULL, 5, 5, VL_RESAMPLE_BICUBIC) == NULL);
+  vl_image_free(in);
+}
+
+static void test_shortest_edge_size(void) {
+  int w = 0, h = 0;
+  CHECK(vl_shortest_edge_size(45, 45, 32, 0, &w, &h) == 0 && w == 32 && h == 32);
+  /* int(224 * 480 / 640) = 168 (landscape: height is the short side) */
+  CHECK(vl_shortest_edge_size(640, 480, 224, 0, &w, &h) == 0 && w == 298 && h == 224);
+  CHECK(vl_shortest_edge_size(480, 640, 224, 0, &w, &h) == 0 && w == 224 && h == 298);
+  /* 224 * 333 / 100 = 745.92 -> 745 (truncation, not rounding) */
+  CHECK(vl_shortest_edge_size(100, 333, 224, 0, &w, &h) == 0 && w == 224 && h == 745);
+  /* max_size: long side capped, short side scaled: int(500 * 224 / 745) = 150 */
+  CHECK(vl_shortest_edge_size(100, 333, 224, 500, &w, &h) == 0 && w == 150 && h == 500);
+  CHECK(vl_shortest_edge_size(100, 333, 224, 224, &w, &h) == VL_ERR_INVALID);
+  CHECK(vl_shortest_edge_size(0, 3, 224, 0, &w, &h) == VL_ERR_INVALID);
+}
+
+static void test_center_crop(void) {
+  vl_image *in = vl_image_new(5, 4, 3);
+  REQUIRE(in);
+  for (int i = 0; i < 5 * 4 * 3; i++) in->pixels[i] = (uint8_t)(i + 1);
+  /* odd difference: top = (4 - 3) // 2 = 0, left = (5 - 2) // 2 = 1 */
+  vl_image *c = vl_image_center_crop(in, 2, 3);
+  REQUIRE(c);
+  CHECK(c->width == 2 && c->height == 3);
+  for (int y = 0; y < 3; y++)
+    for (int x = 0; x < 2; x++)
+      for (int k = 0; k < 3; k++)
+        CHECK(c->pixels[(y * 2 + x) * 3 + k] == in->pixels[(y * 5 + x + 1) * 3 + k]);
+  vl_image_free(c);
+  /* larger than the image: zero padding, pad = ceil((8-5)/2) = 2 left, 1 top */
+  c = vl_image_center_crop(in, 8, 6);
+  REQUIRE(c);
+  for (int y = 0; y < 6; y++)
+    for (int x = 0; x < 8; x++) {
+      int sy = y - 1, sx = x - 2;
+      int inside = sy >= 0 && sy < 4 && sx >= 0 && sx < 5;
+      uint8_t want = inside ? in->pixels[(sy * 5 + sx) * 3] : 0;
+      CHECK(c->pixels[(y * 8 + x) * 3] == want);
+    }
+  vl_image_free(c);
+  vl_image_free(in);
+}
+
+static char *read_text(const char *path) {
+  size_t len;
+  return (char *)test_read_file(path, &len);
+}
+
+/* One shared golden: our whole pipeline from image.png and
+ * preprocessor_config.json against preprocess.resized_u8 and pixel_values. */
+static void check_golden(const char *dir, int want_w, int want_h) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/golden.safetensors", test_shared_path(dir));
+  vl_safetensors *st = vl_st_open(path);
+  if (!st) {
+    printf("  %s missing; skipped (%s)\n", path, vl_last_error());
+    return;
+  }
+  snprintf(path, sizeof path, "%s/preprocessor_config.json", test_shared_path(dir));
+  char *json = read_text(path);
+  snprintf(path, sizeof path, "%s/image.png", test_shared_path(dir));
+  vl_image *img = vl_image_load(path, 0);
+  vl_preprocess_cfg cfg;
+  CHECK(json && img);
+  CHECK(json && vl_preprocess_cfg_parse(&cfg, json, "preprocessor_config.json") == 0);
+  free(json);
+  const vl_st_tensor *u8 = vl_st_find(st, "preprocess.resized_u8");
+  const vl_st_tensor *pv = vl_st_find(st, "pixel_values");
+  CHECK(u8 && pv);
+  float *out = NULL;
+  vl_image *resized = NULL;
+  int w = 0, h = 0;
+  if (img && u8 && pv && vl_preprocess(&cfg, img, &out, &w, &h, &resized) == 0) {
+    CHECK(w == want_w && h == want_h);
+    CHECK(u8->dtype == VL_U8 && u8->ndim == 3 && u8->shape[0] == h && u8->shape[1] == w &&
+          u8->shape[2] == 3);
+    CHECK(pv->ndim == 4 && pv->shape[1] == 3 && pv->shape[2] == h && pv->shape[3] == w);
+    if (u8->nbytes == (size_t)w * h * 3) {
+      size_t diff = 0;
+      for (size_t i = 0; i < u8->nbytes; i++)
+        diff += ((const uint8_t *)u8->data)[i] != resized->pixels[i];
+      if (diff) printf("  %s: %zu resized bytes differ from the golden\n", dir, diff);
+      CHECK(diff == 0);
+    }
+    if (vl_st_numel(pv) == (int64_t)3 * w * h) {
+      float *ref = malloc(sizeof(float) * 3 * w * h);
+      REQUIRE(ref);
+      CHECK(vl_st_to_f32(pv, ref) == 0);
+      double err = test_max_rel_err(out, ref, (size_t)3 * w * h);
+      printf("  %s: pixel_values max rel err %.3g\n", dir, err);
+      CHECK(err <= 1e-4);
+      free(ref);
+    }
+  } else {
+    CHECK(!"preprocess failed");
+    printf("  %s: %s\n", dir, vl_last_error());
+  }
+  free(out);
+  vl_image_free(resized);
+  vl_image_free(img);
+  vl_st_close(st);
+}
+
+static void test_golden_blip_cap(void) { check_golden("golden/blip-cap-a", 32, 32); }
+static void test_golden_blip_itm(void) { check_golden("golden/blip-itm-a", 32, 32); }
+static void test_golden_clip(void) { check_golden("golden/clip-a", 32, 32); }
+
+static void test_cfg_parse(void) {
+  vl_preprocess_cfg c;
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 224, \"crop_size\": 224, \"do_center_crop\": "
+                                    "true, \"resample\": 2, \"image_mean\": [0.5,0.5,0.5]}",
+                                "t.json") == 0);
+  CHECK(c.resize_shortest_edge && c.shortest_edge == 224 && c.do_center_crop &&
+        c.crop_width == 224 && c.crop_height == 224 && c.resample == VL_RESAMPLE_BILINEAR &&
+        c.mean[1] == 0.5f);
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": {\"height\": 384, \"width\": 320}}", "t") == 0);
+  CHECK(!c.resize_shortest_edge && c.size_width == 320 && c.size_height == 384);
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": {\"foo\": 1}}", "t.json") == VL_ERR_FORMAT);
+  CHECK(strstr(vl_last_error(), "t.json") && strstr(vl_last_error(), "size"));
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 32, \"resample\": 17}", "t") == VL_ERR_FORMAT);
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 32, \"image_std\": [1, 2]}", "t") ==
+        VL_ERR_FORMAT);
+  CHECK(vl_preprocess_cfg_parse(&c, "[1,", "t") == VL_ERR_FORMAT);
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"do_resize\": true}", "t") == VL_ERR_FORMAT);
+}
+
+static void test_to_chw_values(void) {
+  vl_image *in = vl_image_new(2, 1, 3);
+  REQUIRE(in);
+  const uint8_t px[6] = {0, 128, 255, 10, 20, 30};
+  memcpy(in->pixels, px, 6);
+  float out[6], mean[3] = {0.5f, 0.25f, 0.0f}, std[3] = {0.5f, 0.25f, 2.0f};
+  REQUIRE(vl_image_to_chw(in, 1.0 / 255.0, mean, std, out) == 0);
+  /* channel-major: out[c*2 + x] */
+  CHECK_NEAR(out[0], (0 / 255.0 - 0.5) / 0.5, 1e-6);
+  CHECK_NEAR(out[1], (10 / 255.0 - 0.5) / 0.5, 1e-6);
+  CHECK_NEAR(out[2], (128 / 255.0 - 0.25) / 0.25, 1e-6);
+  CHECK_NEAR(out[5], (30 / 255.0) / 2.0, 1e-6);
+  std[2] = 0.0f;
+  CHECK(vl_image_to_chw(in, 1.0 / 255.0, mean, std, out) == VL_ERR_INVALID);
+  vl_image_free(in);
+}
+
+int main(void) {
+  RUN(test_pillow_goldens);
+  RUN(test_resize_same_size_and_errors);
+  RUN(test_shortest_edge_size);
+  RUN(test_center_crop);
+  RUN(test_to_chw_values);
+  RUN(test_cfg_parse);
+  RUN(test_golden_blip_cap);
+  RUN(test_golden_blip_itm);
+  RUN(test_golden_clip);
+  return test_summary();
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Reference data for tests/test_resize.c and tests/test_image.c, made with
+Pillow (run with Debian's /usr/bin/python3, Pillow 9.4):
+
+  tests/data/images/src_*.png            deterministic source images (RGB)
+  tests/data/images/resize/*.png         Pillow Image.resize results
+  tests/data/images/resize.txt           "source filter width height result"
+  tests/data/images/dec_*                one small picture in every format
+  tests/data/images/dec_*.rgb            Pillow's open(...).convert("RGB") bytes
+  tests/data/images/decode.txt           "file width height expected max_abs_diff"
+
+The test compares resize results byte for byte; decodes of lossless formats
+exactly, JPEG/lossy WebP within the stated tolerance (different IDCTs)."""
+import io
+import math
+import os
+import sys
+
+import PIL
+from PIL import Image, ImageDraw
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "images")
+
+FILTERS = {
+    "nearest": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+    "box": Image.BOX,
+    "hamming": Image.HAMMING,
+}
+
+
+def lcg(seed):
+    """Tiny deterministic generator, independent of numpy/random versions."""
+    state = seed & 0xFFFFFFFF
+    while True:
+        state = (1664525 * state + 1013904223) & 0xFFFFFFFF
+        yield state >> 24
+
+
+def noisy_gradient(w, h, seed, amp):
+    r = lcg(seed)
+    img = Image.new("RGB", (w, h))
+    px = img.load()
+    for y in range(h):
+        for x in range(w):
+            base = (x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // (w + h))
+            px[x, y] = tuple(max(0, min(255, b + (next(r) % (2 * amp + 1)) - amp)) for b in base)
+    return img
+
+
+def shapes(w, h):
+    """Hard edges and saturated colours: bicubic overshoots and must clip."""
+    img = Image.new("RGB", (w, h), (250, 250, 245))
+    d = ImageDraw.Draw(img)
+    d.rectangle([8, 10, 40, 45], fill=(255, 0, 0))
+    d.ellipse([45, 20, 90, 70], fill=(0, 0, 255))
+    d.polygon([(10, 90), (40, 55), (70, 92)], fill=(0, 200, 0))
+    d.line([(0, 0), (95, 95)], fill=(0, 0, 0), width=1)
+    for i in range(0, w, 6):
+        d.point((i, 2), fill=(0, 0, 0))
+    return img
+
+
+def main():
+    if not PIL.__version__.startswith("9.4"):
+        print("warning: goldens were specified against Pillow 9.4, this is", PIL.__version__,
+              file=sys.stderr)
+    os.makedirs(os.path.join(OUT, "resize"), exist_ok=True)
+    sources = {
+        "grad37x23": noisy_gradient(37, 23, 1, 20),
+        "shapes96": shapes(96, 96),
+        "noise57": noisy_gradient(57, 57, 7, 127),
+        "line1x9": noisy_gradient(1, 9, 3, 60),
+    }
+    main_sizes = [(16, 16), (32, 32), (64, 48), (100, 77), (13, 29), (1, 1), (37, 5)]
+    extra_sizes = [(32, 32), (13, 29), (100, 77)]
+    lines = []
+    for name, img in sources.items():
+        img.save(os.path.join(OUT, f"src_{name}.png"))
+        for fname, f in FILTERS.items():
+            sizes = main_sizes if fname in ("bilinear", "bicubic", "nearest") else extra_sizes
+            if name == "line1x9":
+                sizes = [(3, 4), (1, 20), (5, 9)]
+            for w, h in sizes:
+                res = img.resize((w, h), f)
+                fn = f"{name}_{fname}_{w}x{h}.png"
+                res.save(os.path.join(OUT, "resize", fn))
+                lines.append(f"{name} {fname} {w} {h} {fn}")
+    with open(os.path.join(OUT, "resize.txt"), "w") as fp:
+        fp.write("# source filter width height result  (tools/gen_resize_goldens.py)\n")
+        fp.write("\n".join(lines) + "\n")
+
+    # ---- decoder fixtures: the same 13x9 picture in every format ----------
+    pic = noisy_gradient(13, 9, 11, 40)
+    rgba = pic.copy()
+    rgba.putalpha(Image.linear_gradient("L").resize((13, 9)))
+    cases = [
+        ("dec_rgb.png", pic, {}, 0),
+        ("dec_rgba.png", rgba, {}, 0),
+        ("dec_grey.png", pic.convert("L"), {}, 0),
+        ("dec_palette.png", pic.quantize(16), {}, 0),
+        ("dec_rgb.bmp", pic, {}, 0),
+        ("dec_palette.gif", pic.quantize(32), {}, 0),
+        ("dec_lossless.webp", pic, {"lossless": True}, 0),
+        ("dec_rgba_lossless.webp", rgba, {"lossless": True}, 0),
+        ("dec_lossy.webp", pic, {"quality": 90}, 6),
+        ("dec_q90.jpg", pic, {"quality": 90}, 8),
+        ("dec_grey.jpg", pic.convert("L"), {"quality": 90}, 8),
+        ("dec_progressive.jpg", pic, {"quality": 90, "progressive": True}, 8),
+    ]
+    dec = []
+    for fn, img, opts, tol in cases:
+        path = os.path.join(OUT, fn)
+        img.save(path, **opts)
+        ref = Image.open(path).convert("RGB")
+        with open(path + ".rgb", "wb") as fp:
+            fp.write(ref.tobytes())
+        dec.append(f"{fn} {ref.width} {ref.height} {fn}.rgb {tol}")
+    with open(os.path.join(OUT, "decode.txt"), "w") as fp:
+        fp.write("# file width height expected_rgb max_abs_diff  (tools/gen_resize_goldens.py)\n")
+        fp.write("\n".join(dec) + "\n")
+    print(f"wrote {len(lines)} resize goldens and {len(dec)} decode fixtures to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
