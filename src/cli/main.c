@@ -11,6 +11,7 @@
 
 static const vl_command commands[] = {
     {"inspect", "list the tensors and config of a safetensors file or model folder", cmd_inspect},
+    {"shapes", "generate a Shapes World set: scenes, masks, captions, hypotheses", cmd_shapes},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
