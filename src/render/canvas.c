@@ -1,0 +1,89 @@
+#include "render/canvas.h"
+
+#include <stb/stb_image_resize.h>
+#include <string.h>
+
+#include "base/error.h"
+
+vl_image *vl_image_to_rgb(const vl_image *img) {
+  if (!img || !img->pixels) {
+    vl_error(VL_ERR_INVALID, "no image to convert");
+    return NULL;
+  }
+  vl_image *out = vl_image_new(img->width, img->height, 3);
+  if (!out) return NULL;
+  size_t n = (size_t)img->width * img->height;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *s = img->pixels + i * img->channels;
+    uint8_t *d = out->pixels + i * 3;
+    if (img->channels == 1) {
+      d[0] = d[1] = d[2] = s[0];
+    } else {
+      d[0] = s[0];
+      d[1] = s[1];
+      d[2] = s[2];
+    }
+  }
+  return out;
+}
+
+vl_image *vl_canvas_new(int width, int height, const uint8_t rgb[3]) {
+  vl_image *img = vl_image_new(width, height, 3);
+  if (img) vl_fill_rect(img, 0, 0, width, height, rgb);
+  return img;
+}
+
+vl_image *vl_image_resize(const vl_image *img, int width, int height) {
+  vl_image *rgb = vl_image_to_rgb(img);
+  if (!rgb) return NULL;
+  if (width == rgb->width && height == rgb->height) return rgb;
+  vl_image *out = vl_image_new(width, height, 3);
+  if (!out) {
+    vl_image_free(rgb);
+    return NULL;
+  }
+  int sw = rgb->width, sh = rgb->height;
+  if (width % sw == 0 && height % sh == 0) {
+    int kx = width / sw, ky = height / sh;
+    for (int y = 0; y < height; y++)
+      for (int x = 0; x < width; x++)
+        memcpy(out->pixels + ((size_t)y * width + x) * 3,
+               rgb->pixels + ((size_t)(y / ky) * sw + x / kx) * 3, 3);
+  } else if (!stbir_resize_uint8(rgb->pixels, sw, sh, 0, out->pixels, width, height, 0, 3)) {
+    vl_image_free(out);
+    out = NULL;
+    vl_error(VL_ERR_NOMEM, "resizing %dx%d to %dx%d failed", sw, sh, width, height);
+  }
+  vl_image_free(rgb);
+  return out;
+}
+
+void vl_fill_rect(vl_image *img, int x, int y, int w, int h, const uint8_t rgb[3]) {
+  int x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
+  int x1 = x + w > img->width ? img->width : x + w;
+  int y1 = y + h > img->height ? img->height : y + h;
+  int ch = img->channels;
+  for (int yy = y0; yy < y1; yy++)
+    for (int xx = x0; xx < x1; xx++) {
+      uint8_t *p = img->pixels + ((size_t)yy * img->width + xx) * ch;
+      for (int c = 0; c < ch; c++)
+        p[c] = c < 3 ? rgb[ch == 1 ? 0 : c] : 255;
+    }
+}
+
+void vl_blit(vl_image *dst, const vl_image *src, int x, int y) {
+  int sc = src->channels, dc = dst->channels;
+  for (int sy = 0; sy < src->height; sy++) {
+    int dy = y + sy;
+    if (dy < 0 || dy >= dst->height) continue;
+    for (int sx = 0; sx < src->width; sx++) {
+      int dx = x + sx;
+      if (dx < 0 || dx >= dst->width) continue;
+      const uint8_t *s = src->pixels + ((size_t)sy * src->width + sx) * sc;
+      uint8_t *d = dst->pixels + ((size_t)dy * dst->width + dx) * dc;
+      uint8_t rgb[3] = {s[0], s[sc == 1 ? 0 : 1], s[sc == 1 ? 0 : 2]};
+      for (int c = 0; c < dc; c++)
+        d[c] = c < 3 ? rgb[dc == 1 ? 0 : c] : 255;
+    }
+  }
+}
