@@ -1,0 +1,193 @@
+/* Shape and data-movement ops: reshape, permute, transpose, concat, slice,
+ * gather/scatter rows, embedding; reductions. Forward values against
+ * index arithmetic done here by hand, backward by gradcheck. */
+#include <string.h>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "gradcheck.h"
+#include "tensor/ops.h"
+#include "test.h"
+
+static vl_tensor *mk(vl_ctx *c, int nd, const int64_t *shape, unsigned seed, bool grad) {
+  vl_tensor *t = vl_new(c, VL_F32, nd, shape);
+  gc_fill(t, seed, -1.5f, 1.5f);
+  t->requires_grad = grad;
+  return t;
+}
+
+/* ---- reshape ----------------------------------------------------------- */
+
+static vl_tensor *reshape_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  (void)arg;
+  const int64_t s[] = {4, -1};
+  /* Multiply after the reshape so the gradient is not trivially ones. */
+  return vl_mul(c, vl_reshape(c, in[0], 2, s), vl_reshape(c, in[0], 2, s));
+}
+
+static void reshape_shares_data_and_infers(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {2, 3, 4}, t[] = {-1, 6}, bad[] = {5, -1}, two[] = {-1, -1};
+  vl_tensor *x = mk(c, 3, s, 1, true);
+  vl_tensor *y = vl_reshape(c, x, 2, t);
+  REQUIRE(y);
+  CHECK(y->data == x->data && y->shape[0] == 4 && y->shape[1] == 6);
+  vl_clear_error();
+  CHECK(vl_reshape(c, x, 2, bad) == NULL && vl_last_error_code() == VL_ERR_INVALID);
+  CHECK(vl_reshape(c, x, 2, two) == NULL);
+  const int64_t s25[] = {25};
+  CHECK(vl_reshape(c, x, 1, s25) == NULL && strstr(vl_last_error(), "24 elements"));
+  CHECK(gradcheck("reshape", reshape_fwd, NULL, 1, &x, 1e-2f, 1e-3) < 1e-3);
+  vl_ctx_free(c);
+}
+
+/* ---- permute / transpose ---------------------------------------------- */
+
+typedef struct {
+  int perm[VL_MAX_DIMS];
+} perm_arg;
+
+static vl_tensor *permute_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  return vl_permute(c, in[0], ((perm_arg *)arg)->perm);
+}
+
+static void permute_values_and_backward(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {2, 3, 4, 5};
+  vl_tensor *x = mk(c, 4, s, 2, true);
+  const perm_arg perms[] = {{{0, 2, 1, 3}}, {{3, 2, 1, 0}}, {{1, 0, 3, 2}},
+                            {{0, 1, 3, 2}}, {{0, 1, 2, 3}}, {{2, 0, 3, 1}}};
+  for (size_t k = 0; k < sizeof perms / sizeof *perms; k++) {
+    const int *p = perms[k].perm;
+    vl_tensor *y = vl_permute(c, x, p);
+    REQUIRE(y);
+    int bad = 0;
+    int64_t idx[4];
+    for (idx[0] = 0; idx[0] < 2; idx[0]++)
+      for (idx[1] = 0; idx[1] < 3; idx[1]++)
+        for (idx[2] = 0; idx[2] < 4; idx[2]++)
+          for (idx[3] = 0; idx[3] < 5; idx[3]++) {
+            int64_t xi = ((idx[0] * 3 + idx[1]) * 4 + idx[2]) * 5 + idx[3];
+            int64_t yi = 0;
+            for (int d = 0; d < 4; d++)
+              yi = yi * y->shape[d] + idx[p[d]];
+            bad += vl_f32(y)[yi] != vl_f32(x)[xi];
+          }
+    CHECK(bad == 0);
+    CHECK(gradcheck("permute", permute_fwd, (void *)&perms[k], 1, &x, 1e-2f, 1e-4) < 1e-4);
+  }
+  /* Size-1 dims and a non-F32 dtype move too. */
+  const int64_t s1[] = {1, 3, 1, 2};
+  vl_tensor *ids = vl_new(c, VL_I64, 4, s1);
+  for (int i = 0; i < 6; i++)
+    ((int64_t *)ids->data)[i] = i;
+  const int p2[] = {3, 1, 2, 0};
+  vl_tensor *pi = vl_permute(c, ids, p2);
+  REQUIRE(pi);
+  CHECK(pi->shape[0] == 2 && pi->shape[1] == 3 && ((int64_t *)pi->data)[1] == 2 &&
+        ((int64_t *)pi->data)[3] == 1);
+  const int badp[] = {0, 0, 1, 2};
+  vl_clear_error();
+  CHECK(vl_permute(c, x, badp) == NULL && strstr(vl_last_error(), "not a permutation"));
+  vl_ctx_free(c);
+}
+
+static vl_tensor *transpose_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  (void)arg;
+  return vl_transpose(c, in[0], 1, -1);
+}
+
+static void transpose_large_and_backward(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {3, 130, 97};
+  vl_tensor *x = mk(c, 3, s, 3, false);
+  vl_tensor *y = vl_transpose(c, x, 1, 2);
+  REQUIRE(y && y->shape[1] == 97 && y->shape[2] == 130);
+  int bad = 0;
+  for (int64_t b = 0; b < 3; b++)
+    for (int64_t i = 0; i < 130; i++)
+      for (int64_t j = 0; j < 97; j++)
+        bad += vl_f32(y)[(b * 97 + j) * 130 + i] != vl_f32(x)[(b * 130 + i) * 97 + j];
+  CHECK(bad == 0);
+  const int64_t s2[] = {2, 3, 4};
+  vl_tensor *z = mk(c, 3, s2, 4, true);
+  CHECK(gradcheck("transpose", transpose_fwd, NULL, 1, &z, 1e-2f, 1e-4) < 1e-4);
+  CHECK(vl_transpose(c, z, 0, 3) == NULL);
+  vl_ctx_free(c);
+}
+
+/* ---- concat / slice ---------------------------------------------------- */
+
+typedef struct {
+  int n, axis;
+} cat_arg;
+
+static vl_tensor *concat_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  const cat_arg *a = arg;
+  vl_tensor *y = vl_concat(c, a->n, in, a->axis);
+  return vl_mul(c, y, y);
+}
+
+static void concat_values_and_backward(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t sa[] = {2, 1, 3}, sb[] = {2, 4, 3}, sc[] = {2, 2, 3};
+  vl_tensor *in[3] = {mk(c, 3, sa, 5, true), mk(c, 3, sb, 6, false), mk(c, 3, sc, 7, true)};
+  vl_tensor *y = vl_concat(c, 3, in, 1);
+  REQUIRE(y && y->shape[1] == 7);
+  CHECK(vl_f32(y)[0] == vl_f32(in[0])[0]);
+  CHECK(vl_f32(y)[3] == vl_f32(in[1])[0]);
+  CHECK(vl_f32(y)[3 * 5] == vl_f32(in[2])[0]);
+  CHECK(vl_f32(y)[21 + 3 * 5 + 4] == vl_f32(in[2])[6 + 4]);
+  cat_arg a = {3, 1};
+  CHECK(gradcheck("concat axis 1", concat_fwd, &a, 3, in, 1e-2f, 1e-3) < 1e-3);
+  /* Six inputs on the last axis: more than a node holds directly. */
+  vl_tensor *six[6];
+  const int64_t s6[] = {2, 2};
+  for (int k = 0; k < 6; k++)
+    six[k] = mk(c, 2, s6, 10 + k, true);
+  cat_arg a6 = {6, -1};
+  CHECK(gradcheck("concat 6", concat_fwd, &a6, 6, six, 1e-2f, 1e-3) < 1e-3);
+  vl_clear_error();
+  CHECK(vl_concat(c, 2, in, 0) == NULL && strstr(vl_last_error(), "does not match"));
+  CHECK(vl_concat(c, 0, in, 0) == NULL);
+  vl_ctx_free(c);
+}
+
+typedef struct {
+  int axis;
+  int64_t start, end;
+} slice_arg;
+
+static vl_tensor *slice_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  const slice_arg *a = arg;
+  vl_tensor *y = vl_slice(c, in[0], a->axis, a->start, a->end);
+  return vl_mul(c, y, y);
+}
+
+static void slice_values_and_backward(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {3, 5, 2};
+  vl_tensor *x = mk(c, 3, s, 8, true);
+  vl_tensor *y = vl_slice(c, x, 1, 1, 4);
+  REQUIRE(y && y->shape[1] == 3);
+  CHECK(vl_f32(y)[0] == vl_f32(x)[2]);
+  CHECK(vl_f32(y)[6 + 5] == vl_f32(x)[10 + 2 * 3 + 1]);
+  const slice_arg args[] = {{1, 1, 4}, {0, 2, 3}, {-1, 1, 2}, {1, 0, 5}};
+  for (size_t k = 0; k < sizeof args / sizeof *args; k++)
+    CHECK(gradcheck("slice", slice_fwd, (void *)&args[k], 1, &x, 1e-2f, 1e-3) < 1e-3);
+  vl_tensor *e = vl_slice(c, x, 1, 2, 2);
+  CHECK(e && e->numel == 0);
+  vl_clear_error();
+  CHECK(vl_slice(c, x, 1, 3, 6) == NULL && strstr(vl_last_error(), "out of bounds"));
+  CHECK(vl_slice(c, x, 3, 0, 1) == NULL);
+  vl_ctx_free(c);
+}
+
+int main(void) {
+  RUN(reshape_shares_data_and_infers);
+  RUN(permute_values_and_backward);
+  RUN(transpose_large_and_backward);
+  RUN(concat_values_and_backward);
+  RUN(slice_values_and_backward);
+  return test_summary();
+}
