@@ -223,17 +223,14 @@ vl_image *vl_figure_grid(const vl_image *const *panels, int rows, int cols,
       const vl_image *p = panels[r * cols + c];
       int cx = left + c * (o.cell + CELL_GAP);
       vl_rect rect = {cx, cy, 0, 0};
-      if (p && p->pixels) {
-        /* Fit the longer side to the cell, by a whole factor when enlarging. */
+      if (p && p->pixels && p->width > 0 && p->height > 0) {
+        /* Fit the longer side to the cell (whole-factor enlargements repeat
+         * pixels, see vl_image_resize). */
         int longer = p->width > p->height ? p->width : p->height;
-        int pw, ph;
-        if (longer <= o.cell) {
-          int k = o.cell / longer;
-          pw = p->width * k;
-          ph = p->height * k;
-        } else {
-          vl_figure_panel_size(p->width, p->height, 0, o.cell, &pw, &ph);
-        }
+        int pw = (int)lround((double)p->width * o.cell / longer);
+        int ph = (int)lround((double)p->height * o.cell / longer);
+        pw = pw < 1 ? 1 : pw;
+        ph = ph < 1 ? 1 : ph;
         vl_image *s = vl_image_resize(p, pw, ph);
         if (!s) {
           vl_image_free(fig);

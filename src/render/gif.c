@@ -1,6 +1,7 @@
 #include "render/gif.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gif_lib.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -169,12 +170,17 @@ int vl_gif_write(const char *path, const vl_image *const *frames, int n_frames,
   if (st) return vl_error_context("%s", path);
   if (loop_count < 0 || loop_count > 65535)
     return vl_error(VL_ERR_INVALID, "%s: loop count %d outside 0..65535", path, loop_count);
+  /* Opened here rather than by EGifOpenFileName, which creates files mode
+   * 0600; this leaves permissions to the umask like every other output. */
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  if (fd < 0) return vl_error(VL_ERR_IO, "%s: cannot write GIF: %s", path, strerror(errno));
   int err = 0;
-  errno = 0;
-  GifFileType *gif = EGifOpenFileName(path, false, &err);
-  if (!gif)
-    return vl_error(VL_ERR_IO, "%s: cannot write GIF: %s", path,
-                    errno ? strerror(errno) : GifErrorString(err));
+  GifFileType *gif = EGifOpenFileHandle(fd, &err);
+  if (!gif) {
+    close(fd);
+    unlink(path);
+    return vl_error(VL_ERR_IO, "%s: cannot write GIF: %s", path, GifErrorString(err));
+  }
   EGifSetGifVersion(gif, true);
   int w = frames[0]->width, h = frames[0]->height;
   if (EGifPutScreenDesc(gif, w, h, 8, 0, NULL) != GIF_OK)
