@@ -411,7 +411,7 @@ int tk_push_post(vl_tokenizer *t, int suffix, int32_t id) {
 pcre2_code *tk_compile(const vl_tokenizer *t, const char *pattern, size_t len, int literal) {
   int err;
   PCRE2_SIZE at;
-  uint32_t opt = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : 0);
+  uint32_t opt = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opt, &err, &at, NULL);
   if (!re) {
     PCRE2_UCHAR msg[256];
