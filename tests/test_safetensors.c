@@ -201,6 +201,12 @@ static void test_malformed_headers(void) {
   CHECK(expect_bad("{\"__metadata__\":[]}", 0, F, "__metadata__ is not a JSON object"));
   CHECK(expect_bad("{\"__metadata__\":{},\"__metadata__\":{}}", 0, F, "twice"));
   CHECK(expect_bad("{} x", 0, F, "junk after"));
+  CHECK(expect_bad("{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+                   "empty name"));
+  CHECK(expect_bad("{\"\\u0000x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                   F, "control characters"));
+  CHECK(expect_bad("{\"a\\tb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+                   "control characters"));
   CHECK(expect_bad(" {}", 0, F, "does not start with"));
   CHECK(expect_bad("", 0, F, "does not start with"));
 }

@@ -52,6 +52,15 @@ static int parse_dtype(const char *s, vl_dtype *out) {
   return VL_ERR_FORMAT;
 }
 
+/* Non-empty, no control characters (cJSON lets raw ones through, and an
+ * escaped NUL would silently cut the name short). */
+static int valid_name(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20) return 0;
+  return 1;
+}
+
 /* A JSON number that is a non-negative integer exactly representable. */
 static int json_uint(const cJSON *j, uint64_t *out) {
   if (!cJSON_IsNumber(j)) return 0;
@@ -240,6 +249,11 @@ static int parse_header(vl_safetensors *st, const uint8_t *buf, size_t len) {
       else
         rc = parse_metadata(st, c);
       continue;
+    }
+    if (!valid_name(c->string)) {
+      rc = vl_error(VL_ERR_FORMAT, "%s: tensor %zu has an empty name or control characters in it",
+                    fn, st->n);
+      break;
     }
     vl_st_tensor *t = &st->t[st->n];
     rc = parse_entry(st, c, t, &sp[st->n]);
@@ -472,7 +486,7 @@ int vl_st_writer_add(vl_st_writer *w, const char *name, vl_dtype dtype, int ndim
                      const int64_t *shape, const void *data) {
   if (!w || !name)
     return vl_error(VL_ERR_INVALID, "safetensors writer: NULL writer or tensor name");
-  if (!strcmp(name, "__metadata__") || !*name)
+  if (!strcmp(name, "__metadata__") || !valid_name(name))
     return vl_error(VL_ERR_INVALID, "safetensors writer: invalid tensor name '" NAMEF "'",
                     name);
   if (!vl_dtype_size(dtype))
