@@ -348,7 +348,7 @@ static void test_three_panel(void) {
                     img->pixels + ((size_t)(y / 2) * 96 + x / 2) * 3, 3) == 0;
   CHECK(same);
   /* Panel 2 is the overlay computed at panel resolution. */
-  vl_image *big = vl_image_resize(img, 192, 192);
+  vl_image *big = vl_canvas_scale(img, 192, 192);
   vl_image *ov = big ? vl_heatmap_overlay(big, grid, 4, 4, o.cmap, o.alpha) : NULL;
   REQUIRE(ov);
   same = 1;

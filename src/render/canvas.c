@@ -1,9 +1,9 @@
 #include "render/canvas.h"
 
-#include <stb/stb_image_resize.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "io/resize.h"
 
 vl_image *vl_image_to_rgb(const vl_image *img) {
   if (!img || !img->pixels) {
@@ -33,27 +33,12 @@ vl_image *vl_canvas_new(int width, int height, const uint8_t rgb[3]) {
   return img;
 }
 
-vl_image *vl_image_resize(const vl_image *img, int width, int height) {
+vl_image *vl_canvas_scale(const vl_image *img, int width, int height) {
   vl_image *rgb = vl_image_to_rgb(img);
-  if (!rgb) return NULL;
-  if (width == rgb->width && height == rgb->height) return rgb;
-  vl_image *out = vl_image_new(width, height, 3);
-  if (!out) {
-    vl_image_free(rgb);
-    return NULL;
-  }
-  int sw = rgb->width, sh = rgb->height;
-  if (width % sw == 0 && height % sh == 0) {
-    int kx = width / sw, ky = height / sh;
-    for (int y = 0; y < height; y++)
-      for (int x = 0; x < width; x++)
-        memcpy(out->pixels + ((size_t)y * width + x) * 3,
-               rgb->pixels + ((size_t)(y / ky) * sw + x / kx) * 3, 3);
-  } else if (!stbir_resize_uint8(rgb->pixels, sw, sh, 0, out->pixels, width, height, 0, 3)) {
-    vl_image_free(out);
-    out = NULL;
-    vl_error(VL_ERR_NOMEM, "resizing %dx%d to %dx%d failed", sw, sh, width, height);
-  }
+  if (!rgb || (width == rgb->width && height == rgb->height)) return rgb;
+  int whole = width % rgb->width == 0 && height % rgb->height == 0;
+  vl_image *out =
+      vl_image_resize(rgb, width, height, whole ? VL_RESAMPLE_NEAREST : VL_RESAMPLE_BICUBIC);
   vl_image_free(rgb);
   return out;
 }

@@ -13,10 +13,11 @@ vl_image *vl_image_to_rgb(const vl_image *img);
 /* New RGB image of width x height filled with rgb. */
 vl_image *vl_canvas_new(int width, int height, const uint8_t rgb[3]);
 
-/* New RGB image of the given size. Integer upscales (both factors equal whole
- * numbers) repeat pixels (nearest neighbour), so small scenes stay crisp;
- * every other size goes through stb_image_resize (filtered). */
-vl_image *vl_image_resize(const vl_image *img, int width, int height);
+/* New RGB image of the given size for display (io/resize.h does the work).
+ * Whole-number upscales repeat pixels (nearest neighbour), so small scenes
+ * stay crisp; every other size is resampled bicubic (antialiased when
+ * shrinking). */
+vl_image *vl_canvas_scale(const vl_image *img, int width, int height);
 
 /* Fills the rectangle clipped to the image (any channel count; the first
  * channel of a grey image gets rgb[0]). */

@@ -123,7 +123,7 @@ vl_image *vl_figure_three_panel(const vl_image *img, const float *grid, int gw, 
   if (!f) return NULL;
   int pw, ph;
   vl_figure_panel_size(img->width, img->height, o.min_panel, o.max_panel, &pw, &ph);
-  vl_image *scaled = vl_image_resize(img, pw, ph);
+  vl_image *scaled = vl_canvas_scale(img, pw, ph);
   vl_image *heat = scaled ? vl_heatmap_colorize(grid, gw, gh, pw, ph, o.cmap) : NULL;
   vl_image *over = heat ? vl_heatmap_overlay(scaled, grid, gw, gh, o.cmap, o.alpha) : NULL;
   vl_image *fig = NULL;
@@ -225,13 +225,13 @@ vl_image *vl_figure_grid(const vl_image *const *panels, int rows, int cols,
       vl_rect rect = {cx, cy, 0, 0};
       if (p && p->pixels && p->width > 0 && p->height > 0) {
         /* Fit the longer side to the cell (whole-factor enlargements repeat
-         * pixels, see vl_image_resize). */
+         * pixels, see vl_canvas_scale). */
         int longer = p->width > p->height ? p->width : p->height;
         int pw = (int)lround((double)p->width * o.cell / longer);
         int ph = (int)lround((double)p->height * o.cell / longer);
         pw = pw < 1 ? 1 : pw;
         ph = ph < 1 ? 1 : ph;
-        vl_image *s = vl_image_resize(p, pw, ph);
+        vl_image *s = vl_canvas_scale(p, pw, ph);
         if (!s) {
           vl_image_free(fig);
           vl_font_free(owned);
