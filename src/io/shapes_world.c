@@ -18,7 +18,7 @@
 #include "io/rng.h"
 
 enum { CANVAS = VL_SHAPES_SIZE, MARGIN = 2, GROW = 3, TRIES = 100, MAX_REDRAWS = 10000 };
-enum { STREAM_SCENE = 0, STREAM_HYPOTHESES = 1 };
+enum { STREAM_SCENE = 0, STREAM_HYPOTHESES = 1, NOISE_MAX = 48, GUIDE = 1024 };
 
 static const char *const shape_names[] = {"circle", "square", "triangle"};
 static const char *const color_names[] = {"red", "green", "blue", "yellow"};
@@ -129,9 +129,28 @@ static void render(vl_rng *r, vl_shapes_scene *sc, vl_image *clean) {
           m[py * CANVAS + px] = (uint8_t)(i + 1);
         }
   }
+  /* The spec's noise is round(N(0, 6^2)); that integer has a known discrete
+   * law, P(d) = Phi((d+0.5)/6) - Phi((d-0.5)/6), so it is drawn directly by
+   * inverting its CDF (same distribution, ~10x faster than a Gaussian per
+   * channel). |d| > NOISE_MAX (8 sigma, probability ~1e-15) is not drawn. */
+  double cdf[2 * NOISE_MAX + 1];
+  for (int d = -NOISE_MAX; d <= NOISE_MAX; d++)
+    cdf[d + NOISE_MAX] = 0.5 * erfc(-(d + 0.5) / (6.0 * sqrt(2.0)));
+  cdf[2 * NOISE_MAX] = 1.0;
+  /* guide[b]: first index whose cdf exceeds b/GUIDE, so a draw scans ~1 step */
+  uint8_t guide[GUIDE];
+  for (int b = 0, i = 0; b < GUIDE; b++) {
+    while (cdf[i] <= (double)b / GUIDE)
+      i++;
+    guide[b] = (uint8_t)i;
+  }
   uint8_t *q = sc->image->pixels;
   for (int i = 0; i < CANVAS * CANVAS * 3; i++) {
-    long v = (long)p[i] + lround(6.0 * vl_rng_normal(r));
+    double u = vl_rng_uniform(r);
+    int d = guide[(int)(u * GUIDE)];
+    while (u >= cdf[d])
+      d++; /* ends: cdf[last] = 1 > u */
+    int v = (int)p[i] + d - NOISE_MAX;
     q[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
   }
 }

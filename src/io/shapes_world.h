@@ -5,7 +5,12 @@
  * Reproducibility: scene (seed, index) is a pure function of those two numbers
  * and the options (io/rng.h). The image, objects and caption come from one
  * random stream and the hypotheses from another, so asking for more or fewer
- * hypotheses never changes the picture.
+ * hypotheses never changes the picture. Draw order within the scene stream:
+ * background, k, then per object shape, colour, 3 shifts, size, extent and
+ * up to 100 (x0, y0) tries; a failed placement or a chain of ties (the
+ * pairwise left-to-right rule is not a total order) restarts from the
+ * background. Then the noise, channel-interleaved in row-major order, drawn as
+ * the integer round(N(0, 6^2)) by inverting its exact discrete CDF.
  *
  * Balanced hypotheses (the spec: "sets used for evaluation draw templates and
  * fillers so that the three labels are about equally frequent"):
