@@ -85,7 +85,7 @@ static int open_index(vl_checkpoint *ck, const char *index_path) {
   const char **files = NULL;
   const cJSON *wm = vl_json_get(root, "weight_map");
   if (!cJSON_IsObject(wm)) {
-    rc = vl_error(VL_ERR_FORMAT, "%s: no \"weight_map\" object", index_path);
+    rc = vl_error(VL_ERR_FORMAT, "%s: no \"weight_map\" object (not a safetensors index)", index_path);
     goto done;
   }
   size_t n = 0;
