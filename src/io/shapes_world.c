@@ -329,7 +329,7 @@ static int label_possible(const candidates *cs, int l) {
 }
 
 static filler pick(vl_rng *r, const candidates *cs, int label) {
-  int tpls[VL_TPL_N], nt = 0;
+  int tpls[VL_TPL_N] = {0}, nt = 0;
   for (int t = 0; t < VL_TPL_N; t++)
     if (cs->count[label][t]) tpls[nt++] = t;
   int t = tpls[vl_rng_int(r, 0, nt - 1)];
@@ -353,7 +353,7 @@ static int make_hypotheses(uint64_t seed, int64_t index, int k, vl_shapes_scene 
   for (int j = 0; j < k; j++) {
     int label = (int)(((uint64_t)index * (uint64_t)k + (uint64_t)j) % VL_LABEL_COUNT);
     if (!label_possible(&cs, label)) { /* only neutral can be impossible */
-      int others[2], no = 0;
+      int others[2] = {0}, no = 0;
       for (int l = 0; l < VL_LABEL_COUNT; l++)
         if (l != label) others[no++] = l;
       label = others[vl_rng_int(&r, 0, 1)];
