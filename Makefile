@@ -6,7 +6,7 @@
 
 VARIANT ?= rel
 CC ?= cc
-PKGS := libcjson stb libgif libwebp openblas libpcre2-8 libutf8proc libmicrohttpd
+PKGS := libcjson stb libgif libwebp zlib openblas libpcre2-8 libutf8proc libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

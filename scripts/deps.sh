@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|bench]
 set -e
 what=${1:-build}
-pkgs="gcc make pkg-config libstb-dev libcjson-dev libmicrohttpd-dev libgif-dev libwebp-dev
+pkgs="gcc make pkg-config libstb-dev libcjson-dev libmicrohttpd-dev libgif-dev libwebp-dev zlib1g-dev
 libpcre2-dev libutf8proc-dev libopenblas-dev fonts-dejavu-core"
 case "$what" in
   test) pkgs="$pkgs clang libclang-rt-14-dev python3 python3-numpy" ;;

@@ -100,7 +100,8 @@ static void test_shortest_edge_size(void) {
 static void test_center_crop(void) {
   vl_image *in = vl_image_new(5, 4, 3);
   REQUIRE(in);
-  for (int i = 0; i < 5 * 4 * 3; i++) in->pixels[i] = (uint8_t)(i + 1);
+  for (int i = 0; i < 5 * 4 * 3; i++)
+    in->pixels[i] = (uint8_t)(i + 1);
   /* odd difference: top = (4 - 3) // 2 = 0, left = (5 - 2) // 2 = 1 */
   vl_image *c = vl_image_center_crop(in, 2, 3);
   REQUIRE(c);
@@ -190,8 +191,9 @@ static void test_golden_clip(void) { check_golden("golden/clip-a", 32, 32); }
 
 static void test_cfg_parse(void) {
   vl_preprocess_cfg c;
-  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 224, \"crop_size\": 224, \"do_center_crop\": "
-                                    "true, \"resample\": 2, \"image_mean\": [0.5,0.5,0.5]}",
+  CHECK(vl_preprocess_cfg_parse(&c,
+                                "{\"size\": 224, \"crop_size\": 224, \"do_center_crop\": "
+                                "true, \"resample\": 2, \"image_mean\": [0.5,0.5,0.5]}",
                                 "t.json") == 0);
   CHECK(c.resize_shortest_edge && c.shortest_edge == 224 && c.do_center_crop &&
         c.crop_width == 224 && c.crop_height == 224 && c.resample == VL_RESAMPLE_BILINEAR &&
@@ -201,8 +203,7 @@ static void test_cfg_parse(void) {
   CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": {\"foo\": 1}}", "t.json") == VL_ERR_FORMAT);
   CHECK(strstr(vl_last_error(), "t.json") && strstr(vl_last_error(), "size"));
   CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 32, \"resample\": 17}", "t") == VL_ERR_FORMAT);
-  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 32, \"image_std\": [1, 2]}", "t") ==
-        VL_ERR_FORMAT);
+  CHECK(vl_preprocess_cfg_parse(&c, "{\"size\": 32, \"image_std\": [1, 2]}", "t") == VL_ERR_FORMAT);
   CHECK(vl_preprocess_cfg_parse(&c, "[1,", "t") == VL_ERR_FORMAT);
   CHECK(vl_preprocess_cfg_parse(&c, "{\"do_resize\": true}", "t") == VL_ERR_FORMAT);
 }

@@ -32,9 +32,7 @@ vlens_image *vlens_image_load(const char *path, int64_t max_pixels) {
 
 int vlens_image_width(const vlens_image *img) { return img ? img->img->width : 0; }
 int vlens_image_height(const vlens_image *img) { return img ? img->img->height : 0; }
-const uint8_t *vlens_image_pixels(const vlens_image *img) {
-  return img ? img->img->pixels : NULL;
-}
+const uint8_t *vlens_image_pixels(const vlens_image *img) { return img ? img->img->pixels : NULL; }
 
 int vlens_image_save_png(const vlens_image *img, const char *path) {
   if (!img || !path) return vl_error(VL_ERR_INVALID, "vlens_image_save_png: NULL argument");

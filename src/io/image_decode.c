@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <stb/stb_image.h>
 #include <webp/decode.h>
+#include <zlib.h>
 
 #include "base/error.h"
 #include "io/image.h"
@@ -51,15 +53,24 @@ static const char *unsupported_name(const uint8_t *d, size_t n) {
     size_t len, off;
     const char *name;
   } known[] = {
-      {"II*\0", 4, 0, "TIFF"},        {"MM\0*", 4, 0, "TIFF"},
-      {"8BPS", 4, 0, "Photoshop PSD"}, {"#?RADIANCE", 10, 0, "Radiance HDR"},
-      {"#?RGBE", 6, 0, "Radiance HDR"}, {"\0\0\1\0", 4, 0, "ICO"},
-      {"ftypavif", 8, 4, "AVIF"},       {"ftypheic", 8, 4, "HEIC"},
-      {"ftypmif1", 8, 4, "HEIF"},       {"%PDF", 4, 0, "PDF"},
-      {"PK\3\4", 4, 0, "ZIP archive"},  {"\xff\x0a", 2, 0, "JPEG XL"},
-      {"\0\0\0\x0cJXL ", 8, 0, "JPEG XL"}, {"qoif", 4, 0, "QOI"},
-      {"<svg", 4, 0, "SVG"},            {"<?xml", 5, 0, "XML/SVG"},
-      {"\x1f\x8b", 2, 0, "gzip"},       {"RIFF", 4, 0, "RIFF (not WebP)"},
+      {"II*\0", 4, 0, "TIFF"},
+      {"MM\0*", 4, 0, "TIFF"},
+      {"8BPS", 4, 0, "Photoshop PSD"},
+      {"#?RADIANCE", 10, 0, "Radiance HDR"},
+      {"#?RGBE", 6, 0, "Radiance HDR"},
+      {"\0\0\1\0", 4, 0, "ICO"},
+      {"ftypavif", 8, 4, "AVIF"},
+      {"ftypheic", 8, 4, "HEIC"},
+      {"ftypmif1", 8, 4, "HEIF"},
+      {"%PDF", 4, 0, "PDF"},
+      {"PK\3\4", 4, 0, "ZIP archive"},
+      {"\xff\x0a", 2, 0, "JPEG XL"},
+      {"\0\0\0\x0cJXL ", 8, 0, "JPEG XL"},
+      {"qoif", 4, 0, "QOI"},
+      {"<svg", 4, 0, "SVG"},
+      {"<?xml", 5, 0, "XML/SVG"},
+      {"\x1f\x8b", 2, 0, "gzip"},
+      {"RIFF", 4, 0, "RIFF (not WebP)"},
   };
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (n >= known[i].off + known[i].len &&
@@ -74,22 +85,227 @@ static int check_size(const char *name, const char *fmt, long w, long h, int64_t
     return vl_error(VL_ERR_FORMAT, "%s: %s header has invalid size %ldx%ld", name, fmt, w, h);
   if ((int64_t)w * h > max_pixels || w > VL_IMAGE_MAX_SIDE || h > VL_IMAGE_MAX_SIDE)
     return vl_error(VL_ERR_LIMIT,
-                    "%s: %s image is %ldx%ld, over the limit of %lld pixels and %d per side",
-                    name, fmt, w, h, (long long)max_pixels, VL_IMAGE_MAX_SIDE);
+                    "%s: %s image is %ldx%ld, over the limit of %lld pixels and %d per side", name,
+                    fmt, w, h, (long long)max_pixels, VL_IMAGE_MAX_SIDE);
   return VL_OK;
+}
+
+static uint32_t rd_be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t rd_le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
+static uint32_t rd_be32(const uint8_t *p) { return rd_be16(p) << 16 | rd_be16(p + 2); }
+static uint32_t rd_le32(const uint8_t *p) { return rd_le16(p + 2) << 16 | rd_le16(p); }
+
+/* The size a header claims, read before stb sees it: stb refuses images over
+ * 1 GB itself but reports them as "unknown image type", and we want a limit
+ * error that says how big the image claims to be. 0 if not found. */
+static int peek_size(const uint8_t *d, size_t n, img_format f, long *w, long *h) {
+  switch (f) {
+  case FMT_PNG:
+    if (n < 24 || memcmp(d + 12, "IHDR", 4) != 0) return 0;
+    *w = (long)(rd_be32(d + 16) & 0x7fffffffu), *h = (long)(rd_be32(d + 20) & 0x7fffffffu);
+    return 1;
+  case FMT_GIF:
+    if (n < 10) return 0;
+    *w = (long)rd_le16(d + 6), *h = (long)rd_le16(d + 8);
+    return 1;
+  case FMT_BMP: {
+    if (n < 26 || rd_le32(d + 14) < 40) return 0; /* old OS/2 headers: leave to stb */
+    int32_t hh = (int32_t)rd_le32(d + 22);        /* negative: top-down rows */
+    *w = (long)(int32_t)rd_le32(d + 18), *h = hh < 0 ? -(long)hh : (long)hh;
+    return 1;
+  }
+  case FMT_JPEG:
+    /* walk the marker segments to the first start-of-frame */
+    for (size_t i = 2; i + 9 <= n;) {
+      if (d[i] != 0xff) return 0;
+      uint8_t m = d[i + 1];
+      if (m == 0xff) {
+        i++;
+        continue;
+      }
+      if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+        *h = (long)rd_be16(d + i + 5), *w = (long)rd_be16(d + i + 7);
+        return 1;
+      }
+      if (m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01) {
+        i += 2;
+        continue;
+      }
+      i += 2 + rd_be16(d + i + 2);
+    }
+    return 0;
+  default: return 0;
+  }
+}
+
+/* Skips GIF data sub-blocks starting at *i; 0 if the data ends first. */
+static int gif_skip_blocks(const uint8_t *d, size_t n, size_t *i) {
+  while (*i < n) {
+    uint8_t sz = d[(*i)++];
+    if (sz == 0) return 1;
+    *i += sz;
+  }
+  return 0;
+}
+
+/* stb decodes a GIF whose image data is cut short into a partly blank
+ * picture without complaint; walk the blocks up to the end of the first
+ * image's data to catch that. Returns a message or NULL if complete. */
+static const char *gif_first_frame_problem(const uint8_t *d, size_t n) {
+  if (n < 13) return "header cut short";
+  size_t i = 13;
+  if (d[10] & 0x80) i += (size_t)3 << ((d[10] & 7) + 1);
+  while (i < n) {
+    uint8_t b = d[i++];
+    if (b == 0x21) { /* extension: label, then sub-blocks */
+      i++;
+      if (!gif_skip_blocks(d, n, &i)) return "extension block cut short";
+    } else if (b == 0x2c) { /* image descriptor */
+      if (i + 9 > n) return "image descriptor cut short";
+      uint8_t flags = d[i + 8];
+      i += 9;
+      if (flags & 0x80) i += (size_t)3 << ((flags & 7) + 1);
+      i++; /* LZW minimum code size */
+      if (i > n || !gif_skip_blocks(d, n, &i)) return "image data cut short";
+      return NULL;
+    } else if (b == 0x3b) {
+      return "no image before the trailer";
+    } else {
+      return "unknown block type";
+    }
+  }
+  return "no image data";
+}
+
+/* Bytes of filtered scanlines a PNG of this header inflates to. */
+static uint64_t png_raw_size(uint64_t w, uint64_t h, unsigned bits_per_px, int interlaced) {
+  if (!interlaced) return h * (1 + (w * bits_per_px + 7) / 8);
+  static const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+  static const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  uint64_t total = 0;
+  for (int p = 0; p < 7; p++) {
+    uint64_t pw = w > (uint64_t)x0[p] ? (w - x0[p] + dx[p] - 1) / dx[p] : 0;
+    uint64_t ph = h > (uint64_t)y0[p] ? (h - y0[p] + dy[p] - 1) / dy[p] : 0;
+    if (pw && ph) total += ph * (1 + (pw * bits_per_px + 7) / 8);
+  }
+  return total;
+}
+
+/* stb_image 2.27's inflate reads zeros past the end of a truncated or
+ * corrupt stream and keeps producing output, so a 200-byte PNG can make it
+ * allocate gigabytes. Inflate the IDAT data with zlib first (output thrown
+ * away) and refuse streams that are broken, unfinished, or longer than the
+ * header allows. Returns VL_OK or an error naming the file. */
+static int png_stream_check(const uint8_t *d, size_t n, const char *name) {
+  size_t i = 8;
+  uint64_t expect = 0, produced = 0;
+  int have_ihdr = 0, ended = 0, raw_deflate = 0, rc = VL_OK;
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  uint8_t sink[1 << 14];
+  while (!ended) {
+    if (n - i < 12) {
+      rc = vl_error(VL_ERR_FORMAT, "%s: truncated PNG (ends inside a chunk header)", name);
+      break;
+    }
+    uint32_t clen = rd_be32(d + i);
+    const uint8_t *type = d + i + 4, *body = d + i + 8;
+    if (clen > n - i - 12) {
+      rc = vl_error(VL_ERR_FORMAT, "%s: truncated PNG ('%.4s' chunk of %u bytes cut short)", name,
+                    (const char *)type, clen);
+      break;
+    }
+    if (memcmp(type, "CgBI", 4) == 0) raw_deflate = 1; /* Apple's variant, as stb allows */
+    if (memcmp(type, "IHDR", 4) == 0 && clen >= 13 && !have_ihdr) {
+      static const unsigned chans[7] = {1, 0, 3, 1, 2, 0, 4};
+      unsigned ct = body[9], depth = body[8];
+      if (ct > 6 || !chans[ct]) break; /* stb reports bad colour types itself */
+      expect = png_raw_size(rd_be32(body), rd_be32(body + 4), depth * chans[ct], body[12] != 0);
+      if (inflateInit2(&zs, raw_deflate ? -15 : 15) != Z_OK) {
+        rc = vl_error(VL_ERR_NOMEM, "%s: cannot start zlib", name);
+        break;
+      }
+      have_ihdr = 1;
+    } else if (memcmp(type, "IDAT", 4) == 0 && have_ihdr) {
+      zs.next_in = (Bytef *)body;
+      zs.avail_in = clen;
+      while (zs.avail_in > 0 && rc == VL_OK && !ended) {
+        zs.next_out = sink;
+        zs.avail_out = sizeof sink;
+        int z = inflate(&zs, Z_NO_FLUSH);
+        produced += sizeof sink - zs.avail_out;
+        if (z == Z_STREAM_END)
+          ended = 1;
+        else if (z != Z_OK && z != Z_BUF_ERROR)
+          rc = vl_error(VL_ERR_FORMAT, "%s: corrupt PNG image data (zlib: %s)", name,
+                        zs.msg ? zs.msg : "error");
+        else if (z == Z_BUF_ERROR && zs.avail_out == sizeof sink)
+          break; /* needs more input: the next IDAT */
+        if (produced > expect)
+          rc = vl_error(VL_ERR_FORMAT,
+                        "%s: corrupt PNG: image data inflates to more than the %llu bytes "
+                        "the header allows",
+                        name, (unsigned long long)expect);
+      }
+      if (rc < 0) break;
+    } else if (memcmp(type, "IEND", 4) == 0) {
+      break;
+    }
+    i += 12 + (size_t)clen;
+  }
+  if (have_ihdr) inflateEnd(&zs);
+  if (rc == VL_OK && have_ihdr && !ended)
+    rc = vl_error(VL_ERR_FORMAT, "%s: truncated PNG (compressed image data does not end)", name);
+  return rc;
 }
 
 static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64_t max_pixels,
                             const char *name) {
   const char *fmt = format_name(f);
+  long pw = 0, ph = 0;
+  /* Only the limit is judged here; a zero size is left to stb's message. */
+  int peeked = peek_size(data, len, f, &pw, &ph) && pw > 0 && ph > 0;
+  if (peeked && check_size(name, fmt, pw, ph, max_pixels) < 0) return NULL;
   if (len > (size_t)0x7fffffff) {
     vl_error(VL_ERR_LIMIT, "%s: %s file of %zu bytes is too large", name, fmt, len);
     return NULL;
   }
+  /* stb reads zeros past the end of a BMP instead of failing: check that
+   * the uncompressed pixel rows are all there. */
+  if (f == FMT_BMP && len >= 34 && rd_le32(data + 14) >= 40 && peeked) {
+    uint32_t bpp = rd_le16(data + 28), comp_kind = rd_le32(data + 30);
+    if ((comp_kind == 0 || comp_kind == 3) && bpp > 0 && bpp <= 32) {
+      uint64_t need = rd_le32(data + 10) + (((uint64_t)bpp * pw + 31) / 32) * 4 * (uint64_t)ph;
+      if (need > len) {
+        vl_error(VL_ERR_FORMAT, "%s: truncated BMP: %zu bytes, the %ldx%ld pixels need %llu", name,
+                 len, pw, ph, (unsigned long long)need);
+        return NULL;
+      }
+    }
+  }
+  if (f == FMT_PNG && png_stream_check(data, len, name) < 0) return NULL;
+  if (f == FMT_GIF) {
+    const char *why = gif_first_frame_problem(data, len);
+    if (why) {
+      vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name, why);
+      return NULL;
+    }
+  }
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
-    vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated %s header (%s)", name, fmt,
-             stbi_failure_reason());
+    /* stbi_info tries every format, so its reason is "unknown image type".
+     * When the size we read is within the limit, the format's own loader
+     * (which fails the same way) gives the real reason. */
+    const char *why = NULL;
+    if (peeked) {
+      uint8_t *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
+      if (px)
+        stbi_image_free(px);
+      else
+        why = stbi_failure_reason();
+    }
+    vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated %s header%s%s%s", name, fmt, why ? " (" : "",
+             why ? why : "", why ? ")" : "");
     return NULL;
   }
   if (check_size(name, fmt, w, h, max_pixels) < 0) return NULL;
@@ -97,6 +313,7 @@ static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64
   uint8_t *px = stbi_load_from_memory(data, (int)len, &w2, &h2, &comp, 3);
   if (!px) {
     const char *why = stbi_failure_reason();
+    if (why && !*why) why = NULL;
     vl_error(strcmp(why ? why : "", "outofmem") == 0 ? VL_ERR_NOMEM : VL_ERR_FORMAT,
              "%s: cannot decode %s: %s (file corrupt or truncated?)", name, fmt,
              why ? why : "unknown error");
@@ -106,8 +323,8 @@ static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64
    * would mean our limit check did not cover what was allocated. */
   if (w2 != w || h2 != h) {
     stbi_image_free(px);
-    vl_error(VL_ERR_FORMAT, "%s: %s size changed between header (%dx%d) and decode (%dx%d)",
-             name, fmt, w, h, w2, h2);
+    vl_error(VL_ERR_FORMAT, "%s: %s size changed between header (%dx%d) and decode (%dx%d)", name,
+             fmt, w, h, w2, h2);
     return NULL;
   }
   vl_image *img = calloc(1, sizeof *img);
@@ -154,16 +371,28 @@ static vl_image *decode_webp(const uint8_t *data, size_t len, int64_t max_pixels
   if (!img) return NULL;
   size_t stride = (size_t)feat.width * 3;
   size_t size = stride * (size_t)feat.height;
-  if (!WebPDecodeRGBInto(data, len, img->pixels, size, (int)stride)) {
+  WebPDecoderConfig cfg;
+  if (!WebPInitDecoderConfig(&cfg)) {
     vl_image_free(img);
-    vl_error(VL_ERR_FORMAT, "%s: cannot decode WebP (file corrupt or truncated?)", name);
+    vl_error(VL_ERR_UNSUPPORTED, "%s: libwebp version mismatch", name);
+    return NULL;
+  }
+  cfg.output.colorspace = MODE_RGB;
+  cfg.output.is_external_memory = 1;
+  cfg.output.u.RGBA.rgba = img->pixels;
+  cfg.output.u.RGBA.stride = (int)stride;
+  cfg.output.u.RGBA.size = size;
+  st = WebPDecode(data, len, &cfg);
+  WebPFreeDecBuffer(&cfg.output); /* external memory: frees nothing of ours */
+  if (st != VP8_STATUS_OK) {
+    vl_image_free(img);
+    vl_error(VL_ERR_FORMAT, "%s: cannot decode WebP: %s", name, webp_status(st));
     return NULL;
   }
   return img;
 }
 
-vl_image *vl_image_decode(const uint8_t *data, size_t len, int64_t max_pixels,
-                          const char *name) {
+vl_image *vl_image_decode(const uint8_t *data, size_t len, int64_t max_pixels, const char *name) {
   if (!name) name = "<memory>";
   if (max_pixels <= 0) max_pixels = VL_IMAGE_DEFAULT_MAX_PIXELS;
   if (!data || len == 0) {
@@ -187,8 +416,7 @@ vl_image *vl_image_decode(const uint8_t *data, size_t len, int64_t max_pixels,
     vl_error(VL_ERR_FORMAT,
              "%s: not a recognised image (first bytes %02x %02x %02x %02x; expected PNG, "
              "JPEG, BMP, GIF or WebP)",
-             name, data[0], len > 1 ? data[1] : 0, len > 2 ? data[2] : 0,
-             len > 3 ? data[3] : 0);
+             name, data[0], len > 1 ? data[1] : 0, len > 2 ? data[2] : 0, len > 3 ? data[3] : 0);
   return NULL;
 }
 
@@ -201,8 +429,10 @@ vl_image *vl_image_load(const char *path, int64_t max_pixels) {
     vl_error(VL_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
     return NULL;
   }
+  struct stat sb;
   long size = -1;
-  if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
+  if (fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) && fseek(fp, 0, SEEK_END) == 0)
+    size = ftell(fp);
   if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
     fclose(fp);
     vl_error(VL_ERR_IO, "%s: cannot read image (not a regular file?)", path);

@@ -10,8 +10,8 @@
 int vl_shortest_edge_size(int width, int height, int shortest, int max_size, int *out_width,
                           int *out_height) {
   if (width <= 0 || height <= 0 || shortest <= 0)
-    return vl_error(VL_ERR_INVALID, "shortest-edge resize: bad sizes (image %dx%d, edge %d)",
-                    width, height, shortest);
+    return vl_error(VL_ERR_INVALID, "shortest-edge resize: bad sizes (image %dx%d, edge %d)", width,
+                    height, shortest);
   int sh = width <= height ? width : height, lo = width <= height ? height : width;
   /* Python: int(requested_new_short * long / short), a true division. */
   double new_long_d = (double)((int64_t)shortest * lo) / sh;
@@ -154,8 +154,8 @@ static int get_size(const cJSON *v, int square_default, int *w, int *h, int *sho
     }
     if (se) return get_int(se, shortest, "shortest_edge", name);
   }
-  return vl_error(VL_ERR_FORMAT,
-                  "%s: '%s' must be an integer, {height, width} or {shortest_edge}", name, key);
+  return vl_error(VL_ERR_FORMAT, "%s: '%s' must be an integer, {height, width} or {shortest_edge}",
+                  name, key);
 }
 
 int vl_preprocess_cfg_parse(vl_preprocess_cfg *cfg, const char *json, const char *name) {
@@ -209,8 +209,7 @@ int vl_preprocess_cfg_parse(vl_preprocess_cfg *cfg, const char *json, const char
       rc = vl_error(VL_ERR_FORMAT, "%s: do_center_crop is set but 'crop_size' is missing", name);
       goto done;
     }
-    if ((rc = get_size(v, 1, &cfg->crop_width, &cfg->crop_height, &dummy, "crop_size", name)) <
-        0)
+    if ((rc = get_size(v, 1, &cfg->crop_width, &cfg->crop_height, &dummy, "crop_size", name)) < 0)
       goto done;
     if (dummy) {
       rc = vl_error(VL_ERR_FORMAT, "%s: 'crop_size' must give height and width", name);

@@ -130,7 +130,8 @@ static int precompute(int in_size, int out_size, const filter_def *f, coeffs *c)
       k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
                    : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
     }
-    for (; x < ksize; x++) k[x] = 0;
+    for (; x < ksize; x++)
+      k[x] = 0;
     c->bounds[xx * 2] = xmin;
     c->bounds[xx * 2 + 1] = xmax;
   }
@@ -147,8 +148,8 @@ static inline uint8_t clip8(int64_t ss) {
 }
 
 /* out rows r = 0..out_h-1 take input row r + row0; columns resampled. */
-static void resample_h(const uint8_t *in, int in_w, uint8_t *out, int out_w, int out_h,
-                       int row0, int ch, const coeffs *c) {
+static void resample_h(const uint8_t *in, int in_w, uint8_t *out, int out_w, int out_h, int row0,
+                       int ch, const coeffs *c) {
   for (int yy = 0; yy < out_h; yy++) {
     const uint8_t *src = in + ((size_t)(yy + row0) * in_w) * ch;
     uint8_t *dst = out + (size_t)yy * out_w * ch;
@@ -157,15 +158,16 @@ static void resample_h(const uint8_t *in, int in_w, uint8_t *out, int out_w, int
       const int32_t *k = c->k + (size_t)xx * c->ksize;
       for (int b = 0; b < ch; b++) {
         int64_t ss = 1 << (PRECISION_BITS - 1);
-        for (int x = 0; x < xmax; x++) ss += (int64_t)src[(x + xmin) * ch + b] * k[x];
+        for (int x = 0; x < xmax; x++)
+          ss += (int64_t)src[(x + xmin) * ch + b] * k[x];
         dst[xx * ch + b] = clip8(ss);
       }
     }
   }
 }
 
-static void resample_v(const uint8_t *in, int w, uint8_t *out, int out_h, int ch,
-                       const coeffs *c, int row_shift) {
+static void resample_v(const uint8_t *in, int w, uint8_t *out, int out_h, int ch, const coeffs *c,
+                       int row_shift) {
   size_t stride = (size_t)w * ch;
   for (int yy = 0; yy < out_h; yy++) {
     int ymin = c->bounds[yy * 2] - row_shift, ymax = c->bounds[yy * 2 + 1];
@@ -173,7 +175,8 @@ static void resample_v(const uint8_t *in, int w, uint8_t *out, int out_h, int ch
     uint8_t *dst = out + (size_t)yy * stride;
     for (size_t i = 0; i < stride; i++) {
       int64_t ss = 1 << (PRECISION_BITS - 1);
-      for (int y = 0; y < ymax; y++) ss += (int64_t)in[(size_t)(y + ymin) * stride + i] * k[y];
+      for (int y = 0; y < ymax; y++)
+        ss += (int64_t)in[(size_t)(y + ymin) * stride + i] * k[y];
       dst[i] = clip8(ss);
     }
   }
@@ -252,8 +255,7 @@ vl_image *vl_image_resize(const vl_image *img, int width, int height, vl_resampl
       coeffs_free(&cv);
       return NULL;
     }
-    resample_h(img->pixels, img->width, tmp->pixels, width, y_last - y_first, y_first, ch,
-               &ch_);
+    resample_h(img->pixels, img->width, tmp->pixels, width, y_last - y_first, y_first, ch, &ch_);
     coeffs_free(&ch_);
     src = tmp->pixels;
     src_w = width;
