@@ -627,6 +627,23 @@ static void manifest_and_files(void) {
     cJSON_Delete(j);
   }
   CHECK(lines == 5);
+  /* writing the same set again gives the same bytes */
+  char dir2[512];
+  snprintf(dir2, sizeof dir2, "%s/set2", test_tmpdir());
+  vl_log_set_quiet(1);
+  REQUIRE(vl_shapes_write_set(dir2, 77, 5, &o) == VL_OK);
+  vl_log_set_quiet(0);
+  static const char *names[] = {"manifest.jsonl", "scene_00003.png", "scene_00005_mask.png"};
+  for (int i = 0; i < 3; i++) {
+    size_t l1, l2;
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    unsigned char *f1 = test_read_file(path, &l1);
+    snprintf(path, sizeof path, "%s/%s", dir2, names[i]);
+    unsigned char *f2 = test_read_file(path, &l2);
+    CHECK(f1 && f2 && l1 == l2 && !memcmp(f1, f2, l1));
+    free(f1);
+    free(f2);
+  }
   free(text);
 }
 

@@ -27,8 +27,8 @@
  *                    about an absent (colour, shape).
  *   When the target label cannot be produced (neutral needs a (colour, shape)
  *   that occurs exactly once) the label is drawn uniformly from the other two.
- *   Within a scene a text is not repeated while another choice exists (up to
- *   20 draws). */
+ *   A draw that repeats a hypothesis already in the scene is redrawn (same
+ *   label, up to 20 draws), so small K gives distinct texts. */
 #ifndef VL_IO_SHAPES_WORLD_H
 #define VL_IO_SHAPES_WORLD_H
 
