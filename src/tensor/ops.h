@@ -87,9 +87,10 @@ vl_tensor *vl_mean_all(vl_ctx *c, vl_tensor *x); /* shape (1) */
 vl_tensor *vl_patchify(vl_ctx *c, vl_tensor *x, int pt, int ph, int pw);
 
 /* ---- rotary position embedding (ops_rope.c) --------------------------- */
-/* x (B, T, H, D). angles (T, R/2) F32, R = rotary dims (even, <= D): rotates
- * the first R dims rotate_half style (pairs i and i + R/2 share angle i), the
- * rest pass through. The angle table encodes the variant (1-D, M-RoPE
+/* x (B, T, H, D). angles (T, R/2) F32, or (B, T, R/2) when positions differ
+ * per batch item; R = rotary dims (even, <= D): rotates the first R dims
+ * rotate_half style (pairs i and i + R/2 share angle i), the rest pass
+ * through. The angle table encodes the variant (1-D, M-RoPE
  * sections, 2-D vision) and is built by the helpers below. Not
  * differentiated w.r.t. angles. */
 vl_tensor *vl_rope(vl_ctx *c, vl_tensor *x, vl_tensor *angles);
@@ -98,8 +99,8 @@ vl_tensor *vl_rope_angles_1d(vl_ctx *c, const int64_t *pos, int64_t T, int R, fl
 /* Multimodal RoPE (Qwen2-VL): pos3 is (3, T) (temporal, height, width); the
  * R/2 frequencies are split into consecutive sections (sec[0], sec[1], sec[2])
  * taking their position from axis 0, 1, 2. interleaved (Qwen3-VL): frequency
- * j takes axis j % 3 within the sections' extents, as
- * transformers' apply_interleaved_mrope. */
+ * j takes axis 1 if j % 3 == 1 and j < 3*sec[1], axis 2 if j % 3 == 2 and
+ * j < 3*sec[2], else axis 0, as transformers' apply_interleaved_mrope. */
 vl_tensor *vl_rope_angles_mrope(vl_ctx *c, const int64_t *pos3, int64_t T, int R, float theta,
                                 const int sec[3], bool interleaved);
 /* 2-D vision RoPE (Qwen2-VL vision tower): for patch t at (row[t], col[t]),
