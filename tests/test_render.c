@@ -447,11 +447,11 @@ static void test_caption(void) {
   vl_image *img = pattern_image(200, 100, 3, 9);
   REQUIRE(img);
   int lh = vl_font_line_height(f, 16.f);
-  vl_image *a = vl_figure_caption(img, "a cat", 2, 16.f, f);
+  vl_image *a = vl_figure_caption(img, "a cat", -1, 2, 16.f, f);
   vl_image *b = vl_figure_caption(
-      img, "a cat sitting on a red sofa next to a window with the curtains drawn", 2, 16.f, f);
+      img, "a cat sitting on a red sofa next to a window with the curtains drawn", -1, 2, 16.f, f);
   vl_image *c = vl_figure_caption(
-      img, "a cat sitting on a red sofa next to a window with the curtains drawn", 0, 16.f, f);
+      img, "a cat sitting on a red sofa next to a window with the curtains drawn", -1, 0, 16.f, f);
   REQUIRE(a && b && c);
   CHECK(a->width == 200 && a->height == b->height && a->height >= 100 + 2 * lh);
   CHECK(c->height > b->height);
@@ -461,7 +461,68 @@ static void test_caption(void) {
   vl_image_free(a);
   vl_image_free(b);
   vl_image_free(c);
-  CHECK(vl_figure_caption(img, "x", 1, 0.f, f) == NULL);
+  CHECK(vl_figure_caption(img, "x", -1, 1, 0.f, f) == NULL);
+  /* Highlight: only the last word is in colour, and it is right of the rest. */
+  const char *text = "a cat on the mat";
+  vl_image *h = vl_figure_caption(img, text, (int)(strstr(text, "mat") - text), 1, 16.f, f);
+  REQUIRE(h);
+  const uint8_t hl[3] = VL_CAPTION_HIGHLIGHT_RGB;
+  int mat_w = vl_font_text_width(f, "mat", 16.f), all_w = vl_font_text_width(f, text, 16.f);
+  int red = 0, red_outside = 0;
+  for (int y = 100; y < h->height; y++)
+    for (int x = 0; x < h->width; x++) {
+      const uint8_t *p = h->pixels + ((size_t)y * h->width + x) * 3;
+      if (p[0] > 150 && p[1] < 110 && p[2] < 110 && p[0] > p[1] + 60) {
+        red++;
+        /* the caption starts at a small margin; "mat" is the last mat_w px */
+        if (x < all_w - mat_w - 2 || x > all_w + 12) red_outside++;
+      }
+    }
+  CHECK(red > 20);
+  CHECK(red_outside == 0);
+  CHECK(hl[0] > 150);
+  vl_image_free(h);
+  vl_image_free(img);
+  vl_font_free(f);
+}
+
+static void test_heatmap_grid(void) {
+  vl_font *f = font();
+  REQUIRE(f);
+  vl_image *img = pattern_image(96, 64, 3, 4);
+  REQUIRE(img);
+  float g0[4] = {0, 1, 0, 1}, g1[4] = {1, 0, 1, 0};
+  const float *grids[4] = {g0, g1, NULL, g0};
+  vl_grid_opts o;
+  vl_grid_opts_init(&o);
+  o.font = f;
+  o.cell = 96;
+  vl_image *fig = vl_figure_heatmap_grid(img, grids, 2, 2, 2, 2, VL_CMAP_JET, 0.5f, &o);
+  REQUIRE(fig);
+  /* Same layout as the generic grid of the same panel size. */
+  vl_image *p = vl_canvas_new(96, 64, (const uint8_t[3]){0, 0, 0});
+  REQUIRE(p);
+  const vl_image *panels[4] = {p, p, NULL, p};
+  vl_rect cells[4];
+  vl_image *ref = vl_figure_grid(panels, 2, 2, &o, cells);
+  REQUIRE(ref);
+  CHECK(fig->width == ref->width && fig->height == ref->height);
+  /* Cell 0 is the overlay of grid 0 on the (unscaled) image. */
+  vl_image *ov = vl_heatmap_overlay(img, g0, 2, 2, VL_CMAP_JET, 0.5f);
+  REQUIRE(ov);
+  int same = 1;
+  for (int y = 0; y < 64; y++)
+    same &= memcmp(fig->pixels + ((size_t)(cells[0].y + y) * fig->width + cells[0].x) * 3,
+                   ov->pixels + (size_t)y * 96 * 3, 96 * 3) == 0;
+  CHECK(same);
+  float bad[4] = {0, NAN, 0, 0};
+  const float *bad_grids[1] = {bad};
+  CHECK(vl_figure_heatmap_grid(img, bad_grids, 2, 2, 1, 1, VL_CMAP_JET, 0.5f, &o) == NULL);
+  CHECK(strstr(vl_last_error(), "panel 0") != NULL);
+  vl_image_free(ov);
+  vl_image_free(ref);
+  vl_image_free(p);
+  vl_image_free(fig);
   vl_image_free(img);
   vl_font_free(f);
 }
@@ -599,6 +660,7 @@ int main(void) {
   RUN(test_three_panel);
   RUN(test_grid_figure);
   RUN(test_caption);
+  RUN(test_heatmap_grid);
   RUN(test_png_roundtrip);
   RUN(test_gif_roundtrip);
   RUN(test_gif_errors);

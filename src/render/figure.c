@@ -248,8 +248,22 @@ vl_image *vl_figure_grid(const vl_image *const *panels, int rows, int cols,
   return fig;
 }
 
-vl_image *vl_figure_caption(const vl_image *img, const char *text, int lines, float px,
-                            const vl_font *font) {
+/* Byte offset of each wrapped line in the original text: wrapping only
+ * drops spaces at breaks and the "\n"s, so lines are found in order. */
+static void line_offsets(const char *text, const vl_text_lines *t, size_t *off) {
+  size_t pos = 0, n = strlen(text);
+  for (int i = 0; i < t->n; i++) {
+    size_t len = strlen(t->lines[i]);
+    while (pos < n && (text[pos] == ' ' || text[pos] == '\n') &&
+           !(len && strncmp(text + pos, t->lines[i], len) == 0))
+      pos++;
+    off[i] = pos;
+    pos += len;
+  }
+}
+
+vl_image *vl_figure_caption(const vl_image *img, const char *text, int highlight_from, int lines,
+                            float px, const vl_font *font) {
   if (!img || !img->pixels) {
     vl_error(VL_ERR_INVALID, "caption: no image");
     return NULL;
@@ -266,24 +280,73 @@ vl_image *vl_figure_caption(const vl_image *img, const char *text, int lines, fl
     vl_error(VL_ERR_INVALID, "caption: %d lines is too many", lines);
     return NULL;
   }
+  if (!text) text = "";
   vl_font *owned;
   const vl_font *f = use_font(font, &owned);
   if (!f) return NULL;
   vl_text_lines t = {0};
   vl_image *out = NULL;
-  if (vl_font_wrap(f, text ? text : "", px, img->width - 2 * CAPTION_PAD, &t) == VL_OK) {
+  size_t *off = NULL;
+  if (vl_font_wrap(f, text, px, img->width - 2 * CAPTION_PAD, &t) == VL_OK &&
+      (off = malloc((size_t)t.n * sizeof *off)) != NULL) {
+    line_offsets(text, &t, off);
+    static const uint8_t hl[3] = VL_CAPTION_HIGHLIGHT_RGB;
+    size_t hl_from = highlight_from < 0 ? (size_t)-1 : (size_t)highlight_from;
     int lh = vl_font_line_height(f, px);
     int n_show = lines > 0 ? lines : t.n;
     int first = t.n > n_show ? t.n - n_show : 0;
     out = vl_canvas_new(img->width, img->height + 2 * CAPTION_PAD + n_show * lh, WHITE);
     if (out) {
       vl_blit(out, img, 0, 0);
-      for (int i = first; i < t.n; i++)
-        vl_font_draw(f, out, CAPTION_PAD, img->height + CAPTION_PAD + (i - first) * lh, t.lines[i],
-                     px, INK);
+      for (int i = first; i < t.n; i++) {
+        int y = img->height + CAPTION_PAD + (i - first) * lh;
+        size_t len = strlen(t.lines[i]);
+        size_t split = hl_from <= off[i] ? 0 : hl_from - off[i] < len ? hl_from - off[i] : len;
+        char save = t.lines[i][split];
+        t.lines[i][split] = 0; /* black part first, then the highlighted rest */
+        int w = vl_font_draw(f, out, CAPTION_PAD, y, t.lines[i], px, INK);
+        t.lines[i][split] = save;
+        vl_font_draw(f, out, CAPTION_PAD + w, y, t.lines[i] + split, px, hl);
+      }
     }
-    vl_text_lines_free(&t);
+  } else if (t.n) {
+    vl_error(VL_ERR_NOMEM, "caption: out of memory");
   }
+  free(off);
+  vl_text_lines_free(&t);
   vl_font_free(owned);
   return out;
+}
+
+vl_image *vl_figure_heatmap_grid(const vl_image *img, const float *const *grids, int gw, int gh,
+                                 int rows, int cols, vl_colormap cm, float alpha,
+                                 const vl_grid_opts *o) {
+  if (!img || !grids || rows <= 0 || cols <= 0 || (int64_t)rows * cols > 65536) {
+    vl_error(VL_ERR_INVALID, "heatmap grid: no image/grids or bad layout %d x %d", rows, cols);
+    return NULL;
+  }
+  int n = rows * cols, cell = o && o->cell > 0 ? o->cell : 128;
+  /* Overlays are computed at cell resolution so the heatmaps stay smooth. */
+  int longer = img->width > img->height ? img->width : img->height;
+  int pw = (int)lround((double)img->width * cell / longer);
+  int ph = (int)lround((double)img->height * cell / longer);
+  vl_image *scaled = longer <= 0 ? NULL : vl_canvas_scale(img, pw < 1 ? 1 : pw, ph < 1 ? 1 : ph);
+  vl_image **panels = calloc((size_t)n, sizeof *panels);
+  vl_image *fig = NULL;
+  int ok = scaled && panels;
+  if (!ok) vl_error(VL_ERR_NOMEM, "heatmap grid: out of memory");
+  for (int i = 0; ok && i < n; i++) {
+    if (!grids[i]) continue;
+    panels[i] = vl_heatmap_overlay(scaled, grids[i], gw, gh, cm, alpha);
+    if (!panels[i]) {
+      vl_error_context("heatmap grid: panel %d (row %d, column %d)", i, i / cols, i % cols);
+      ok = 0;
+    }
+  }
+  if (ok) fig = vl_figure_grid((const vl_image *const *)panels, rows, cols, o, NULL);
+  for (int i = 0; panels && i < n; i++)
+    vl_image_free(panels[i]);
+  free(panels);
+  vl_image_free(scaled);
+  return fig;
 }

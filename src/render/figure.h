@@ -53,12 +53,24 @@ void vl_grid_opts_init(vl_grid_opts *o);
 vl_image *vl_figure_grid(const vl_image *const *panels, int rows, int cols, const vl_grid_opts *o,
                          vl_rect *cells);
 
-/* img with a white strip underneath holding text (black, px high, wrapped to
- * the image width). lines > 0 fixes the strip at that many lines, so every
+/* img with a white strip underneath holding text (px high, wrapped to the
+ * image width). lines > 0 fixes the strip at that many lines, so every
  * frame of an animation has the same size; when the text needs more, the
  * last lines are shown (the newest words stay visible). lines <= 0 makes
- * the strip as tall as the text needs. font NULL: DejaVu Sans. */
-vl_image *vl_figure_caption(const vl_image *img, const char *text, int lines, float px,
-                            const vl_font *font);
+ * the strip as tall as the text needs. Text before byte offset
+ * highlight_from is black, the rest (typically the word being explained)
+ * VL_CAPTION_HIGHLIGHT_RGB; highlight_from < 0 or past the end: all black.
+ * font NULL: DejaVu Sans. */
+#define VL_CAPTION_HIGHLIGHT_RGB                                                                   \
+  { 200, 30, 30 }
+vl_image *vl_figure_caption(const vl_image *img, const char *text, int highlight_from, int lines,
+                            float px, const vl_font *font);
+
+/* rows x cols overlays of the same image, one gw x gh grid each
+ * (grids[r*cols + c], normalised to [0,1]; NULL leaves the cell blank),
+ * laid out by vl_figure_grid. */
+vl_image *vl_figure_heatmap_grid(const vl_image *img, const float *const *grids, int gw, int gh,
+                                 int rows, int cols, vl_colormap cm, float alpha,
+                                 const vl_grid_opts *o);
 
 #endif
