@@ -28,8 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (vl_st_to_f32(t, f) != VL_OK) abort();
       free(f);
     }
-    if (w && vl_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data) != VL_OK)
-      abort();
+    if (w && vl_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data) != VL_OK) abort();
   }
   (void)vl_st_metadata(st, "format");
   uint8_t *buf = NULL;

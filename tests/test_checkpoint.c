@@ -3,9 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "io/checkpoint.h"
+#include "io/json.h"
 #include "test.h"
 
 static char dir[512];
@@ -42,12 +45,11 @@ static const char *mkfolder(const char *sub) {
 
 static const char *A[] = {"model.layers.0.w", "model.layers.0.b"};
 static const char *B[] = {"model.layers.1.w", "lm_head.weight"};
-static const char *INDEX =
-    "{\"metadata\": {\"total_size\": 32}, \"weight_map\": {"
-    "\"model.layers.0.w\": \"model-00001-of-00002.safetensors\","
-    "\"model.layers.0.b\": \"model-00001-of-00002.safetensors\","
-    "\"model.layers.1.w\": \"model-00002-of-00002.safetensors\","
-    "\"lm_head.weight\": \"model-00002-of-00002.safetensors\"}}";
+static const char *INDEX = "{\"metadata\": {\"total_size\": 32}, \"weight_map\": {"
+                           "\"model.layers.0.w\": \"model-00001-of-00002.safetensors\","
+                           "\"model.layers.0.b\": \"model-00001-of-00002.safetensors\","
+                           "\"model.layers.1.w\": \"model-00002-of-00002.safetensors\","
+                           "\"lm_head.weight\": \"model-00002-of-00002.safetensors\"}}";
 
 static void test_sharded_folder(void) {
   const char *d = mkfolder("sharded");
@@ -191,9 +193,61 @@ static void test_single_file_and_golden(void) {
   vl_ckpt_close(ck);
 }
 
+/* Runs build/<variant>/vlens (next to this binary's folder); returns the
+ * exit status and up to cap bytes of stdout in out. -1 if it is not built. */
+static int run_vlens(const char *args, char *out, size_t cap) {
+  char exe[1024], cmd[3072];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return -1;
+  *slash = 0; /* .../build/rel/tests */
+  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
+  if (access(cmd, X_OK) != 0) return -1;
+  snprintf(cmd, sizeof cmd, "%s/../vlens inspect %s 2>/dev/null", exe, args);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t got = fread(out, 1, cap - 1, p);
+  out[got] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_inspect_cli(void) {
+  static char out[1 << 20];
+  char args[1024];
+  snprintf(args, sizeof args, "%s --json", test_shared_path("golden/qwen3-a"));
+  int rc = run_vlens(args, out, sizeof out);
+  if (rc == -1) {
+    printf("  build/<variant>/vlens not built: run make cli first\n");
+    CHECK(0);
+    return;
+  }
+  CHECK(rc == 0);
+  cJSON *j = vl_json_parse(out, strlen(out), "inspect --json output");
+  REQUIRE(j);
+  CHECK(vl_json_int(j, "tensor_count", 0) == 24);
+  CHECK(vl_json_int(j, "files", 0) == 1);
+  CHECK(!strcmp(vl_json_str(j, "config.model_type", ""), "qwen3"));
+  CHECK(!strcmp(vl_json_str(j, "tensors.0.name", ""), "model.embed_tokens.weight"));
+  CHECK(vl_json_int(j, "tensors.0.shape.0", 0) == 336);
+  cJSON_Delete(j);
+  /* Text output of the sharded folder made above. */
+  snprintf(args, sizeof args, "%s/sharded", test_tmpdir());
+  CHECK(run_vlens(args, out, sizeof out) == 0);
+  CHECK(strstr(out, "4 tensors in 2 files, 8 parameters, 32 bytes"));
+  CHECK(strstr(out, "lm_head.weight"));
+  snprintf(args, sizeof args, "%s/noshard", test_tmpdir());
+  CHECK(run_vlens(args, out, sizeof out) == 1);
+  CHECK(run_vlens("", out, sizeof out) == 2);
+  CHECK(run_vlens("--bogus x", out, sizeof out) == 2);
+}
+
 int main(void) {
   RUN(test_sharded_folder);
   RUN(test_sharded_errors);
   RUN(test_single_file_and_golden);
+  RUN(test_inspect_cli);
   return test_summary();
 }

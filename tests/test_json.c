@@ -7,17 +7,16 @@
 #include "io/json.h"
 #include "test.h"
 
-static const char *cfg =
-    "{\n"
-    "  \"model_type\": \"blip\",\n"
-    "  \"architectures\": [\"BlipForConditionalGeneration\", \"Other\"],\n"
-    "  \"rope_scaling\": null,\n"
-    "  \"tie_word_embeddings\": true,\n"
-    "  \"rms_norm_eps\": 1e-06,\n"
-    "  \"half\": 2.5,\n"
-    "  \"vision_config\": {\"hidden_size\": 48, \"sizes\": [3, {\"x\": 7}]},\n"
-    "  \"a.b\": 1\n"
-    "}\n";
+static const char *cfg = "{\n"
+                         "  \"model_type\": \"blip\",\n"
+                         "  \"architectures\": [\"BlipForConditionalGeneration\", \"Other\"],\n"
+                         "  \"rope_scaling\": null,\n"
+                         "  \"tie_word_embeddings\": true,\n"
+                         "  \"rms_norm_eps\": 1e-06,\n"
+                         "  \"half\": 2.5,\n"
+                         "  \"vision_config\": {\"hidden_size\": 48, \"sizes\": [3, {\"x\": 7}]},\n"
+                         "  \"a.b\": 1\n"
+                         "}\n";
 
 static void test_getters(void) {
   cJSON *j = vl_json_parse(cfg, strlen(cfg), "config.json");
@@ -86,8 +85,10 @@ static void test_parse_errors(void) {
     char *p = malloc(i + 1);
     memcpy(p, cfg, i);
     cJSON *k = vl_json_parse(p, i, "prefix");
-    if (k) ok++;
-    else CHECK(vl_last_error_code() == VL_ERR_FORMAT);
+    if (k)
+      ok++;
+    else
+      CHECK(vl_last_error_code() == VL_ERR_FORMAT);
     cJSON_Delete(k);
     free(p);
   }

@@ -13,7 +13,8 @@
 static uint8_t raw[4096];
 static size_t make_raw(const char *header, const void *data, size_t dlen) {
   size_t hl = strlen(header);
-  for (int i = 0; i < 8; i++) raw[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    raw[i] = (uint8_t)((uint64_t)hl >> (8 * i));
   memcpy(raw + 8, header, hl);
   if (dlen) memcpy(raw + 8 + hl, data, dlen);
   return 8 + hl + dlen;
@@ -71,8 +72,10 @@ static void test_roundtrip_all_dtypes(void) {
   vl_safetensors *st = vl_st_open(path);
   REQUIRE(st);
   REQUIRE(vl_st_count(st) == 8);
-  const char *order[] = {"a.f32", "b.f16", "c.bf16", "d.i64", "e.i32", "f.u8", "g.scalar", "h.empty"};
-  for (size_t i = 0; i < 8; i++) CHECK(!strcmp(vl_st_at(st, i)->name, order[i]));
+  const char *order[] = {"a.f32", "b.f16", "c.bf16",   "d.i64",
+                         "e.i32", "f.u8",  "g.scalar", "h.empty"};
+  for (size_t i = 0; i < 8; i++)
+    CHECK(!strcmp(vl_st_at(st, i)->name, order[i]));
   CHECK(vl_st_at(st, 8) == NULL);
   const vl_st_tensor *t = vl_st_find(st, "a.f32");
   REQUIRE(t);
@@ -190,8 +193,8 @@ static void test_malformed_headers(void) {
   CHECK(expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                    "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                    8, F, "overlaps"));
-  CHECK(expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, F,
-                   "hole"));
+  CHECK(
+      expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, F, "hole"));
   CHECK(expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, F,
                    "4 bytes after the last tensor"));
   CHECK(expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
@@ -203,8 +206,8 @@ static void test_malformed_headers(void) {
   CHECK(expect_bad("{} x", 0, F, "junk after"));
   CHECK(expect_bad("{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
                    "empty name"));
-  CHECK(expect_bad("{\"\\u0000x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
-                   F, "control characters"));
+  CHECK(expect_bad("{\"\\u0000x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
+                   "control characters"));
   CHECK(expect_bad("{\"a\\tb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
                    "control characters"));
   CHECK(expect_bad(" {}", 0, F, "does not start with"));
@@ -284,7 +287,8 @@ static void test_truncation_and_corruption(void) {
         /* Whatever got through must still be self-consistent. */
         for (size_t k = 0; k < vl_st_count(st); k++) {
           const vl_st_tensor *t = vl_st_at(st, k);
-          CHECK((const uint8_t *)t->data >= p + 8 && (const uint8_t *)t->data + t->nbytes <= p + len);
+          CHECK((const uint8_t *)t->data >= p + 8 &&
+                (const uint8_t *)t->data + t->nbytes <= p + len);
         }
       } else {
         CHECK(vl_last_error()[0] != 0);
@@ -331,7 +335,8 @@ static void test_golden_checkpoints(void) {
     REQUIRE(st);
     CHECK(vl_st_count(st) > 5);
     size_t total = 0;
-    for (size_t i = 0; i < vl_st_count(st); i++) total += vl_st_at(st, i)->nbytes;
+    for (size_t i = 0; i < vl_st_count(st); i++)
+      total += vl_st_at(st, i)->nbytes;
     CHECK(total > (size_t)sb.st_size / 2 && total < (size_t)sb.st_size);
     if (cases[c].tensor) {
       const vl_st_tensor *t = vl_st_find(st, cases[c].tensor);

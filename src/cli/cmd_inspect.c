@@ -16,12 +16,25 @@
 
 /* The sizes worth showing, looked up at the top level and in the usual
  * sub-configs of vision-language models. */
-static const char *const size_keys[] = {
-    "hidden_size",       "intermediate_size",   "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "head_dim",          "vocab_size",        "max_position_embeddings",
-    "image_size",        "patch_size",          "spatial_merge_size", "out_hidden_size",
-    "depth",             "embed_dim",           "num_heads",         "projection_dim",
-    "rope_theta",        "torch_dtype",         "tie_word_embeddings"};
+static const char *const size_keys[] = {"hidden_size",
+                                        "intermediate_size",
+                                        "num_hidden_layers",
+                                        "num_attention_heads",
+                                        "num_key_value_heads",
+                                        "head_dim",
+                                        "vocab_size",
+                                        "max_position_embeddings",
+                                        "image_size",
+                                        "patch_size",
+                                        "spatial_merge_size",
+                                        "out_hidden_size",
+                                        "depth",
+                                        "embed_dim",
+                                        "num_heads",
+                                        "projection_dim",
+                                        "rope_theta",
+                                        "torch_dtype",
+                                        "tie_word_embeddings"};
 static const char *const sections[] = {"", "text_config", "vision_config"};
 
 static void usage(FILE *f) {
@@ -166,8 +179,8 @@ int cmd_inspect(int argc, char **argv) {
     printf("%s: %zu tensors in %zu file%s, %" PRId64 " parameters, %" PRIu64 " bytes\n", path,
            vl_ckpt_count(ck), vl_ckpt_shard_count(ck), vl_ckpt_shard_count(ck) == 1 ? "" : "s",
            params, bytes);
-    const char *fmt = vl_ckpt_shard_count(ck) ? vl_st_metadata(vl_ckpt_shard(ck, 0), "format")
-                                              : NULL;
+    const char *fmt =
+        vl_ckpt_shard_count(ck) ? vl_st_metadata(vl_ckpt_shard(ck, 0), "format") : NULL;
     if (fmt) printf("format: %s\n", fmt);
     if (cfg) print_config(cfg, cfg_path);
     printf("%-*s  %-5s  %-20s  %s\n", (int)name_w, "tensor", "dtype", "shape", "elements");

@@ -42,7 +42,8 @@ static int ends_with(const char *s, const char *suf) {
 
 void vl_ckpt_close(vl_checkpoint *ck) {
   if (!ck) return;
-  for (size_t i = 0; i < ck->n_shards; i++) vl_st_close(ck->shards[i]);
+  for (size_t i = 0; i < ck->n_shards; i++)
+    vl_st_close(ck->shards[i]);
   free(ck->shards);
   free(ck->all);
   free(ck->sorted);
@@ -62,7 +63,8 @@ static int cmp_str(const void *a, const void *b) {
 /* Gathers the tensors of all shards and refuses names present twice. */
 static int build_tables(vl_checkpoint *ck, const char *what) {
   size_t n = 0;
-  for (size_t i = 0; i < ck->n_shards; i++) n += vl_st_count(ck->shards[i]);
+  for (size_t i = 0; i < ck->n_shards; i++)
+    n += vl_st_count(ck->shards[i]);
   ck->all = calloc(n ? n : 1, sizeof *ck->all);
   ck->sorted = calloc(n ? n : 1, sizeof *ck->sorted);
   if (!ck->all || !ck->sorted) return vl_error(VL_ERR_NOMEM, "%s: out of memory", what);
@@ -85,11 +87,13 @@ static int open_index(vl_checkpoint *ck, const char *index_path) {
   const char **files = NULL;
   const cJSON *wm = vl_json_get(root, "weight_map");
   if (!cJSON_IsObject(wm)) {
-    rc = vl_error(VL_ERR_FORMAT, "%s: no \"weight_map\" object (not a safetensors index)", index_path);
+    rc = vl_error(VL_ERR_FORMAT, "%s: no \"weight_map\" object (not a safetensors index)",
+                  index_path);
     goto done;
   }
   size_t n = 0;
-  for (const cJSON *c = wm->child; c; c = c->next) n++;
+  for (const cJSON *c = wm->child; c; c = c->next)
+    n++;
   if (n == 0) {
     rc = vl_error(VL_ERR_FORMAT, "%s: \"weight_map\" is empty", index_path);
     goto done;
@@ -191,7 +195,8 @@ vl_checkpoint *vl_ckpt_open(const char *path) {
   int rc;
   if (S_ISDIR(sb.st_mode)) {
     size_t len = strlen(path);
-    while (len > 1 && path[len - 1] == '/') len--;
+    while (len > 1 && path[len - 1] == '/')
+      len--;
     ck->dir = strndup(path, len);
     char *single = ck->dir ? join(ck->dir, "model.safetensors") : NULL;
     char *index = ck->dir ? join(ck->dir, "model.safetensors.index.json") : NULL;

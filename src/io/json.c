@@ -36,8 +36,8 @@ cJSON *vl_json_parse(const char *text, size_t len, const char *name) {
       vl_error(VL_ERR_FORMAT, "%s: JSON parse error: unexpected end of input (line %d)", name,
                line);
     else
-      vl_error(VL_ERR_FORMAT, "%s: JSON parse error at line %d, column %d (byte %zu)", name,
-               line, col, pos);
+      vl_error(VL_ERR_FORMAT, "%s: JSON parse error at line %d, column %d (byte %zu)", name, line,
+               col, pos);
     return NULL;
   }
   for (const char *p = end; p && p < text + len; p++) {
@@ -171,8 +171,7 @@ int vl_json_need_int(const cJSON *root, const char *path, const char *what, int6
   int rc = need(root, path, what, &j);
   if (rc) return rc;
   if (!as_int(j, out))
-    return vl_error(VL_ERR_FORMAT, "%s: key '%s' must be an integer", what ? what : "json",
-                    path);
+    return vl_error(VL_ERR_FORMAT, "%s: key '%s' must be an integer", what ? what : "json", path);
   return VL_OK;
 }
 

@@ -22,10 +22,10 @@ struct vl_safetensors {
   const uint8_t *data; /* data section */
   size_t data_len;
   size_t n;
-  vl_st_tensor *t;  /* file order */
-  size_t *by_name;  /* indices sorted by name, for vl_st_find */
+  vl_st_tensor *t; /* file order */
+  size_t *by_name; /* indices sorted by name, for vl_st_find */
   size_t n_meta;
-  char **meta;      /* key, value, key, value, ... */
+  char **meta; /* key, value, key, value, ... */
 };
 
 /* Tensor and metadata names can be long and hostile: keep messages short. */
@@ -36,11 +36,10 @@ static int parse_dtype(const char *s, vl_dtype *out) {
     const char *name;
     int dtype; /* -1: a real safetensors dtype we do not handle */
   } tab[] = {
-      {"F32", VL_F32},  {"F16", VL_F16}, {"BF16", VL_BF16}, {"I64", VL_I64},
-      {"I32", VL_I32},  {"U8", VL_U8},   {"BOOL", VL_U8},   {"F64", -1},
-      {"I8", -1},       {"I16", -1},     {"U16", -1},       {"U32", -1},
-      {"U64", -1},      {"F8_E4M3", -1}, {"F8_E5M2", -1},   {"F8_E8M0", -1},
-      {"F6_E2M3", -1},  {"F6_E3M2", -1}, {"F4", -1},        {"C64", -1},
+      {"F32", VL_F32}, {"F16", VL_F16}, {"BF16", VL_BF16}, {"I64", VL_I64}, {"I32", VL_I32},
+      {"U8", VL_U8},   {"BOOL", VL_U8}, {"F64", -1},       {"I8", -1},      {"I16", -1},
+      {"U16", -1},     {"U32", -1},     {"U64", -1},       {"F8_E4M3", -1}, {"F8_E5M2", -1},
+      {"F8_E8M0", -1}, {"F6_E2M3", -1}, {"F6_E3M2", -1},   {"F4", -1},      {"C64", -1},
   };
   for (size_t i = 0; i < sizeof tab / sizeof *tab; i++) {
     if (!strcmp(s, tab[i].name)) {
@@ -91,8 +90,10 @@ static int cmp_span(const void *a, const void *b) {
 
 void vl_st_close(vl_safetensors *st) {
   if (!st) return;
-  for (size_t i = 0; i < st->n; i++) free((char *)st->t[i].name);
-  for (size_t i = 0; i < 2 * st->n_meta; i++) free(st->meta[i]);
+  for (size_t i = 0; i < st->n; i++)
+    free((char *)st->t[i].name);
+  for (size_t i = 0; i < 2 * st->n_meta; i++)
+    free(st->meta[i]);
   free(st->meta);
   free(st->t);
   free(st->by_name);
@@ -106,7 +107,8 @@ static int parse_metadata(vl_safetensors *st, const cJSON *m) {
   if (!cJSON_IsObject(m))
     return vl_error(VL_ERR_FORMAT, "%s: __metadata__ is not a JSON object", fn);
   size_t n = 0;
-  for (const cJSON *c = m->child; c; c = c->next) n++;
+  for (const cJSON *c = m->child; c; c = c->next)
+    n++;
   st->meta = calloc(2 * n + 1, sizeof *st->meta);
   if (!st->meta) return vl_error(VL_ERR_NOMEM, "%s: out of memory", fn);
   for (const cJSON *c = m->child; c; c = c->next) {
@@ -144,8 +146,7 @@ static int parse_entry(vl_safetensors *st, const cJSON *e, vl_st_tensor *t, span
     return vl_error(rc, "%s: tensor '" NAMEF "': dtype %.32s is not supported", fn, tn,
                     dt->valuestring);
   if (rc)
-    return vl_error(rc, "%s: tensor '" NAMEF "': unknown dtype \"%.32s\"", fn, tn,
-                    dt->valuestring);
+    return vl_error(rc, "%s: tensor '" NAMEF "': unknown dtype \"%.32s\"", fn, tn, dt->valuestring);
   int ndim = cJSON_GetArraySize(sh);
   if (ndim > VL_ST_MAX_DIMS)
     return vl_error(VL_ERR_UNSUPPORTED, "%s: tensor '" NAMEF "': %d dimensions (at most %d)", fn,
@@ -157,8 +158,7 @@ static int parse_entry(vl_safetensors *st, const cJSON *e, vl_st_tensor *t, span
     uint64_t v;
     if (!json_uint(c, &v) || v > INT64_MAX)
       return vl_error(VL_ERR_FORMAT,
-                      "%s: tensor '" NAMEF "': shape[%d] is not a non-negative integer", fn, tn,
-                      d);
+                      "%s: tensor '" NAMEF "': shape[%d] is not a non-negative integer", fn, tn, d);
     t->shape[d] = (int64_t)v;
     if (__builtin_mul_overflow(numel, v, &numel))
       return vl_error(VL_ERR_FORMAT, "%s: tensor '" NAMEF "': shape overflows", fn, tn);
@@ -171,8 +171,8 @@ static int parse_entry(vl_safetensors *st, const cJSON *e, vl_st_tensor *t, span
     return vl_error(VL_ERR_FORMAT,
                     "%s: tensor '" NAMEF "': data_offsets are not non-negative integers", fn, tn);
   if (en < b)
-    return vl_error(VL_ERR_FORMAT, "%s: tensor '" NAMEF "': data_offsets end %llu < begin %llu",
-                    fn, tn, (unsigned long long)en, (unsigned long long)b);
+    return vl_error(VL_ERR_FORMAT, "%s: tensor '" NAMEF "': data_offsets end %llu < begin %llu", fn,
+                    tn, (unsigned long long)en, (unsigned long long)b);
   if (en > st->data_len)
     return vl_error(VL_ERR_FORMAT,
                     "%s: tensor '" NAMEF
@@ -200,11 +200,12 @@ static int parse_header(vl_safetensors *st, const uint8_t *buf, size_t len) {
                     "length",
                     fn, len);
   uint64_t hl = 0;
-  for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
+  for (int i = 7; i >= 0; i--)
+    hl = hl << 8 | buf[i];
   if (hl > VL_ST_MAX_HEADER)
     return vl_error(hl > len ? VL_ERR_FORMAT : VL_ERR_LIMIT,
-                    "%s: header length %llu is too large (limit %llu; not a safetensors file?)",
-                    fn, (unsigned long long)hl, (unsigned long long)VL_ST_MAX_HEADER);
+                    "%s: header length %llu is too large (limit %llu; not a safetensors file?)", fn,
+                    (unsigned long long)hl, (unsigned long long)VL_ST_MAX_HEADER);
   if (hl > len - 8)
     return vl_error(VL_ERR_FORMAT,
                     "%s: header length %llu runs past the end of the file (%zu bytes; "
@@ -235,7 +236,8 @@ static int parse_header(vl_safetensors *st, const uint8_t *buf, size_t len) {
     return vl_error(VL_ERR_FORMAT, "%s: header is not a JSON object", fn);
   }
   size_t n = 0;
-  for (const cJSON *c = root->child; c; c = c->next) n += strcmp(c->string, "__metadata__") != 0;
+  for (const cJSON *c = root->child; c; c = c->next)
+    n += strcmp(c->string, "__metadata__") != 0;
   st->t = calloc(n ? n : 1, sizeof *st->t);
   st->by_name = calloc(n ? n : 1, sizeof *st->by_name);
   span *sp = calloc(n ? n : 1, sizeof *sp);
@@ -273,9 +275,11 @@ static int parse_header(vl_safetensors *st, const uint8_t *buf, size_t len) {
       free(sp);
       return vl_error(VL_ERR_NOMEM, "%s: out of memory", fn);
     }
-    for (size_t i = 0; i < st->n; i++) nm[i] = (named){st->t[i].name, i};
+    for (size_t i = 0; i < st->n; i++)
+      nm[i] = (named){st->t[i].name, i};
     qsort(nm, st->n, sizeof *nm, cmp_name);
-    for (size_t i = 0; i < st->n; i++) st->by_name[i] = nm[i].idx;
+    for (size_t i = 0; i < st->n; i++)
+      st->by_name[i] = nm[i].idx;
     free(nm);
     for (size_t i = 1; i < st->n && !rc; i++) {
       if (!strcmp(st->t[st->by_name[i]].name, st->t[st->by_name[i - 1]].name))
@@ -291,8 +295,8 @@ static int parse_header(vl_safetensors *st, const uint8_t *buf, size_t len) {
     for (size_t i = 0; i < st->n && !rc; i++) {
       const char *tn = st->t[sp[i].idx].name;
       if (sp[i].begin < at)
-        rc = vl_error(VL_ERR_FORMAT, "%s: tensor '" NAMEF "' overlaps tensor '" NAMEF "'", fn,
-                      tn, st->t[sp[i - 1].idx].name);
+        rc = vl_error(VL_ERR_FORMAT, "%s: tensor '" NAMEF "' overlaps tensor '" NAMEF "'", fn, tn,
+                      st->t[sp[i - 1].idx].name);
       else if (sp[i].begin > at)
         rc = vl_error(VL_ERR_FORMAT,
                       "%s: tensor '" NAMEF "': %llu unused bytes before its data (hole in the "
@@ -355,8 +359,8 @@ vl_safetensors *vl_st_open(const char *path) {
   if (len < 8) {
     close(fd);
     vl_error(VL_ERR_FORMAT,
-             "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length",
-             path, len);
+             "%s: not a safetensors file: %zu bytes, shorter than the 8-byte header length", path,
+             len);
     return NULL;
   }
   void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -404,13 +408,13 @@ const char *vl_st_metadata(const vl_safetensors *st, const char *key) {
 
 int64_t vl_st_numel(const vl_st_tensor *t) {
   int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+  for (int i = 0; i < t->ndim; i++)
+    n *= t->shape[i];
   return n;
 }
 
 int vl_st_to_f32(const vl_st_tensor *t, float *out) {
-  if (!t || (!out && t->nbytes))
-    return vl_error(VL_ERR_INVALID, "vl_st_to_f32: NULL argument");
+  if (!t || (!out && t->nbytes)) return vl_error(VL_ERR_INVALID, "vl_st_to_f32: NULL argument");
   size_t n = t->nbytes / vl_dtype_size(t->dtype);
   const uint8_t *p = t->data;
   for (size_t i = 0; i < n; i++) {
@@ -476,7 +480,8 @@ void vl_st_writer_free(vl_st_writer *w) {
     free(w->e[i].name);
     free(w->e[i].data);
   }
-  for (size_t i = 0; i < 2 * w->n_meta; i++) free(w->meta[i]);
+  for (size_t i = 0; i < 2 * w->n_meta; i++)
+    free(w->meta[i]);
   free(w->meta);
   free(w->e);
   free(w);
@@ -487,11 +492,10 @@ int vl_st_writer_add(vl_st_writer *w, const char *name, vl_dtype dtype, int ndim
   if (!w || !name)
     return vl_error(VL_ERR_INVALID, "safetensors writer: NULL writer or tensor name");
   if (!strcmp(name, "__metadata__") || !valid_name(name))
-    return vl_error(VL_ERR_INVALID, "safetensors writer: invalid tensor name '" NAMEF "'",
-                    name);
+    return vl_error(VL_ERR_INVALID, "safetensors writer: invalid tensor name '" NAMEF "'", name);
   if (!vl_dtype_size(dtype))
-    return vl_error(VL_ERR_INVALID, "safetensors writer: tensor '" NAMEF "': bad dtype %d",
-                    name, (int)dtype);
+    return vl_error(VL_ERR_INVALID, "safetensors writer: tensor '" NAMEF "': bad dtype %d", name,
+                    (int)dtype);
   if (ndim < 0 || ndim > VL_ST_MAX_DIMS || (ndim && !shape))
     return vl_error(VL_ERR_INVALID, "safetensors writer: tensor '" NAMEF "': bad ndim %d", name,
                     ndim);
@@ -508,8 +512,7 @@ int vl_st_writer_add(vl_st_writer *w, const char *name, vl_dtype dtype, int ndim
     return vl_error(VL_ERR_INVALID, "safetensors writer: tensor '" NAMEF "': NULL data", name);
   for (size_t i = 0; i < w->n; i++)
     if (!strcmp(w->e[i].name, name))
-      return vl_error(VL_ERR_INVALID, "safetensors writer: tensor '" NAMEF "' added twice",
-                      name);
+      return vl_error(VL_ERR_INVALID, "safetensors writer: tensor '" NAMEF "' added twice", name);
   if (w->n == w->cap) {
     size_t cap = w->cap ? 2 * w->cap : 16;
     w_entry *ne = realloc(w->e, cap * sizeof *ne);
@@ -529,7 +532,8 @@ int vl_st_writer_add(vl_st_writer *w, const char *name, vl_dtype dtype, int ndim
   if (nbytes) memcpy(e->data, data, (size_t)nbytes);
   e->dtype = dtype;
   e->ndim = ndim;
-  for (int i = 0; i < ndim; i++) e->shape[i] = shape[i];
+  for (int i = 0; i < ndim; i++)
+    e->shape[i] = shape[i];
   e->nbytes = (size_t)nbytes;
   w->n++;
   return VL_OK;
@@ -609,13 +613,15 @@ int vl_st_writer_to_memory(vl_st_writer *w, uint8_t **out, size_t *len) {
   char *h = build_header(w, &hl);
   if (!h) return vl_error(VL_ERR_NOMEM, "safetensors writer: out of memory");
   size_t total = 8 + hl;
-  for (size_t i = 0; i < w->n; i++) total += w->e[i].nbytes;
+  for (size_t i = 0; i < w->n; i++)
+    total += w->e[i].nbytes;
   uint8_t *buf = malloc(total);
   if (!buf) {
     free(h);
     return vl_error(VL_ERR_NOMEM, "safetensors writer: out of memory (%zu bytes)", total);
   }
-  for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    buf[i] = (uint8_t)((uint64_t)hl >> (8 * i));
   memcpy(buf + 8, h, hl);
   free(h);
   size_t at = 8 + hl;
@@ -661,9 +667,11 @@ int vl_st_writer_save(vl_st_writer *w, const char *path) {
     return vl_error(VL_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(e));
   }
   uint8_t len8[8];
-  for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
   int bad = write_all(fd, len8, 8) || write_all(fd, h, hl);
-  for (size_t i = 0; !bad && i < w->n; i++) bad = write_all(fd, w->e[i].data, w->e[i].nbytes);
+  for (size_t i = 0; !bad && i < w->n; i++)
+    bad = write_all(fd, w->e[i].data, w->e[i].nbytes);
   int e = errno;
   free(h);
   /* 0644 like any other output file; mkstemp creates 0600. */
