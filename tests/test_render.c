@@ -627,6 +627,39 @@ static void test_gif_roundtrip(void) {
     vl_image_free(frames[k]);
 }
 
+static void test_gif_loop_count_and_default_delay(void) {
+  vl_image *a = pattern_image(5, 4, 1, 8); /* grey frames are written as RGB */
+  REQUIRE(a);
+  const vl_image *one[1] = {a};
+  char path[512];
+  snprintf(path, sizeof path, "%s/loop.gif", test_tmpdir());
+  REQUIRE(vl_gif_write(path, one, 1, NULL, 300) == VL_OK);
+  int err = 0;
+  GifFileType *g = DGifOpenFileName(path, &err);
+  REQUIRE(g);
+  REQUIRE(DGifSlurp(g) == GIF_OK);
+  CHECK(g->ImageCount == 1);
+  const SavedImage *si = &g->SavedImages[0];
+  int loops = -1;
+  for (int i = 0; i + 1 < si->ExtensionBlockCount; i++)
+    if (si->ExtensionBlocks[i].Function == APPLICATION_EXT_FUNC_CODE &&
+        si->ExtensionBlocks[i + 1].ByteCount == 3)
+      loops = si->ExtensionBlocks[i + 1].Bytes[1] | si->ExtensionBlocks[i + 1].Bytes[2] << 8;
+  CHECK(loops == 300);
+  GraphicsControlBlock gcb;
+  CHECK(DGifSavedExtensionToGCB(g, 0, &gcb) == GIF_OK);
+  CHECK(gcb.DelayTime == VL_GIF_DEFAULT_DELAY_MS / 10);
+  int exact = 1;
+  for (int i = 0; i < 20; i++) {
+    const GifColorType *c = frame_colour(g, 0, i % 5, i / 5);
+    exact &= c && c->Red == a->pixels[i] && c->Green == a->pixels[i] && c->Blue == a->pixels[i];
+  }
+  CHECK(exact);
+  DGifCloseFile(g, &err);
+  CHECK(vl_gif_write(path, one, 1, NULL, -1) == VL_ERR_INVALID);
+  vl_image_free(a);
+}
+
 static void test_gif_errors(void) {
   char path[512];
   snprintf(path, sizeof path, "%s/bad.gif", test_tmpdir());
@@ -663,6 +696,7 @@ int main(void) {
   RUN(test_heatmap_grid);
   RUN(test_png_roundtrip);
   RUN(test_gif_roundtrip);
+  RUN(test_gif_loop_count_and_default_delay);
   RUN(test_gif_errors);
   return test_summary();
 }

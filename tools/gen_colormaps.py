@@ -3,6 +3,7 @@
 tables (float RGB in [0,1], as published in matplotlib/_cm_listed.py).
 Run with Debian's python3 and python3-matplotlib:
     /usr/bin/python3 tools/gen_colormaps.py > src/render/colormap_data.c
+    clang-format -i src/render/colormap_data.c
 jet is not tabulated here: it is matplotlib's piecewise-linear segment data,
 evaluated in src/render/colormap.c."""
 import matplotlib
