@@ -96,6 +96,9 @@ def main():
     pic = noisy_gradient(13, 9, 11, 40)
     rgba = pic.copy()
     rgba.putalpha(Image.linear_gradient("L").resize((13, 9)))
+    # a GIF with a transparent index: Pillow shows that pixel's palette colour
+    pal = pic.quantize(16)
+    trans_idx = pal.getpixel((3, 2))
     cases = [
         ("dec_rgb.png", pic, {}, 0),
         ("dec_rgba.png", rgba, {}, 0),
@@ -103,6 +106,8 @@ def main():
         ("dec_palette.png", pic.quantize(16), {}, 0),
         ("dec_rgb.bmp", pic, {}, 0),
         ("dec_palette.gif", pic.quantize(32), {}, 0),
+        ("dec_transparent.gif", pal, {"transparency": trans_idx}, 0),
+        ("dec_interlaced.gif", noisy_gradient(11, 23, 5, 30).quantize(64), {"interlace": True}, 0),
         ("dec_lossless.webp", pic, {"lossless": True}, 0),
         ("dec_rgba_lossless.webp", rgba, {"lossless": True}, 0),
         ("dec_lossy.webp", pic, {"quality": 90}, 1),

@@ -1,5 +1,5 @@
-/* Decoding image files to 8-bit RGB. PNG, JPEG, BMP and GIF go through
- * stb_image, WebP through libwebp. The header is read first so an image over
+/* Decoding image files to 8-bit RGB. PNG, JPEG and BMP go through
+ * stb_image, GIF through giflib, WebP through libwebp. The header is read first so an image over
  * the pixel limit is refused before any pixel memory is allocated. Alpha is
  * dropped, not composited: that is what Pillow's convert("RGB") does, and the
  * Hugging Face processors we follow call exactly that. */
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <gif_lib.h>
 #include <stb/stb_image.h>
 #include <webp/decode.h>
 #include <zlib.h>
@@ -259,6 +260,122 @@ static int png_stream_check(const uint8_t *d, size_t n, const char *name) {
   return rc;
 }
 
+typedef struct {
+  const uint8_t *d;
+  size_t n, pos;
+} gif_mem;
+
+static int gif_read(GifFileType *g, GifByteType *buf, int want) {
+  gif_mem *m = g->UserData;
+  size_t k = want < 0 ? 0 : (size_t)want;
+  if (k > m->n - m->pos) k = m->n - m->pos;
+  memcpy(buf, m->d + m->pos, k);
+  m->pos += k;
+  return (int)k;
+}
+
+/* GIF, first frame, as Pillow 9.4 builds it: a canvas of the logical screen
+ * (grown to hold the frame), filled with the transparent index if the frame
+ * has one, else index 0; the frame's pixels painted in; indices mapped
+ * through the frame's palette (local, else global) with entries past the
+ * palette's end grey (i, i, i) as Pillow's palette object has them, or taken
+ * as grey levels when the file has no palette. Transparency is dropped, so a
+ * transparent pixel shows its palette colour — as convert("RGB") does. stb
+ * paints such pixels black, which is why GIFs go through giflib. */
+static vl_image *decode_gif(const uint8_t *data, size_t len, int64_t max_pixels, const char *name) {
+  gif_mem mem = {data, len, 0};
+  int err = 0;
+  GifFileType *g = DGifOpen(&mem, gif_read, &err);
+  if (!g) {
+    vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name, GifErrorString(err));
+    return NULL;
+  }
+  vl_image *img = NULL;
+  uint8_t *line = NULL, *idx = NULL;
+  int transparent = -1;
+  const char *why = NULL;
+  for (;;) {
+    GifRecordType rt;
+    if (DGifGetRecordType(g, &rt) == GIF_ERROR) {
+      why = GifErrorString(g->Error);
+      break;
+    }
+    if (rt == EXTENSION_RECORD_TYPE) {
+      int code;
+      GifByteType *ext;
+      if (DGifGetExtension(g, &code, &ext) == GIF_ERROR) {
+        why = GifErrorString(g->Error);
+        break;
+      }
+      if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4)
+        transparent = (ext[1] & 1) ? ext[4] : -1;
+      while (ext) {
+        if (DGifGetExtensionNext(g, &ext) == GIF_ERROR) {
+          why = GifErrorString(g->Error);
+          break;
+        }
+      }
+      if (why) break;
+      continue;
+    }
+    if (rt == TERMINATE_RECORD_TYPE) {
+      why = "no image in the file";
+      break;
+    }
+    if (rt != IMAGE_DESC_RECORD_TYPE) continue;
+    if (DGifGetImageDesc(g) == GIF_ERROR) {
+      why = GifErrorString(g->Error);
+      break;
+    }
+    GifImageDesc *desc = &g->Image;
+    long fw = desc->Width, fh = desc->Height, x0 = desc->Left, y0 = desc->Top;
+    long cw = g->SWidth > x0 + fw ? g->SWidth : x0 + fw;
+    long ch = g->SHeight > y0 + fh ? g->SHeight : y0 + fh;
+    if (fw <= 0 || fh <= 0) {
+      why = "empty frame";
+      break;
+    }
+    if (check_size(name, "GIF", cw, ch, max_pixels) < 0) break;
+    idx = malloc((size_t)cw * ch);
+    line = malloc((size_t)fw);
+    if (!idx || !line) {
+      vl_error(VL_ERR_NOMEM, "%s: out of memory for a %ldx%ld GIF", name, cw, ch);
+      break;
+    }
+    memset(idx, transparent >= 0 ? transparent : 0, (size_t)cw * ch);
+    static const int ioff[4] = {0, 4, 2, 1}, istep[4] = {8, 8, 4, 2};
+    int passes = desc->Interlace ? 4 : 1;
+    for (int p = 0; p < passes && !why; p++) {
+      int start = desc->Interlace ? ioff[p] : 0, step = desc->Interlace ? istep[p] : 1;
+      for (long r = start; r < fh; r += step) {
+        if (DGifGetLine(g, line, (int)fw) == GIF_ERROR) {
+          why = GifErrorString(g->Error);
+          break;
+        }
+        memcpy(idx + (size_t)(y0 + r) * cw + x0, line, (size_t)fw);
+      }
+    }
+    if (why) break;
+    const ColorMapObject *cm = desc->ColorMap ? desc->ColorMap : g->SColorMap;
+    img = vl_image_new((int)cw, (int)ch, 3);
+    if (!img) break;
+    for (size_t i = 0; i < (size_t)cw * ch; i++) {
+      uint8_t v = idx[i], *o = img->pixels + i * 3;
+      if (cm && v < cm->ColorCount) {
+        o[0] = cm->Colors[v].Red, o[1] = cm->Colors[v].Green, o[2] = cm->Colors[v].Blue;
+      } else {
+        o[0] = o[1] = o[2] = v;
+      }
+    }
+    break;
+  }
+  if (why) vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name, why);
+  free(line);
+  free(idx);
+  DGifCloseFile(g, &err);
+  return img;
+}
+
 static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64_t max_pixels,
                             const char *name) {
   const char *fmt = format_name(f);
@@ -284,13 +401,6 @@ static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64
     }
   }
   if (f == FMT_PNG && png_stream_check(data, len, name) < 0) return NULL;
-  if (f == FMT_GIF) {
-    const char *why = gif_first_frame_problem(data, len);
-    if (why) {
-      vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name, why);
-      return NULL;
-    }
-  }
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
     /* stbi_info tries every format, so its reason is "unknown image type".
@@ -403,8 +513,21 @@ vl_image *vl_image_decode(const uint8_t *data, size_t len, int64_t max_pixels, c
   switch (f) {
   case FMT_PNG:
   case FMT_JPEG:
-  case FMT_BMP:
-  case FMT_GIF: return decode_stb(data, len, f, max_pixels, name);
+  case FMT_BMP: return decode_stb(data, len, f, max_pixels, name);
+  case FMT_GIF: {
+    /* Block walk first: it reports truncation precisely and giflib then
+     * only sees complete first frames. */
+    long w = 0, h = 0;
+    if (peek_size(data, len, f, &w, &h) && w > 0 && h > 0 &&
+        check_size(name, "GIF", w, h, max_pixels) < 0)
+      return NULL;
+    const char *why = gif_first_frame_problem(data, len);
+    if (why) {
+      vl_error(VL_ERR_FORMAT, "%s: corrupt or truncated GIF: %s", name, why);
+      return NULL;
+    }
+    return decode_gif(data, len, max_pixels, name);
+  }
   case FMT_WEBP: return decode_webp(data, len, max_pixels, name);
   default: break;
   }
