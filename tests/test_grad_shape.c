@@ -183,11 +183,163 @@ static void slice_values_and_backward(void) {
   vl_ctx_free(c);
 }
 
+/* ---- gather / scatter / embedding ------------------------------------- */
+
+static vl_tensor *ids_of(vl_ctx *c, vl_dtype dt, int64_t n, const int64_t *v) {
+  vl_tensor *t = vl_new(c, dt, 1, &n);
+  for (int64_t i = 0; i < n; i++) {
+    if (dt == VL_I64)
+      ((int64_t *)t->data)[i] = v[i];
+    else
+      ((int32_t *)t->data)[i] = (int32_t)v[i];
+  }
+  return t;
+}
+
+static vl_tensor *gather_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  vl_tensor *y = vl_gather_rows(c, in[0], arg);
+  return vl_mul(c, y, y);
+}
+
+static vl_tensor *embed_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  return vl_embedding(c, in[0], arg);
+}
+
+static void gather_and_embedding(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {5, 2, 3}, iv[] = {4, 0, 4, 2}; /* row 4 twice: grads add */
+  vl_tensor *x = mk(c, 3, s, 20, true);
+  vl_tensor *idx = ids_of(c, VL_I32, 4, iv);
+  vl_tensor *y = vl_gather_rows(c, x, idx);
+  REQUIRE(y && y->ndim == 3 && y->shape[0] == 4 && y->shape[2] == 3);
+  CHECK(memcmp(vl_f32(y), vl_f32(x) + 4 * 6, 6 * sizeof(float)) == 0);
+  CHECK(memcmp(vl_f32(y) + 18, vl_f32(x) + 2 * 6, 6 * sizeof(float)) == 0);
+  CHECK(gradcheck("gather_rows", gather_fwd, idx, 1, &x, 1e-2f, 1e-3) < 1e-3);
+  /* Embedding: ids (2, 2) I64 into a (5, 6) table. */
+  const int64_t st[] = {5, 6}, si[] = {2, 2};
+  vl_tensor *tab = mk(c, 2, st, 21, true);
+  vl_tensor *ids = vl_new(c, VL_I64, 2, si);
+  const int64_t ev[] = {1, 3, 3, 0};
+  memcpy(ids->data, ev, sizeof ev);
+  vl_tensor *e = vl_embedding(c, tab, ids);
+  REQUIRE(e && e->ndim == 3 && e->shape[0] == 2 && e->shape[1] == 2 && e->shape[2] == 6);
+  CHECK(vl_f32(e)[6 + 5] == vl_f32(tab)[3 * 6 + 5]);
+  CHECK(gradcheck("embedding", embed_fwd, ids, 1, &tab, 1e-2f, 1e-3) < 1e-3);
+  /* BF16 and F16 tables are widened; no gradient is recorded for them. */
+  vl_tensor *tb = vl_new(c, VL_BF16, 2, st), *th = vl_new(c, VL_F16, 2, st);
+  for (int i = 0; i < 30; i++) {
+    ((uint16_t *)tb->data)[i] = vl_f32_to_bf16(vl_f32(tab)[i]);
+    ((uint16_t *)th->data)[i] = vl_f32_to_f16(vl_f32(tab)[i]);
+  }
+  tb->requires_grad = true;
+  vl_ctx_set_recording(c, true);
+  vl_tensor *eb = vl_embedding(c, tb, ids), *eh = vl_embedding(c, th, ids);
+  REQUIRE(eb && eh);
+  CHECK(eb->node == NULL);
+  CHECK(test_max_rel_err(vl_f32(eb), vl_f32(e), 24) < 1e-2);
+  CHECK(test_max_rel_err(vl_f32(eh), vl_f32(e), 24) < 1e-3);
+  CHECK(vl_f32(eb)[7] == vl_bf16_to_f32(((uint16_t *)tb->data)[3 * 6 + 1]));
+  /* Errors: id out of range, wrong id dtype, wrong table rank. */
+  ((int64_t *)ids->data)[2] = 5;
+  vl_clear_error();
+  CHECK(vl_embedding(c, tab, ids) == NULL);
+  CHECK(strstr(vl_last_error(), "vl_embedding: ids[2] = 5 is outside [0, 5)"));
+  ((int64_t *)ids->data)[2] = -1;
+  CHECK(vl_gather_rows(c, tab, ids) == NULL && vl_last_error_code() == VL_ERR_INVALID);
+  CHECK(vl_embedding(c, tab, tab) == NULL && vl_last_error_code() == VL_ERR_UNSUPPORTED);
+  CHECK(vl_embedding(c, x, idx) == NULL && strstr(vl_last_error(), "(V, D)"));
+  vl_ctx_free(c);
+}
+
+static vl_tensor *scatter_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  vl_tensor *y = vl_scatter_rows(c, in[0], in[1], arg);
+  return vl_mul(c, y, y);
+}
+
+static void scatter_rows_values_and_backward(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t sb[] = {6, 4}, ss[] = {2, 4}, iv[] = {4, 1};
+  vl_tensor *in[2] = {mk(c, 2, sb, 30, true), mk(c, 2, ss, 31, true)};
+  vl_tensor *idx = ids_of(c, VL_I64, 2, iv);
+  vl_tensor *y = vl_scatter_rows(c, in[0], in[1], idx);
+  REQUIRE(y && vl_same_shape(y, in[0]));
+  CHECK(memcmp(vl_f32(y) + 16, vl_f32(in[1]), 4 * sizeof(float)) == 0);
+  CHECK(memcmp(vl_f32(y) + 4, vl_f32(in[1]) + 4, 4 * sizeof(float)) == 0);
+  CHECK(memcmp(vl_f32(y), vl_f32(in[0]), 4 * sizeof(float)) == 0);
+  CHECK(memcmp(vl_f32(y) + 20, vl_f32(in[0]) + 20, 4 * sizeof(float)) == 0);
+  CHECK(gradcheck("scatter_rows", scatter_fwd, idx, 2, in, 1e-2f, 1e-3) < 1e-3);
+  /* Errors: duplicate target row, src of the wrong size. */
+  const int64_t dup[] = {3, 3};
+  vl_clear_error();
+  CHECK(vl_scatter_rows(c, in[0], in[1], ids_of(c, VL_I32, 2, dup)) == NULL);
+  CHECK(strstr(vl_last_error(), "row 3 is targeted twice"));
+  const int64_t s3[] = {3, 4};
+  CHECK(vl_scatter_rows(c, in[0], mk(c, 2, s3, 1, false), idx) == NULL);
+  CHECK(strstr(vl_last_error(), "does not hold 2 rows of 4"));
+  vl_ctx_free(c);
+}
+
+/* ---- reductions -------------------------------------------------------- */
+
+typedef struct {
+  int axis;
+  bool keep, mean;
+} red_arg;
+
+static vl_tensor *reduce_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  const red_arg *a = arg;
+  vl_tensor *y = a->mean ? vl_mean(c, in[0], a->axis, a->keep) : vl_sum(c, in[0], a->axis, a->keep);
+  return vl_mul(c, y, y);
+}
+
+static vl_tensor *reduce_all_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
+  vl_tensor *y = arg ? vl_mean_all(c, in[0]) : vl_sum_all(c, in[0]);
+  return vl_mul(c, y, y);
+}
+
+static void reductions(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {2, 3, 4};
+  vl_tensor *x = mk(c, 3, s, 40, true);
+  const float *xd = vl_f32(x);
+  vl_tensor *s1 = vl_sum(c, x, 1, false), *m2 = vl_mean(c, x, -1, true);
+  vl_tensor *sa = vl_sum_all(c, x), *ma = vl_mean_all(c, x);
+  REQUIRE(s1 && m2 && sa && ma);
+  CHECK(s1->ndim == 2 && s1->shape[0] == 2 && s1->shape[1] == 4);
+  CHECK(m2->ndim == 3 && m2->shape[2] == 1 && m2->shape[1] == 3);
+  double tot = 0;
+  for (int i = 0; i < 24; i++)
+    tot += xd[i];
+  CHECK_NEAR(vl_f32(sa)[0], tot, 1e-5);
+  CHECK_NEAR(vl_f32(ma)[0], tot / 24, 1e-6);
+  CHECK_NEAR(vl_f32(s1)[1 * 4 + 2], xd[12 + 2] + xd[12 + 4 + 2] + xd[12 + 8 + 2], 1e-6);
+  CHECK_NEAR(vl_f32(m2)[4], (xd[16] + xd[17] + xd[18] + xd[19]) / 4, 1e-6);
+  const red_arg cases[] = {
+      {0, false, false}, {1, true, false}, {2, false, true}, {-1, true, true}, {1, false, true}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+    CHECK(gradcheck("reduce", reduce_fwd, (void *)&cases[k], 1, &x, 1e-2f, 1e-3) < 1e-3);
+  CHECK(gradcheck("sum_all", reduce_all_fwd, NULL, 1, &x, 1e-2f, 1e-3) < 1e-3);
+  CHECK(gradcheck("mean_all", reduce_all_fwd, (void *)1, 1, &x, 1e-2f, 1e-3) < 1e-3);
+  /* Size-1 axis: sum is the identity. */
+  const int64_t s31[] = {3, 1};
+  vl_tensor *z = mk(c, 2, s31, 41, false), *zs = vl_sum(c, z, 1, false);
+  REQUIRE(zs && zs->ndim == 1 && zs->shape[0] == 3);
+  CHECK(memcmp(vl_f32(zs), vl_f32(z), 3 * sizeof(float)) == 0);
+  vl_clear_error();
+  CHECK(vl_sum(c, x, 3, false) == NULL && strstr(vl_last_error(), "axis out of range"));
+  const int64_t s0[] = {2, 0};
+  CHECK(vl_mean(c, vl_new(c, VL_F32, 2, s0), 1, false) == NULL);
+  vl_ctx_free(c);
+}
+
 int main(void) {
   RUN(reshape_shares_data_and_infers);
   RUN(permute_values_and_backward);
   RUN(transpose_large_and_backward);
   RUN(concat_values_and_backward);
   RUN(slice_values_and_backward);
+  RUN(gather_and_embedding);
+  RUN(scatter_rows_values_and_backward);
+  RUN(reductions);
   return test_summary();
 }
