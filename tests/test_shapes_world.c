@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/threads.h"
 #include "io/rng.h"
 #include "io/shapes_world.h"
 #include "test.h"
@@ -631,7 +632,9 @@ static void manifest_and_files(void) {
   char dir2[512];
   snprintf(dir2, sizeof dir2, "%s/set2", test_tmpdir());
   vl_log_set_quiet(1);
+  vl_threads_set(1); /* and the thread count does not matter */
   REQUIRE(vl_shapes_write_set(dir2, 77, 5, &o) == VL_OK);
+  vl_threads_set(0);
   vl_log_set_quiet(0);
   static const char *names[] = {"manifest.jsonl", "scene_00003.png", "scene_00005_mask.png"};
   for (int i = 0; i < 3; i++) {
@@ -660,6 +663,23 @@ static void write_set_errors(void) {
   CHECK(strstr(vl_last_error(), dir) != NULL);
   CHECK(vl_shapes_write_set(file, 1, 2, NULL) == VL_ERR_IO);
   CHECK(strstr(vl_last_error(), "not a folder") != NULL);
+  /* a scene file that cannot be written (a folder is in its way) */
+  char bdir[600], bfile[700];
+  snprintf(bdir, sizeof bdir, "%s/blocked", test_tmpdir());
+  REQUIRE(mkdir(bdir, 0777) == 0);
+  snprintf(bfile, sizeof bfile, "%s/scene_00002.png", bdir);
+  REQUIRE(mkdir(bfile, 0777) == 0);
+  vl_log_set_quiet(1);
+  CHECK(vl_shapes_write_set(bdir, 1, 3, NULL) == VL_ERR_IO);
+  vl_log_set_quiet(0);
+  CHECK(strstr(vl_last_error(), bfile) != NULL);
+  /* bad options are refused before anything is written */
+  vl_shapes_options o = vl_shapes_default_options();
+  o.max_objects = 9;
+  snprintf(dir, sizeof dir, "%s/never", test_tmpdir());
+  CHECK(vl_shapes_write_set(dir, 1, 3, &o) == VL_ERR_INVALID);
+  struct stat stt;
+  CHECK(stat(dir, &stt) != 0);
 }
 
 int main(void) {

@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/threads.h"
 #include "io/rng.h"
 
 enum { CANVAS = VL_SHAPES_SIZE, MARGIN = 2, GROW = 3, TRIES = 100, MAX_REDRAWS = 10000 };
@@ -518,52 +519,102 @@ static int make_dirs(const char *dir) {
   return VL_OK;
 }
 
+/* One scene: generate, write both PNGs, keep its manifest line. Runs on the
+ * thread pool; errors are copied out because vl_error is per thread. */
+typedef struct {
+  const char *dir;
+  uint64_t seed;
+  int64_t first;
+  const vl_shapes_options *opt;
+  char **lines;
+  int *status;
+  char (*errors)[320];
+} write_job;
+
+static int write_scene(const write_job *j, int64_t index, char **line) {
+  vl_shapes_scene *sc = vl_shapes_generate(j->seed, index, j->opt);
+  if (!sc) return vl_last_error_code();
+  size_t plen = strlen(j->dir) + 64;
+  char *path = malloc(plen);
+  int st = VL_OK;
+  if (!path) st = vl_error(VL_ERR_NOMEM, "shapes: out of memory");
+  if (st == VL_OK) {
+    snprintf(path, plen, "%s/scene_%05lld.png", j->dir, (long long)(index + 1));
+    if (!stbi_write_png(path, CANVAS, CANVAS, 3, sc->image->pixels, CANVAS * 3))
+      st = vl_error(VL_ERR_IO, "%s: cannot write PNG", path);
+  }
+  if (st == VL_OK) {
+    snprintf(path, plen, "%s/scene_%05lld_mask.png", j->dir, (long long)(index + 1));
+    if (!stbi_write_png(path, CANVAS, CANVAS, 1, sc->mask->pixels, CANVAS))
+      st = vl_error(VL_ERR_IO, "%s: cannot write PNG", path);
+  }
+  if (st == VL_OK && !(*line = vl_shapes_manifest_line(sc, index + 1))) st = vl_last_error_code();
+  free(path);
+  vl_shapes_free(sc);
+  return st;
+}
+
+static void write_range(void *arg, int64_t begin, int64_t end, int worker) {
+  const write_job *j = arg;
+  for (int64_t i = begin; i < end; i++) {
+    j->lines[i] = NULL;
+    j->status[i] = write_scene(j, j->first + i, &j->lines[i]);
+    if (j->status[i] != VL_OK) snprintf(j->errors[i], sizeof j->errors[i], "%s", vl_last_error());
+  }
+}
+
 int vl_shapes_write_set(const char *dir, uint64_t seed, int64_t n, const vl_shapes_options *opt) {
+  enum { CHUNK = 256 };
   if (!dir) return vl_error(VL_ERR_INVALID, "shapes: no output folder");
   if (n <= 0)
     return vl_error(VL_ERR_INVALID, "shapes: number of scenes %lld must be positive", (long long)n);
   if (n > 99999999)
-    return vl_error(VL_ERR_LIMIT,
-                    "shapes: %lld scenes is over the limit "
-                    "of 99999999",
+    return vl_error(VL_ERR_LIMIT, "shapes: %lld scenes is over the limit of 99999999",
                     (long long)n);
+  /* Check the options once, before any file is made. */
+  vl_shapes_scene *probe = vl_shapes_generate(seed, 0, opt);
+  if (!probe) return vl_last_error_code();
+  vl_shapes_free(probe);
   int st = make_dirs(dir);
   if (st != VL_OK) return st;
   size_t plen = strlen(dir) + 64;
   char *path = malloc(plen);
-  if (!path) return vl_error(VL_ERR_NOMEM, "shapes: out of memory");
-  snprintf(path, plen, "%s/manifest.jsonl", dir);
-  FILE *mf = fopen(path, "w");
-  if (!mf) {
-    st = vl_error(VL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    free(path);
-    return st;
+  write_job job = {dir,
+                   seed,
+                   0,
+                   opt,
+                   calloc(CHUNK, sizeof(char *)),
+                   calloc(CHUNK, sizeof(int)),
+                   calloc(CHUNK, sizeof *job.errors)};
+  FILE *mf = NULL;
+  if (!path || !job.lines || !job.status || !job.errors) {
+    st = vl_error(VL_ERR_NOMEM, "shapes: out of memory");
+  } else {
+    snprintf(path, plen, "%s/manifest.jsonl", dir);
+    mf = fopen(path, "w");
+    if (!mf) st = vl_error(VL_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
   }
   vl_progress prog;
   vl_progress_start(&prog, "shapes", n);
-  for (int64_t i = 0; i < n && st == VL_OK; i++) {
-    vl_shapes_scene *sc = vl_shapes_generate(seed, i, opt);
-    if (!sc) {
-      st = vl_last_error_code();
-      break;
+  for (int64_t first = 0; first < n && st == VL_OK; first += CHUNK) {
+    int64_t m = n - first < CHUNK ? n - first : CHUNK;
+    job.first = first;
+    vl_parallel_for(m, 4, write_range, &job);
+    /* Lines go out in scene order; the first failure stops the set. */
+    for (int64_t i = 0; i < m; i++) {
+      if (st == VL_OK && job.status[i] != VL_OK) st = vl_error(job.status[i], "%s", job.errors[i]);
+      if (st == VL_OK && fprintf(mf, "%s\n", job.lines[i]) < 0)
+        st = vl_error(VL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+      free(job.lines[i]);
     }
-    snprintf(path, plen, "%s/scene_%05lld.png", dir, (long long)(i + 1));
-    if (!stbi_write_png(path, CANVAS, CANVAS, 3, sc->image->pixels, CANVAS * 3))
-      st = vl_error(VL_ERR_IO, "%s: cannot write PNG", path);
-    snprintf(path, plen, "%s/scene_%05lld_mask.png", dir, (long long)(i + 1));
-    if (st == VL_OK && !stbi_write_png(path, CANVAS, CANVAS, 1, sc->mask->pixels, CANVAS))
-      st = vl_error(VL_ERR_IO, "%s: cannot write PNG", path);
-    char *line = st == VL_OK ? vl_shapes_manifest_line(sc, i + 1) : NULL;
-    if (st == VL_OK && !line) st = vl_last_error_code();
-    if (line && fprintf(mf, "%s\n", line) < 0)
-      st = vl_error(VL_ERR_IO, "%s/manifest.jsonl: write failed: %s", dir, strerror(errno));
-    free(line);
-    vl_shapes_free(sc);
-    vl_progress_update(&prog, i + 1, NULL);
+    vl_progress_update(&prog, first + m, NULL);
   }
-  if (fclose(mf) != 0 && st == VL_OK)
-    st = vl_error(VL_ERR_IO, "%s/manifest.jsonl: write failed: %s", dir, strerror(errno));
+  if (mf && fclose(mf) != 0 && st == VL_OK)
+    st = vl_error(VL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
   if (st == VL_OK) vl_progress_end(&prog);
   free(path);
+  free(job.lines);
+  free(job.status);
+  free(job.errors);
   return st;
 }
