@@ -248,6 +248,9 @@ static void test_text_draws_inside_box(void) {
   CHECK(vl_font_text_width(f, "ab", 20.f) > vl_font_text_width(f, "a", 20.f));
   int w40 = vl_font_text_width(f, text, 40.f);
   CHECK(w40 > 2 * w - 8 && w40 < 2 * w + 8);
+  /* Absurd heights are clamped rather than allocating giant glyphs. */
+  CHECK(vl_font_text_width(f, "a", 1e9f) == vl_font_text_width(f, "a", VL_FONT_MAX_PX));
+  CHECK(vl_font_text_width(f, "a", -5.f) == vl_font_text_width(f, "a", 1.f));
   /* Text partly outside the image is clipped, not written out of bounds. */
   vl_font_draw(f, img, -15, -8, text, 30.f, black);
   vl_font_draw(f, img, 300, 50, text, 30.f, black);
@@ -655,6 +658,13 @@ static void test_gif_loop_count_and_default_delay(void) {
     exact &= c && c->Red == a->pixels[i] && c->Green == a->pixels[i] && c->Blue == a->pixels[i];
   }
   CHECK(exact);
+  DGifCloseFile(g, &err);
+  const int huge[1] = {2147483647};
+  REQUIRE(vl_gif_write(path, one, 1, huge, 0) == VL_OK);
+  g = DGifOpenFileName(path, &err);
+  REQUIRE(g);
+  REQUIRE(DGifSlurp(g) == GIF_OK);
+  CHECK(DGifSavedExtensionToGCB(g, 0, &gcb) == GIF_OK && gcb.DelayTime == 65535);
   DGifCloseFile(g, &err);
   CHECK(vl_gif_write(path, one, 1, NULL, -1) == VL_ERR_INVALID);
   vl_image_free(a);

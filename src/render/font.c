@@ -95,8 +95,12 @@ void vl_font_free(vl_font *f) {
   free(f);
 }
 
+/* Pixel heights are clamped to [1, VL_FONT_MAX_PX] (NaN: 1), which keeps
+ * glyph bitmaps small whatever a caller passes. */
 static float scale_of(const vl_font *f, float px) {
-  return stbtt_ScaleForPixelHeight(&f->info, px > 0 ? px : 1);
+  if (!(px >= 1.f)) px = 1.f;
+  if (px > VL_FONT_MAX_PX) px = VL_FONT_MAX_PX;
+  return stbtt_ScaleForPixelHeight(&f->info, px);
 }
 
 int vl_font_line_height(const vl_font *f, float px) {

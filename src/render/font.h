@@ -11,6 +11,9 @@
 
 typedef struct vl_font vl_font;
 
+/* Pixel heights outside [1, VL_FONT_MAX_PX] are clamped to that range. */
+#define VL_FONT_MAX_PX 1024.f
+
 /* Loads a TrueType font. path NULL: DejaVuSans.ttf from
  * /usr/share/fonts/truetype/dejavu/ (or the other usual font folders);
  * VL_ERR_NOTFOUND naming the folders and the Debian package when missing. */

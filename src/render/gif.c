@@ -142,12 +142,12 @@ static int put_frame(GifFileType *gif, const vl_image *img, int delay_ms) {
   quantized q;
   int st = quantize(img, &q);
   if (st) return st;
-  int cs = (delay_ms + 5) / 10;
+  long long cs = ((long long)delay_ms + 5) / 10;
   if (cs < 2) cs = 2;
   if (cs > 65535) cs = 65535;
   GraphicsControlBlock gcb = {.DisposalMode = DISPOSE_DO_NOT,
                               .UserInputFlag = false,
-                              .DelayTime = cs,
+                              .DelayTime = (int)cs,
                               .TransparentColor = NO_TRANSPARENT_COLOR};
   GifByteType ext[4];
   size_t ext_len = EGifGCBToExtension(&gcb, ext);
