@@ -124,7 +124,7 @@ static void rope_grad(void) {
                {"rope partial R<D", 6, 4, false},
                {"rope batched angles", 4, 4, true}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-    vl_tensor *x = vl_new_f32(c, 4, (int64_t)2, (int64_t)3, (int64_t)2, cases[k].D);
+    vl_tensor *x = vl_new_f32(c, 4, (int64_t)2, (int64_t)3, (int64_t)1, cases[k].D);
     gc_fill(x, 40 + (unsigned)k, -1, 1);
     x->requires_grad = true;
     vl_tensor *ang;
@@ -206,8 +206,8 @@ static void patchify_grad(void) {
     int ndim;
     int64_t shape[5];
     patch_arg a;
-  } cases[] = {{"patchify 2d", 4, {2, 2, 4, 6}, {1, 2, 3}},
-               {"patchify 3d", 5, {1, 2, 4, 2, 4}, {2, 1, 2}}};
+  } cases[] = {{"patchify 2d", 4, {2, 1, 4, 6}, {1, 2, 3}},
+               {"patchify 3d", 5, {1, 2, 4, 2, 2}, {2, 1, 2}}};
   for (size_t k = 0; k < 2; k++) {
     vl_tensor *x = vl_new(c, VL_F32, cases[k].ndim, cases[k].shape);
     gc_fill(x, 60 + (unsigned)k, -1, 1);
