@@ -547,6 +547,15 @@ static void test_png_roundtrip(void) {
   }
   vl_image *img = pattern_image(4, 4, 3, 1);
   REQUIRE(img);
+  uint8_t *mem;
+  size_t len;
+  REQUIRE(vl_png_encode(img, &mem, &len) == VL_OK);
+  int w, h, n;
+  unsigned char *back = stbi_load_from_memory(mem, (int)len, &w, &h, &n, 3);
+  REQUIRE(back);
+  CHECK(w == 4 && h == 4 && memcmp(back, img->pixels, 48) == 0);
+  stbi_image_free(back);
+  free(mem);
   CHECK(vl_png_write(img, "/nonexistent-dir/x.png") == VL_ERR_IO);
   CHECK(strstr(vl_last_error(), "/nonexistent-dir/x.png") != NULL);
   vl_image_free(img);
