@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/threads.h"
 #include "io/image.h"
 #include "io/preprocess.h"
 #include "io/resize.h"
@@ -80,6 +81,32 @@ static void test_resize_same_size_and_errors(void) {
   CHECK(vl_image_resize(in, 5, 5, (vl_resample)9) == NULL);
   CHECK(strstr(vl_last_error(), "filter") != NULL);
   CHECK(vl_image_resize(NULL, 5, 5, VL_RESAMPLE_BICUBIC) == NULL);
+  vl_image_free(in);
+}
+
+/* The passes split rows over threads; the bytes must not depend on it. */
+static void test_threads_same_bytes(void) {
+  vl_image *in = vl_image_new(300, 200, 3);
+  REQUIRE(in);
+  uint32_t s = 99;
+  for (size_t i = 0; i < (size_t)300 * 200 * 3; i++) {
+    s = s * 1664525u + 1013904223u;
+    in->pixels[i] = (uint8_t)(s >> 24);
+  }
+  vl_threads_set(1);
+  vl_image *a = vl_image_resize(in, 517, 311, VL_RESAMPLE_BICUBIC);
+  vl_image *b1 = vl_image_resize(in, 97, 41, VL_RESAMPLE_LANCZOS);
+  vl_threads_set(4);
+  vl_image *b = vl_image_resize(in, 517, 311, VL_RESAMPLE_BICUBIC);
+  vl_image *b2 = vl_image_resize(in, 97, 41, VL_RESAMPLE_LANCZOS);
+  vl_threads_set(0);
+  CHECK(a && b && b1 && b2);
+  if (a && b) CHECK(memcmp(a->pixels, b->pixels, (size_t)517 * 311 * 3) == 0);
+  if (b1 && b2) CHECK(memcmp(b1->pixels, b2->pixels, (size_t)97 * 41 * 3) == 0);
+  vl_image_free(a);
+  vl_image_free(b);
+  vl_image_free(b1);
+  vl_image_free(b2);
   vl_image_free(in);
 }
 
@@ -228,6 +255,7 @@ static void test_to_chw_values(void) {
 int main(void) {
   RUN(test_pillow_goldens);
   RUN(test_resize_same_size_and_errors);
+  RUN(test_threads_same_bytes);
   RUN(test_shortest_edge_size);
   RUN(test_center_crop);
   RUN(test_to_chw_values);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/threads.h"
 
 #define PRECISION_BITS (32 - 8 - 2)
 
@@ -147,10 +148,18 @@ static inline uint8_t clip8(int64_t ss) {
   return v > 255 ? 255 : (uint8_t)v;
 }
 
-/* out rows r = 0..out_h-1 take input row r + row0; columns resampled. */
-static void resample_h(const uint8_t *in, int in_w, uint8_t *out, int out_w, int out_h, int row0,
-                       int ch, const coeffs *c) {
-  for (int yy = 0; yy < out_h; yy++) {
+/* Arguments of one pass, for vl_parallel_for over output rows. */
+typedef struct {
+  const uint8_t *in;
+  uint8_t *out;
+  int in_w, out_w, row0, ch, shift;
+  const coeffs *c;
+} pass_args;
+
+/* Output rows [y_begin, y_end); row r takes input row r + row0; columns resampled. */
+static void resample_h(const uint8_t *in, int in_w, uint8_t *out, int out_w, int y_begin, int y_end,
+                       int row0, int ch, const coeffs *c) {
+  for (int yy = y_begin; yy < y_end; yy++) {
     const uint8_t *src = in + ((size_t)(yy + row0) * in_w) * ch;
     uint8_t *dst = out + (size_t)yy * out_w * ch;
     for (int xx = 0; xx < out_w; xx++) {
@@ -166,10 +175,10 @@ static void resample_h(const uint8_t *in, int in_w, uint8_t *out, int out_w, int
   }
 }
 
-static void resample_v(const uint8_t *in, int w, uint8_t *out, int out_h, int ch, const coeffs *c,
-                       int row_shift) {
+static void resample_v(const uint8_t *in, int w, uint8_t *out, int y_begin, int y_end, int ch,
+                       const coeffs *c, int row_shift) {
   size_t stride = (size_t)w * ch;
-  for (int yy = 0; yy < out_h; yy++) {
+  for (int yy = y_begin; yy < y_end; yy++) {
     int ymin = c->bounds[yy * 2] - row_shift, ymax = c->bounds[yy * 2 + 1];
     const int32_t *k = c->k + (size_t)yy * c->ksize;
     uint8_t *dst = out + (size_t)yy * stride;
@@ -180,6 +189,22 @@ static void resample_v(const uint8_t *in, int w, uint8_t *out, int out_h, int ch
       dst[i] = clip8(ss);
     }
   }
+}
+
+static void run_h(void *arg, int64_t b, int64_t e, int worker) {
+  const pass_args *a = arg;
+  resample_h(a->in, a->in_w, a->out, a->out_w, (int)b, (int)e, a->row0, a->ch, a->c);
+}
+
+static void run_v(void *arg, int64_t b, int64_t e, int worker) {
+  const pass_args *a = arg;
+  resample_v(a->in, a->out_w, a->out, (int)b, (int)e, a->ch, a->c, a->shift);
+}
+
+/* Rows per task: about 64K multiply-adds, so small images stay serial. */
+static int64_t min_rows(int out_w, int ch, int ksize) {
+  int64_t per_row = (int64_t)out_w * ch * ksize;
+  return per_row >= 65536 ? 1 : 65536 / (per_row > 0 ? per_row : 1);
 }
 
 /* Pillow's NEAREST: ImagingScaleAffine with a = (in/out scale, offset 0),
@@ -255,7 +280,8 @@ vl_image *vl_image_resize(const vl_image *img, int width, int height, vl_resampl
       coeffs_free(&cv);
       return NULL;
     }
-    resample_h(img->pixels, img->width, tmp->pixels, width, y_last - y_first, y_first, ch, &ch_);
+    pass_args a = {img->pixels, tmp->pixels, img->width, width, y_first, ch, 0, &ch_};
+    vl_parallel_for(y_last - y_first, min_rows(width, ch, ch_.ksize), run_h, &a);
     coeffs_free(&ch_);
     src = tmp->pixels;
     src_w = width;
@@ -264,7 +290,10 @@ vl_image *vl_image_resize(const vl_image *img, int width, int height, vl_resampl
   vl_image *out;
   if (need_v) {
     out = vl_image_new(width, height, ch);
-    if (out) resample_v(src, src_w, out->pixels, height, ch, &cv, shift);
+    if (out) {
+      pass_args a = {src, out->pixels, src_w, src_w, 0, ch, shift, &cv};
+      vl_parallel_for(height, min_rows(src_w, ch, cv.ksize), run_v, &a);
+    }
     vl_image_free(tmp);
   } else {
     out = tmp; /* horizontal only: tmp holds every row */
