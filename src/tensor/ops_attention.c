@@ -3,39 +3,22 @@
  *
  * Masked scores (causal or -inf in the additive mask) get probability exactly
  * 0; a row with every key masked is all zeros (not NaN), so it contributes
- * nothing to the output and receives no gradient. Work is split over rows
- * (b, h, i) or, for key/value gradients, over (b, j, hkv) so that every thread
- * writes disjoint memory and results do not depend on the thread count. */
+ * nothing to the output and receives no gradient. Each head is a few
+ * vl_gemm calls on strided views of the (B, T, H, D) tensors (no copies);
+ * key/value gradients sum over the heads of a group in a fixed order, so
+ * results do not depend on the thread count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "base/threads.h"
+#include "tensor/gemm.h"
 #include "tensor/ops.h"
 
 typedef struct {
   int64_t B, Tq, Tk, Hq, Hkv, D, group; /* group = Hq / Hkv */
 } attn_dims;
-
-/* Dot product with independent partial sums (lets the compiler vectorise
- * without -ffast-math). */
-static float dot(const float *a, const float *b, int64_t n) {
-  float s[8] = {0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int u = 0; u < 8; u++)
-      s[u] += a[i + u] * b[i + u];
-  float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-  for (; i < n; i++)
-    t += a[i] * b[i];
-  return t;
-}
-
-static void axpy(float *y, float a, const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    y[i] += a * x[i];
-}
 
 static int need_f32_rank4(const char *op, const char *what, const vl_tensor *t) {
   if (t->dtype != VL_F32)
@@ -101,7 +84,7 @@ static int mask_strides(const char *op, const vl_tensor *m, const attn_dims *d, 
   return VL_OK;
 }
 
-/* ---- one row of probabilities ------------------------------------------ */
+/* ---- heads -------------------------------------------------------------- */
 
 typedef struct {
   attn_dims d;
@@ -114,96 +97,120 @@ typedef struct {
   int failed;   /* fused: scratch allocation failed */
 } attn_job;
 
-/* Decodes row r = ((b * Hq) + h) * Tq + i. */
-static inline void row_index(const attn_dims *d, int64_t r, int64_t *b, int64_t *h, int64_t *i) {
-  *i = r % d->Tq;
-  *h = (r / d->Tq) % d->Hq;
-  *b = r / (d->Tq * d->Hq);
+typedef void (*head_fn)(void *arg, int64_t b, int64_t h);
+typedef struct {
+  head_fn fn;
+  void *arg;
+  int64_t H;
+} heads_job;
+
+static void heads_range(void *arg, int64_t r0, int64_t r1, int worker) {
+  const heads_job *J = arg;
+  for (int64_t r = r0; r < r1; r++)
+    J->fn(J->arg, r / J->H, r % J->H);
 }
 
-/* Softmax probabilities of query row r over all Tk keys into p. */
-static void probs_row(const attn_job *J, int64_t r, float *p) {
+/* Runs fn over B x H heads. Many heads: one per task (vl_gemm inside then
+ * runs serially); few (large) heads: one after another, each vl_gemm using
+ * the pool. Every output element is produced by the same arithmetic either
+ * way, so results do not depend on the thread count. */
+static void for_heads(int64_t B, int64_t H, head_fn fn, void *arg) {
+  heads_job J = {fn, arg, H};
+  if (B * H >= 2 * vl_threads_count())
+    vl_parallel_for(B * H, 1, heads_range, &J);
+  else
+    heads_range(&J, 0, B * H, 0);
+}
+
+static inline const float *qrow(const attn_job *J, int64_t b, int64_t i, int64_t h) {
   const attn_dims *d = &J->d;
-  int64_t b, h, i;
-  row_index(d, r, &b, &h, &i);
-  int64_t hk = h / d->group;
+  return J->q + ((b * d->Tq + i) * d->Hq + h) * d->D;
+}
+
+/* Row i of head (b, h): s holds scale * q.k for all Tk keys; adds the mask,
+ * applies the causal limit and turns it into probabilities in place. */
+static void softmax_row(const attn_job *J, int64_t b, int64_t h, int64_t i, float *s) {
+  const attn_dims *d = &J->d;
   int64_t lim = d->Tk;
   if (J->causal) {
     lim = i + (d->Tk - d->Tq) + 1;
     if (lim < 0) lim = 0;
     if (lim > d->Tk) lim = d->Tk;
   }
-  const float *qr = J->q + ((b * d->Tq + i) * d->Hq + h) * d->D;
   const float *mrow = J->mask ? J->mask + b * J->mst[0] + h * J->mst[1] + i * J->mst[2] : NULL;
   float mx = -INFINITY;
   for (int64_t j = 0; j < lim; j++) {
-    const float *kr = J->k + ((b * d->Tk + j) * d->Hkv + hk) * d->D;
-    float s = J->scale * dot(qr, kr, d->D);
-    if (mrow) s += mrow[j * J->mst[3]];
-    p[j] = s;
-    if (s > mx) mx = s;
+    if (mrow) s[j] += mrow[j * J->mst[3]];
+    if (s[j] > mx) mx = s[j];
   }
   for (int64_t j = lim; j < d->Tk; j++)
-    p[j] = 0.0f;
+    s[j] = 0.0f;
   if (mx == -INFINITY) { /* nothing visible (or every score -inf): all zeros */
     for (int64_t j = 0; j < lim; j++)
-      p[j] = 0.0f;
+      s[j] = 0.0f;
     return;
   }
   double sum = 0;
   for (int64_t j = 0; j < lim; j++) {
-    float e = expf(p[j] - mx);
-    p[j] = e;
+    float e = expf(s[j] - mx);
+    s[j] = e;
     sum += e;
   }
   float inv = (float)(1.0 / sum);
   for (int64_t j = 0; j < lim; j++)
-    p[j] *= inv;
+    s[j] *= inv;
 }
 
-/* out row (b, i, h) = sum_j p[j] v[b, j, hk]. */
-static void apply_row(const attn_dims *d, const float *v, const float *p, int64_t r, float *out) {
-  int64_t b, h, i;
-  row_index(d, r, &b, &h, &i);
+/* Probabilities of query rows [i0, i0 + n) of head (b, h) into P (n x Tk). */
+static void probs_rows(const attn_job *J, int64_t b, int64_t h, int64_t i0, int64_t n, float *P) {
+  const attn_dims *d = &J->d;
   int64_t hk = h / d->group;
-  float *o = out + ((b * d->Tq + i) * d->Hq + h) * d->D;
-  memset(o, 0, (size_t)d->D * sizeof *o);
-  for (int64_t j = 0; j < d->Tk; j++)
-    if (p[j] != 0.0f) axpy(o, p[j], v + ((b * d->Tk + j) * d->Hkv + hk) * d->D, d->D);
+  vl_gemm(false, true, n, d->Tk, d->D, J->scale, qrow(J, b, i0, h), d->Hq * d->D,
+          J->k + (b * d->Tk * d->Hkv + hk) * d->D, VL_F32, d->Hkv * d->D, 0.0f, P, d->Tk);
+  for (int64_t r = 0; r < n; r++)
+    softmax_row(J, b, h, i0 + r, P + r * d->Tk);
 }
 
-static void probs_range(void *arg, int64_t r0, int64_t r1, int worker) {
+/* out rows [i0, i0 + n) of head (b, h) = P (n x Tk) @ v[b, :, hk]. */
+static void apply_rows(const attn_dims *d, const float *v, const float *P, int64_t b, int64_t h,
+                       int64_t i0, int64_t n, float *out) {
+  int64_t hk = h / d->group;
+  vl_gemm(false, false, n, d->D, d->Tk, 1.0f, P, d->Tk, v + (b * d->Tk * d->Hkv + hk) * d->D,
+          VL_F32, d->Hkv * d->D, 0.0f, out + ((b * d->Tq + i0) * d->Hq + h) * d->D, d->Hq * d->D);
+}
+
+static float *head_probs(const attn_job *J, int64_t b, int64_t h) {
+  return J->probs + (b * J->d.Hq + h) * J->d.Tq * J->d.Tk;
+}
+
+static void probs_head(void *arg, int64_t b, int64_t h) {
   const attn_job *J = arg;
-  for (int64_t r = r0; r < r1; r++)
-    probs_row(J, r, J->probs + r * J->d.Tk);
+  probs_rows(J, b, h, 0, J->d.Tq, head_probs(J, b, h));
 }
 
-static void apply_range(void *arg, int64_t r0, int64_t r1, int worker) {
+static void apply_head(void *arg, int64_t b, int64_t h) {
   const attn_job *J = arg;
-  for (int64_t r = r0; r < r1; r++)
-    apply_row(&J->d, J->v, J->probs + r * J->d.Tk, r, J->out);
+  apply_rows(&J->d, J->v, head_probs(J, b, h), b, h, 0, J->d.Tq, J->out);
 }
 
-static void fused_range(void *arg, int64_t r0, int64_t r1, int worker) {
+/* Fused: tiles of query rows, the score tile (at most ~4 MB) freed after. */
+static void fused_head(void *arg, int64_t b, int64_t h) {
   attn_job *J = arg;
-  float *p = malloc((size_t)J->d.Tk * sizeof *p);
-  if (!p) {
+  const attn_dims *d = &J->d;
+  int64_t tile = ((int64_t)1 << 20) / (d->Tk > 0 ? d->Tk : 1);
+  if (tile < 1) tile = 1;
+  if (tile > d->Tq) tile = d->Tq;
+  float *S = malloc((size_t)(tile * d->Tk) * sizeof *S + 1);
+  if (!S) {
     __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
     return;
   }
-  for (int64_t r = r0; r < r1; r++) {
-    probs_row(J, r, p);
-    apply_row(&J->d, J->v, p, r, J->out);
+  for (int64_t i0 = 0; i0 < d->Tq; i0 += tile) {
+    int64_t n = d->Tq - i0 < tile ? d->Tq - i0 : tile;
+    probs_rows(J, b, h, i0, n, S);
+    apply_rows(d, J->v, S, b, h, i0, n, J->out);
   }
-  free(p);
-}
-
-/* Rows per parallel chunk: aim at ~64k multiply-adds per chunk. */
-static int64_t row_chunk(const attn_dims *d) {
-  int64_t work = d->Tk * d->D;
-  if (work < 1) work = 1;
-  int64_t c = 65536 / work;
-  return c < 1 ? 1 : c;
+  free(S);
 }
 
 /* ---- vl_attn_probs ------------------------------------------------------ */
@@ -216,59 +223,56 @@ typedef struct {
   float scale;
 } probs_bwd_job;
 
-/* dS = P * (gP - <P, gP>) per row, then gq row. */
+/* dS = P * (gP - <P, gP>) per row. */
 static void probs_bwd_rows(void *arg, int64_t r0, int64_t r1, int worker) {
   probs_bwd_job *J = arg;
-  const attn_dims *d = &J->d;
+  int64_t Tk = J->d.Tk;
   for (int64_t r = r0; r < r1; r++) {
-    const float *p = J->P + r * d->Tk, *g = J->gP + r * d->Tk;
-    float *ds = J->dS + r * d->Tk;
+    const float *p = J->P + r * Tk, *g = J->gP + r * Tk;
+    float *ds = J->dS + r * Tk;
     double s = 0;
-    for (int64_t j = 0; j < d->Tk; j++)
+    for (int64_t j = 0; j < Tk; j++)
       s += (double)p[j] * g[j];
-    for (int64_t j = 0; j < d->Tk; j++)
+    for (int64_t j = 0; j < Tk; j++)
       ds[j] = p[j] * (g[j] - (float)s);
-    if (!J->gq) continue;
-    int64_t b, h, i;
-    row_index(d, r, &b, &h, &i);
-    int64_t hk = h / d->group;
-    float *gqr = J->gq + ((b * d->Tq + i) * d->Hq + h) * d->D;
-    for (int64_t j = 0; j < d->Tk; j++)
-      if (ds[j] != 0.0f)
-        axpy(gqr, J->scale * ds[j], J->k + ((b * d->Tk + j) * d->Hkv + hk) * d->D, d->D);
   }
 }
 
-/* gk row (b, j, hk) = scale * sum over the group's heads h and queries i of
- * dS[b, h, i, j] q[b, i, h]. */
-static void probs_bwd_keys(void *arg, int64_t r0, int64_t r1, int worker) {
+/* gq[b, :, h] += scale * dS_bh @ k[b, :, hk]. */
+static void probs_bwd_q(void *arg, int64_t b, int64_t h) {
   probs_bwd_job *J = arg;
   const attn_dims *d = &J->d;
-  for (int64_t r = r0; r < r1; r++) {
-    int64_t hk = r % d->Hkv, j = (r / d->Hkv) % d->Tk, b = r / (d->Hkv * d->Tk);
-    float *gkr = J->gk + r * d->D;
-    for (int64_t h = hk * d->group; h < (hk + 1) * d->group; h++)
-      for (int64_t i = 0; i < d->Tq; i++) {
-        float ds = J->dS[((b * d->Hq + h) * d->Tq + i) * d->Tk + j];
-        if (ds != 0.0f) axpy(gkr, J->scale * ds, J->q + ((b * d->Tq + i) * d->Hq + h) * d->D, d->D);
-      }
-  }
+  int64_t hk = h / d->group;
+  vl_gemm(false, false, d->Tq, d->D, d->Tk, J->scale, J->dS + (b * d->Hq + h) * d->Tq * d->Tk,
+          d->Tk, J->k + (b * d->Tk * d->Hkv + hk) * d->D, VL_F32, d->Hkv * d->D, 1.0f,
+          J->gq + (b * d->Tq * d->Hq + h) * d->D, d->Hq * d->D);
+}
+
+/* gk[b, :, hk] += scale * sum over the group's heads of dS_bh^T @ q[b, :, h]. */
+static void probs_bwd_k(void *arg, int64_t b, int64_t hk) {
+  probs_bwd_job *J = arg;
+  const attn_dims *d = &J->d;
+  for (int64_t h = hk * d->group; h < (hk + 1) * d->group; h++)
+    vl_gemm(true, false, d->Tk, d->D, d->Tq, J->scale, J->dS + (b * d->Hq + h) * d->Tq * d->Tk,
+            d->Tk, J->q + (b * d->Tq * d->Hq + h) * d->D, VL_F32, d->Hq * d->D, 1.0f,
+            J->gk + (b * d->Tk * d->Hkv + hk) * d->D, d->Hkv * d->D);
 }
 
 static void attn_probs_backward(vl_ctx *c, vl_node *n) {
   vl_tensor *q = n->in[0], *k = n->in[1], *P = n->out;
   probs_bwd_job J = {.q = q->data, .k = k->data, .P = P->data, .gP = P->grad, .scale = n->f[0]};
-  check_heads("attn_probs backward", q, k, "k", &J.d);
+  if (check_heads("attn_probs backward", q, k, "k", &J.d)) return;
   if (q->requires_grad && !(J.gq = vl_grad(c, q))) return;
   if (k->requires_grad && !(J.gk = vl_grad(c, k))) return;
-  J.dS = malloc((size_t)P->numel * sizeof(float));
+  J.dS = malloc((size_t)P->numel * sizeof(float) + 1);
   if (!J.dS) {
     vl_error(VL_ERR_NOMEM, "attn_probs backward: out of memory");
     return;
   }
   const attn_dims *d = &J.d;
-  vl_parallel_for(d->B * d->Hq * d->Tq, row_chunk(d), probs_bwd_rows, &J);
-  if (J.gk) vl_parallel_for(d->B * d->Tk * d->Hkv, 1, probs_bwd_keys, &J);
+  vl_parallel_for(d->B * d->Hq * d->Tq, 64, probs_bwd_rows, &J);
+  if (J.gq) for_heads(d->B, d->Hq, probs_bwd_q, &J);
+  if (J.gk) for_heads(d->B, d->Hkv, probs_bwd_k, &J);
   free(J.dS);
 }
 
@@ -299,7 +303,7 @@ vl_tensor *vl_attn_probs(vl_ctx *c, vl_tensor *q, vl_tensor *k, float scale,
   vl_tensor *P = vl_new(c, VL_F32, 4, shape);
   if (!P) return NULL;
   J.probs = P->data;
-  vl_parallel_for(d->B * d->Hq * d->Tq, row_chunk(d), probs_range, &J);
+  if (P->numel) for_heads(d->B, d->Hq, probs_head, &J);
   vl_tensor *in[2] = {q, k};
   vl_node *n = vl_record(c, P, "attn_probs", attn_probs_backward, 2, in);
   if (n) n->f[0] = scale;
@@ -314,35 +318,24 @@ typedef struct {
   float *gP, *gv;
 } apply_bwd_job;
 
-/* gP[r, j] += <gout row (b, i, h), v[b, j, hk]>. */
-static void apply_bwd_probs(void *arg, int64_t r0, int64_t r1, int worker) {
+/* gP_bh += gout[b, :, h] @ v[b, :, hk]^T. */
+static void apply_bwd_probs(void *arg, int64_t b, int64_t h) {
   apply_bwd_job *J = arg;
   const attn_dims *d = &J->d;
-  for (int64_t r = r0; r < r1; r++) {
-    int64_t b, h, i;
-    row_index(d, r, &b, &h, &i);
-    int64_t hk = h / d->group;
-    const float *g = J->gout + ((b * d->Tq + i) * d->Hq + h) * d->D;
-    float *gp = J->gP + r * d->Tk;
-    for (int64_t j = 0; j < d->Tk; j++)
-      gp[j] += dot(g, J->v + ((b * d->Tk + j) * d->Hkv + hk) * d->D, d->D);
-  }
+  int64_t hk = h / d->group;
+  vl_gemm(false, true, d->Tq, d->Tk, d->D, 1.0f, J->gout + (b * d->Tq * d->Hq + h) * d->D,
+          d->Hq * d->D, J->v + (b * d->Tk * d->Hkv + hk) * d->D, VL_F32, d->Hkv * d->D, 1.0f,
+          J->gP + (b * d->Hq + h) * d->Tq * d->Tk, d->Tk);
 }
 
-/* gv row (b, j, hk) += sum over group heads h and queries i of
- * P[b, h, i, j] gout[b, i, h]. */
-static void apply_bwd_values(void *arg, int64_t r0, int64_t r1, int worker) {
+/* gv[b, :, hk] += sum over the group's heads of P_bh^T @ gout[b, :, h]. */
+static void apply_bwd_values(void *arg, int64_t b, int64_t hk) {
   apply_bwd_job *J = arg;
   const attn_dims *d = &J->d;
-  for (int64_t r = r0; r < r1; r++) {
-    int64_t hk = r % d->Hkv, j = (r / d->Hkv) % d->Tk, b = r / (d->Hkv * d->Tk);
-    float *gvr = J->gv + r * d->D;
-    for (int64_t h = hk * d->group; h < (hk + 1) * d->group; h++)
-      for (int64_t i = 0; i < d->Tq; i++) {
-        float p = J->P[((b * d->Hq + h) * d->Tq + i) * d->Tk + j];
-        if (p != 0.0f) axpy(gvr, p, J->gout + ((b * d->Tq + i) * d->Hq + h) * d->D, d->D);
-      }
-  }
+  for (int64_t h = hk * d->group; h < (hk + 1) * d->group; h++)
+    vl_gemm(true, false, d->Tk, d->D, d->Tq, 1.0f, J->P + (b * d->Hq + h) * d->Tq * d->Tk, d->Tk,
+            J->gout + (b * d->Tq * d->Hq + h) * d->D, VL_F32, d->Hq * d->D, 1.0f,
+            J->gv + (b * d->Tk * d->Hkv + hk) * d->D, d->Hkv * d->D);
 }
 
 /* attn_dims of probs (B, Hq, Tq, Tk) against v (B, Tk, Hkv, D). */
@@ -371,11 +364,11 @@ static void attn_apply_backward(vl_ctx *c, vl_node *n) {
   const attn_dims *d = &J.d;
   if (P->requires_grad) {
     if (!(J.gP = vl_grad(c, P))) return;
-    vl_parallel_for(d->B * d->Hq * d->Tq, row_chunk(d), apply_bwd_probs, &J);
+    for_heads(d->B, d->Hq, apply_bwd_probs, &J);
   }
   if (v->requires_grad) {
     if (!(J.gv = vl_grad(c, v))) return;
-    vl_parallel_for(d->B * d->Tk * d->Hkv, 1, apply_bwd_values, &J);
+    for_heads(d->B, d->Hkv, apply_bwd_values, &J);
   }
 }
 
@@ -391,7 +384,7 @@ vl_tensor *vl_attn_apply(vl_ctx *c, vl_tensor *probs, vl_tensor *v) {
   J.probs = probs->data;
   J.v = v->data;
   J.out = out->data;
-  vl_parallel_for(d->B * d->Hq * d->Tq, row_chunk(d), apply_range, &J);
+  if (out->numel) for_heads(d->B, d->Hq, apply_head, &J);
   vl_tensor *in[2] = {probs, v};
   vl_record(c, out, "attn_apply", attn_apply_backward, 2, in);
   return out;
@@ -429,7 +422,7 @@ vl_tensor *vl_attention(vl_ctx *c, vl_tensor *q, vl_tensor *k, vl_tensor *v, flo
   if (!out) return NULL;
   J.v = v->data;
   J.out = out->data;
-  vl_parallel_for(d->B * d->Hq * d->Tq, row_chunk(d), fused_range, &J);
+  if (out->numel) for_heads(d->B, d->Hq, fused_head, &J);
   if (J.failed) {
     vl_error(VL_ERR_NOMEM, "attention: out of memory for a score row of %lld keys",
              (long long)d->Tk);
