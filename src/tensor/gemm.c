@@ -226,6 +226,22 @@ static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K,
 
 /* ---- packed GEMM ------------------------------------------------------- */
 
+/* Packing buffers, kept per calling thread and grown on demand: a fresh
+ * malloc of megabytes per call is an mmap whose page faults cost as much as
+ * a small product. Per thread because vl_gemm may run inside pool workers.
+ * The memory stays reachable from the thread until it exits. */
+static _Thread_local float *g_scratch[2];
+static _Thread_local size_t g_scratch_n[2];
+
+static float *scratch(int which, size_t n) {
+  if (g_scratch_n[which] < n) {
+    free(g_scratch[which]);
+    g_scratch[which] = malloc(n * sizeof(float));
+    g_scratch_n[which] = g_scratch[which] ? n : 0;
+  }
+  return g_scratch[which];
+}
+
 typedef struct {
   const vl_gemm_impl *im;
   bool ta, tb;
@@ -328,13 +344,9 @@ static bool gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
                         int64_t ldb, float beta, float *C, int64_t ldc) {
   int nt = vl_threads_count();
   int64_t NR = im->nr, npan = (N + NR - 1) / NR, Npad = npan * NR;
-  float *Bp = malloc((size_t)(Npad * K) * sizeof(float));
-  float *Abuf = malloc((size_t)nt * MC * KC * sizeof(float));
-  if (!Bp || !Abuf) {
-    free(Bp);
-    free(Abuf);
-    return false;
-  }
+  float *Bp = scratch(0, (size_t)(Npad * K));
+  float *Abuf = scratch(1, (size_t)nt * MC * KC);
+  if (!Bp || !Abuf) return false;
   int64_t mtiles = (M + MC - 1) / MC;
   /* Enough tasks for ~4 per thread, column tiles a multiple of NR. */
   int64_t want_n = (4 * nt + mtiles - 1) / mtiles;
@@ -350,8 +362,6 @@ static bool gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
   /* Tiny products run on the calling thread. */
   int64_t task_flops = 2 * (M < MC ? M : MC) * g.nct * K;
   vl_parallel_for(ntask, task_flops < 200000 ? ntask : 1, gemm_tasks, &g);
-  free(Bp);
-  free(Abuf);
   return true;
 }
 
