@@ -1,0 +1,348 @@
+#include "models/qwen_text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "io/json.h"
+#include "tensor/ops.h"
+
+/* ---- config ------------------------------------------------------------ */
+
+static int kind_of(const char *type, vl_qwen_kind *kind) {
+  static const char *const q2[] = {"qwen2", "qwen2_vl", "qwen2_vl_text", "qwen2_5_vl",
+                                   "qwen2_5_vl_text"};
+  static const char *const q3[] = {"qwen3", "qwen3_vl", "qwen3_vl_text"};
+  for (size_t i = 0; i < sizeof q2 / sizeof *q2; i++)
+    if (!strcmp(type, q2[i])) return *kind = VL_QWEN2, 1;
+  for (size_t i = 0; i < sizeof q3 / sizeof *q3; i++)
+    if (!strcmp(type, q3[i])) return *kind = VL_QWEN3, 1;
+  return 0;
+}
+
+static int need_size(const cJSON *j, const char *key, const char *what, int64_t max, int64_t *out) {
+  int rc = vl_json_need_int(j, key, what, out);
+  if (rc) return rc;
+  if (*out <= 0 || *out > max)
+    return vl_error(VL_ERR_FORMAT, "%s: key '%s': %lld is outside [1, %lld]", what, key,
+                    (long long)*out, (long long)max);
+  return VL_OK;
+}
+
+/* eos_token_id: an int or a list of ints; adds to cfg's list (no repeats). */
+static int add_eos(const cJSON *item, const char *what, vl_qwen_config *cfg) {
+  if (!item || cJSON_IsNull(item)) return VL_OK;
+  const cJSON *one = cJSON_IsArray(item) ? item->child : item;
+  for (; one; one = cJSON_IsArray(item) ? one->next : NULL) {
+    if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble > INT32_MAX ||
+        one->valuedouble != floor(one->valuedouble))
+      return vl_error(VL_ERR_FORMAT,
+                      "%s: key 'eos_token_id': expected a token id or a list of them", what);
+    int32_t id = (int32_t)one->valuedouble;
+    bool seen = false;
+    for (int i = 0; i < cfg->n_eos; i++)
+      seen |= cfg->eos[i] == id;
+    if (!seen && cfg->n_eos < VL_QWEN_MAX_EOS) cfg->eos[cfg->n_eos++] = id;
+  }
+  return VL_OK;
+}
+
+int vl_qwen_config_parse(const cJSON *j, const char *what, vl_qwen_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  if (!cJSON_IsObject(j)) return vl_error(VL_ERR_FORMAT, "%s: expected a JSON object", what);
+  const char *type = vl_json_str(j, "model_type", NULL);
+  if (!type) return vl_error(VL_ERR_FORMAT, "%s: key 'model_type' is missing", what);
+  if (!kind_of(type, &cfg->kind))
+    return vl_error(VL_ERR_UNSUPPORTED,
+                    "%s: model_type '%s' is not a Qwen2/Qwen3 text decoder (expected 'qwen2' "
+                    "or 'qwen3')",
+                    what, type);
+  int rc;
+  if ((rc = need_size(j, "vocab_size", what, 1 << 24, &cfg->vocab)) ||
+      (rc = need_size(j, "hidden_size", what, 1 << 16, &cfg->hidden)) ||
+      (rc = need_size(j, "intermediate_size", what, 1 << 20, &cfg->inter)) ||
+      (rc = need_size(j, "num_hidden_layers", what, 1024, &cfg->n_layers)) ||
+      (rc = need_size(j, "num_attention_heads", what, 1024, &cfg->n_heads)))
+    return rc;
+  cfg->n_kv_heads = cfg->n_heads;
+  if (vl_json_get(j, "num_key_value_heads") &&
+      !cJSON_IsNull(vl_json_get(j, "num_key_value_heads")) &&
+      (rc = need_size(j, "num_key_value_heads", what, 1024, &cfg->n_kv_heads)))
+    return rc;
+  if (cfg->n_heads % cfg->n_kv_heads)
+    return vl_error(VL_ERR_FORMAT,
+                    "%s: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
+                    what, (long long)cfg->n_heads, (long long)cfg->n_kv_heads);
+  const cJSON *hd = vl_json_get(j, "head_dim");
+  if (hd && !cJSON_IsNull(hd)) {
+    if ((rc = need_size(j, "head_dim", what, 4096, &cfg->head_dim))) return rc;
+  } else {
+    if (cfg->hidden % cfg->n_heads)
+      return vl_error(VL_ERR_FORMAT,
+                      "%s: hidden_size %lld is not a multiple of num_attention_heads %lld", what,
+                      (long long)cfg->hidden, (long long)cfg->n_heads);
+    cfg->head_dim = cfg->hidden / cfg->n_heads;
+  }
+  if (cfg->head_dim % 2)
+    return vl_error(VL_ERR_FORMAT, "%s: head_dim %lld must be even for RoPE", what,
+                    (long long)cfg->head_dim);
+  cfg->max_pos = vl_json_int(j, "max_position_embeddings", 32768);
+  double theta = 10000.0, eps = 1e-6;
+  const char *tkey = vl_json_get(j, "rope_theta") ? "rope_theta" : "rope_parameters.rope_theta";
+  if (vl_json_get(j, tkey) && !cJSON_IsNull(vl_json_get(j, tkey)) &&
+      (rc = vl_json_need_float(j, tkey, what, &theta)))
+    return rc;
+  if (vl_json_get(j, "rms_norm_eps") && !cJSON_IsNull(vl_json_get(j, "rms_norm_eps")) &&
+      (rc = vl_json_need_float(j, "rms_norm_eps", what, &eps)))
+    return rc;
+  if (!(theta > 1.0) || !isfinite(theta))
+    return vl_error(VL_ERR_FORMAT, "%s: rope_theta %g must be a number > 1", what, theta);
+  if (!(eps > 0.0) || eps > 1.0)
+    return vl_error(VL_ERR_FORMAT, "%s: rms_norm_eps %g must be in (0, 1]", what, eps);
+  cfg->rope_theta = (float)theta;
+  cfg->rms_eps = (float)eps;
+  /* Scaled RoPE variants change the angles; M-RoPE equals plain RoPE for
+   * text-only positions (all three axes the same). */
+  const char *rs =
+      vl_json_str(j, "rope_scaling.rope_type", vl_json_str(j, "rope_scaling.type", NULL));
+  if (!rs) rs = vl_json_str(j, "rope_parameters.rope_type", NULL);
+  if (rs && strcmp(rs, "default") && strcmp(rs, "mrope"))
+    return vl_error(VL_ERR_UNSUPPORTED, "%s: rope scaling type '%s' is not supported", what, rs);
+  if (vl_json_bool(j, "use_sliding_window", 0))
+    return vl_error(VL_ERR_UNSUPPORTED, "%s: use_sliding_window = true is not supported", what);
+  const char *act = vl_json_str(j, "hidden_act", "silu");
+  if (strcmp(act, "silu"))
+    return vl_error(VL_ERR_UNSUPPORTED, "%s: hidden_act '%s' is not supported (expected silu)",
+                    what, act);
+  cfg->tied = vl_json_bool(j, "tie_word_embeddings", 0);
+  cfg->qkv_bias = cfg->kind == VL_QWEN2 || vl_json_bool(j, "attention_bias", 0);
+  cfg->qk_norm = cfg->kind == VL_QWEN3;
+  cfg->bos = (int32_t)vl_json_int(j, "bos_token_id", -1);
+  return add_eos(vl_json_get(j, "eos_token_id"), what, cfg);
+}
+
+bool vl_qwen_is_eos(const vl_qwen_config *cfg, int32_t id) {
+  for (int i = 0; i < cfg->n_eos; i++)
+    if (cfg->eos[i] == id) return true;
+  return false;
+}
+
+/* ---- weights ----------------------------------------------------------- */
+
+void vl_qwen_text_free(vl_qwen_text *m) {
+  if (!m) return;
+  free(m->layers);
+  vl_ctx_free(m->wctx);
+  if (m->own_ck) vl_ckpt_close(m->ck);
+  free(m);
+}
+
+vl_qwen_text *vl_qwen_text_from(vl_checkpoint *ck, const vl_qwen_config *cfg, const char *prefix,
+                                const char *lm_head_name) {
+  vl_qwen_text *m = calloc(1, sizeof *m);
+  if (!m) {
+    vl_error(VL_ERR_NOMEM, "qwen: out of memory");
+    return NULL;
+  }
+  m->cfg = *cfg;
+  m->ck = ck;
+  m->wctx = vl_ctx_new();
+  m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
+  if (!m->wctx || !m->layers) {
+    vl_qwen_text_free(m);
+    vl_error(VL_ERR_NOMEM, "qwen: out of memory");
+    return NULL;
+  }
+  vl_weights w = {.ck = ck, .ctx = m->wctx};
+  const int64_t C = cfg->hidden, F = cfg->inter, D = cfg->head_dim;
+  const int64_t QD = cfg->n_heads * D, KD = cfg->n_kv_heads * D;
+  m->embed = vl_weight2(&w, 0, cfg->vocab, C, "%sembed_tokens.weight", prefix);
+  if (!m->embed) goto fail;
+  m->norm = vl_weight1(&w, 0, C, "%snorm.weight", prefix);
+  if (!m->norm) goto fail;
+  m->lm_head = NULL;
+  if (!cfg->tied && lm_head_name) {
+    m->lm_head = vl_weight2(&w, VL_W_OPTIONAL, cfg->vocab, C, "%s", lm_head_name);
+    if (!m->lm_head && vl_last_error()[0]) goto fail; /* present but wrong */
+    if (!m->lm_head) vl_log("qwen: no %s, using the tied embedding as lm_head", lm_head_name);
+  }
+  if (!m->lm_head) {
+    m->lm_head = m->embed;
+    m->cfg.tied = true;
+  }
+  for (int l = 0; l < (int)cfg->n_layers; l++) {
+    vl_qwen_layer *L = &m->layers[l];
+    const char *p = prefix;
+    /* one at a time, so the message names the first bad tensor */
+#define W2(dst, d0, d1, name)                                                                      \
+  if (!(dst = vl_weight2(&w, 0, d0, d1, "%slayers.%d." name, p, l))) goto fail
+#define W1(dst, d0, name)                                                                          \
+  if (!(dst = vl_weight1(&w, 0, d0, "%slayers.%d." name, p, l))) goto fail
+    W1(L->ln1, C, "input_layernorm.weight");
+    W1(L->ln2, C, "post_attention_layernorm.weight");
+    W2(L->wq, QD, C, "self_attn.q_proj.weight");
+    W2(L->wk, KD, C, "self_attn.k_proj.weight");
+    W2(L->wv, KD, C, "self_attn.v_proj.weight");
+    W2(L->wo, C, QD, "self_attn.o_proj.weight");
+    W2(L->gate, F, C, "mlp.gate_proj.weight");
+    W2(L->up, F, C, "mlp.up_proj.weight");
+    W2(L->down, C, F, "mlp.down_proj.weight");
+    if (cfg->qkv_bias) {
+      W1(L->bq, QD, "self_attn.q_proj.bias");
+      W1(L->bk, KD, "self_attn.k_proj.bias");
+      W1(L->bv, KD, "self_attn.v_proj.bias");
+    }
+    if (cfg->qk_norm) {
+      W1(L->q_norm, D, "self_attn.q_norm.weight");
+      W1(L->k_norm, D, "self_attn.k_norm.weight");
+    }
+#undef W1
+#undef W2
+  }
+  return m;
+fail:
+  vl_qwen_text_free(m);
+  return NULL;
+}
+
+vl_qwen_text *vl_qwen_text_load(const char *dir) {
+  vl_checkpoint *ck = vl_ckpt_open(dir);
+  if (!ck) return NULL;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", vl_ckpt_dir(ck));
+  cJSON *j = vl_json_load(path);
+  if (!j) {
+    vl_ckpt_close(ck);
+    return NULL;
+  }
+  vl_qwen_config cfg;
+  int rc = vl_qwen_config_parse(j, path, &cfg);
+  cJSON_Delete(j);
+  if (!rc) {
+    snprintf(path, sizeof path, "%s/generation_config.json", vl_ckpt_dir(ck));
+    cJSON *g = vl_json_load(path);
+    if (g) {
+      rc = add_eos(vl_json_get(g, "eos_token_id"), path, &cfg);
+      cJSON_Delete(g);
+    } else if (vl_last_error_code() == VL_ERR_NOTFOUND) {
+      vl_clear_error();
+    } else {
+      rc = vl_last_error_code();
+    }
+  }
+  if (rc) {
+    vl_ckpt_close(ck);
+    return NULL;
+  }
+  vl_qwen_text *m = vl_qwen_text_from(ck, &cfg, "model.", "lm_head.weight");
+  if (!m) {
+    vl_ckpt_close(ck);
+    return NULL;
+  }
+  m->own_ck = true;
+  return m;
+}
+
+vl_kv_cache *vl_qwen_text_cache_new(const vl_qwen_text *m, int64_t max_tokens) {
+  return vl_kv_new((int)m->cfg.n_layers, max_tokens, m->cfg.n_kv_heads, m->cfg.head_dim);
+}
+
+/* ---- forward ----------------------------------------------------------- */
+
+static vl_tensor *reshape4(vl_ctx *c, vl_tensor *x, int64_t B, int64_t T, int64_t H, int64_t D) {
+  int64_t s[4] = {B, T, H, D};
+  return vl_reshape(c, x, 4, s);
+}
+
+vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids,
+                                const vl_qwen_fwd *opt) {
+  static const vl_qwen_fwd none;
+  if (!opt) opt = &none;
+  const vl_qwen_config *cfg = &m->cfg;
+  const int64_t C = cfg->hidden, H = cfg->n_heads, Hkv = cfg->n_kv_heads, D = cfg->head_dim;
+  char sb[96];
+  vl_tensor *x;
+  if (opt->inputs_embeds) {
+    x = opt->inputs_embeds;
+    if (x->ndim != 3 || x->shape[2] != C || x->dtype != VL_F32 || x->shape[1] < 1) {
+      vl_error(VL_ERR_INVALID, "qwen: inputs_embeds %s must be F32 (B, T, %lld)",
+               vl_shape_str(x, sb, sizeof sb), (long long)C);
+      return NULL;
+    }
+  } else {
+    if (!ids) {
+      vl_error(VL_ERR_INVALID, "qwen: no input ids");
+      return NULL;
+    }
+    if ((ids->ndim != 1 && ids->ndim != 2) || ids->numel < 1) {
+      vl_error(VL_ERR_INVALID, "qwen: input ids %s must be (T) or (B, T) and not empty",
+               vl_shape_str(ids, sb, sizeof sb));
+      return NULL;
+    }
+    x = vl_embedding(c, m->embed, ids); /* checks dtype and id range */
+    if (!x) return NULL;
+    if (ids->ndim == 1) {
+      int64_t s[3] = {1, ids->shape[0], C};
+      x = vl_reshape(c, x, 3, s);
+    }
+  }
+  const int64_t B = x->shape[0], T = x->shape[1];
+  vl_kv_cache *kv = opt->cache;
+  if (kv &&
+      (B != 1 || kv->n_layers != cfg->n_layers || kv->n_kv_heads != Hkv || kv->head_dim != D)) {
+    vl_error(VL_ERR_INVALID, "qwen: the KV cache is for another model shape or batch %lld != 1",
+             (long long)B);
+    return NULL;
+  }
+  const int64_t start = kv ? kv->len : 0;
+  if (kv && start + T > kv->capacity) {
+    vl_error(VL_ERR_LIMIT, "qwen: %lld + %lld positions exceed the KV cache capacity %lld",
+             (long long)start, (long long)T, (long long)kv->capacity);
+    return NULL;
+  }
+  vl_tensor *ang = opt->angles;
+  if (!ang) {
+    int64_t *pos = vl_ctx_alloc(c, (size_t)T * sizeof *pos);
+    if (!pos) return NULL;
+    for (int64_t t = 0; t < T; t++)
+      pos[t] = start + t;
+    ang = vl_rope_angles_1d(c, pos, T, (int)D, cfg->rope_theta);
+    if (!ang) return NULL;
+  }
+  const vl_attn_mask mask = {.causal = true};
+  const float scale = 1.0f / sqrtf((float)D), eps = cfg->rms_eps;
+  for (int l = 0; l < (int)cfg->n_layers; l++) {
+    const vl_qwen_layer *L = &m->layers[l];
+    vl_tensor *h = vl_rmsnorm(c, x, L->ln1, eps);
+    vl_tensor *q = reshape4(c, vl_linear(c, h, L->wq, L->bq), B, T, H, D);
+    vl_tensor *k = reshape4(c, vl_linear(c, h, L->wk, L->bk), B, T, Hkv, D);
+    vl_tensor *v = reshape4(c, vl_linear(c, h, L->wv, L->bv), B, T, Hkv, D);
+    if (cfg->qk_norm) {
+      q = vl_rmsnorm(c, q, L->q_norm, eps);
+      k = vl_rmsnorm(c, k, L->k_norm, eps);
+    }
+    q = vl_rope(c, q, ang);
+    k = vl_rope(c, k, ang);
+    if (!q || !k || !v) return NULL;
+    if (kv && vl_kv_append(kv, c, l, k, v, &k, &v)) return NULL;
+    vl_tensor *a =
+        vl_attention(c, q, k, v, scale, &mask, opt->attn_probs ? &opt->attn_probs[l] : NULL);
+    int64_t s3[3] = {B, T, H * D};
+    vl_tensor *o = vl_linear(c, vl_reshape(c, a, 3, s3), L->wo, NULL);
+    x = vl_add(c, x, o);
+    vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps);
+    vl_tensor *f = vl_swiglu(c, vl_linear(c, h2, L->gate, NULL), vl_linear(c, h2, L->up, NULL));
+    x = vl_add(c, x, vl_linear(c, f, L->down, NULL));
+    if (!x) return NULL;
+  }
+  if (kv) vl_kv_advance(kv, T);
+  x = vl_rmsnorm(c, x, m->norm, eps);
+  if (!x) return NULL;
+  if (opt->hidden) *opt->hidden = x;
+  if (opt->last_only && T > 1) x = vl_slice(c, x, 1, T - 1, T);
+  if (opt->skip_logits) return x;
+  return vl_linear(c, x, m->lm_head, NULL);
+}
