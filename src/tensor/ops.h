@@ -117,7 +117,9 @@ typedef struct {
 
 /* q (B, Tq, Hq, D), k (B, Tk, Hkv, D) with Hq % Hkv == 0 (grouped-query:
  * query head h reads kv head h / (Hq/Hkv)). Returns probabilities
- * (B, Hq, Tq, Tk) = softmax(scale * q k^T + mask). mask may be NULL. */
+ * (B, Hq, Tq, Tk) = softmax(scale * q k^T + mask). mask may be NULL. A row
+ * whose keys are all masked (causal with Tq > Tk, or -inf everywhere) has
+ * probabilities 0, not NaN. Gradients flow to q and k, never to the mask. */
 vl_tensor *vl_attn_probs(vl_ctx *c, vl_tensor *q, vl_tensor *k, float scale,
                          const vl_attn_mask *mask);
 /* probs (B, Hq, Tq, Tk), v (B, Tk, Hkv, D) -> (B, Tq, Hq, D). */
