@@ -88,7 +88,7 @@ struct vl_tokenizer {
   char **tok;
   uint32_t *tok_len;
   uint8_t *special; /* per id */
-  int32_t n_ids;
+  int32_t n_ids, cap_ids;
   tk_map vocab; /* model vocabulary only */
   tk_merges merges;
   int32_t unk;

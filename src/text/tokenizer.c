@@ -291,18 +291,20 @@ static int ensure_ids(vl_tokenizer *t, int32_t id) {
   if (id < 0 || id >= (1 << 26)) return vl_error(VL_ERR_FORMAT, "%s: token id %d out of range", t->name, id);
   if (id < t->n_ids) return 0;
   int32_t n = id + 1;
-  int32_t cap = 1;
-  while (cap < n) cap *= 2;
-  char **tk = realloc(t->tok, (size_t)cap * sizeof *tk);
-  if (!tk) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
-  t->tok = tk;
-  uint32_t *tl = realloc(t->tok_len, (size_t)cap * sizeof *tl);
-  if (!tl) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
-  t->tok_len = tl;
-  uint8_t *sp = realloc(t->special, (size_t)cap);
-  if (!sp) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
-  t->special = sp;
-  /* capacity tracked implicitly: clear only the new ids */
+  if (n > t->cap_ids) {
+    int32_t cap = 16;
+    while (cap < n) cap *= 2;
+    char **tk = realloc(t->tok, (size_t)cap * sizeof *tk);
+    if (!tk) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
+    t->tok = tk;
+    uint32_t *tl = realloc(t->tok_len, (size_t)cap * sizeof *tl);
+    if (!tl) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
+    t->tok_len = tl;
+    uint8_t *sp = realloc(t->special, (size_t)cap);
+    if (!sp) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
+    t->special = sp;
+    t->cap_ids = cap;
+  }
   for (int32_t i = t->n_ids; i < n; i++) {
     t->tok[i] = NULL;
     t->tok_len[i] = 0;
