@@ -11,8 +11,10 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/qwen_text.h"
+#include "tasks/generate.h"
 #include "tensor/ops.h"
 #include "test.h"
+#include "text/tokenizer.h"
 
 #define TOL 1e-4
 
@@ -354,6 +356,126 @@ static void broken_folders_give_clear_errors(void) {
   free(c0), free(c1), free(c2), free(c3), free(c4), free(c5), free(c6), free(c7);
 }
 
+/* ---- generation ---------------------------------------------------------- */
+
+typedef struct {
+  char text[4096];
+  size_t len;
+  int calls;
+} sink;
+
+static int collect(void *user, int32_t id, const char *text, size_t len) {
+  sink *k = user;
+  k->calls++;
+  if (text && k->len + len < sizeof k->text) {
+    memcpy(k->text + k->len, text, len);
+    k->len += len;
+    k->text[k->len] = 0;
+  }
+  return 0;
+}
+
+static void generate_greedy_stops_and_seeds(void) {
+  const char *model = "golden/qwen2-a"; /* its greedy run varies early on */
+  vl_qwen_text *m = vl_qwen_text_load(test_shared_path(model));
+  vl_tokenizer *tok = vl_tokenizer_load(test_shared_path(model));
+  REQUIRE(m && tok);
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *ids64 = case_ids(c, model);
+  REQUIRE(ids64);
+  const size_t T0 = (size_t)ids64->numel, N = 12;
+  int32_t prompt[64];
+  REQUIRE(T0 <= 64);
+  for (size_t i = 0; i < T0; i++)
+    prompt[i] = (int32_t)((int64_t *)ids64->data)[i];
+
+  /* greedy: each token is the argmax of a full forward over the sequence so far */
+  vl_generate_opts o = {
+      .sampling = vl_sampler_defaults(), .max_tokens = (int)N, .ignore_eos = true};
+  sink k = {0};
+  int32_t *out = NULL;
+  size_t n_out = 0;
+  vl_generate_stats st;
+  REQUIRE(vl_generate(m, tok, prompt, T0, &o, collect, &k, &out, &n_out, &st) == VL_OK);
+  CHECK(n_out == N && st.n_generated == N && st.reason == VL_STOP_MAX_TOKENS && k.calls == (int)N);
+  int64_t seq[64 + 16];
+  for (size_t i = 0; i < T0; i++)
+    seq[i] = prompt[i];
+  for (size_t i = 0; i < N; i++)
+    seq[T0 + i] = out[i];
+  int64_t Tf = (int64_t)(T0 + N - 1);
+  vl_tensor *full = vl_qwen_text_forward(c, m, vl_wrap(c, VL_I64, 1, &Tf, seq), NULL);
+  REQUIRE(full);
+  for (size_t i = 0; i < N; i++)
+    CHECK(argmax(vl_f32(full) + (T0 - 1 + i) * m->cfg.vocab, m->cfg.vocab) == out[i]);
+  /* the streamed text is the decoded ids */
+  char *dec = NULL;
+  size_t dlen = 0;
+  REQUIRE(vl_tokenizer_decode(tok, out, n_out, 1, &dec, &dlen) == VL_OK);
+  CHECK(dlen == k.len && !memcmp(dec, k.text, dlen));
+
+  /* a stop string (the text of the fifth token) ends the run before it */
+  char *piece = NULL;
+  size_t plen = 0;
+  REQUIRE(vl_tokenizer_decode(tok, &out[4], 1, 1, &piece, &plen) == VL_OK && plen > 0);
+  const char *stops[2] = {"never-produced", piece};
+  size_t at = (size_t)(strstr(dec, piece) - dec);
+  CHECK(at > 0);
+  vl_generate_opts o2 = o;
+  o2.stop = stops;
+  o2.n_stop = 2;
+  sink k2 = {0};
+  REQUIRE(vl_generate(m, tok, prompt, T0, &o2, collect, &k2, NULL, NULL, &st) == VL_OK);
+  CHECK(st.reason == VL_STOP_STRING && st.n_generated < N);
+  CHECK(k2.len == at && !memcmp(k2.text, dec, at));
+  free(piece);
+  free(dec);
+
+  /* EOS: make the fifth greedy token an EOS id */
+  vl_qwen_config saved = m->cfg;
+  m->cfg.eos[0] = out[4];
+  m->cfg.n_eos = 1;
+  o.ignore_eos = false;
+  int32_t *out2 = NULL;
+  size_t n2 = 0;
+  REQUIRE(vl_generate(m, tok, prompt, T0, &o, NULL, NULL, &out2, &n2, &st) == VL_OK);
+  size_t first = 0;
+  while (out[first] != out[4])
+    first++;
+  CHECK(first > 0 && st.reason == VL_STOP_EOS && n2 == first + 1 && out2[n2 - 1] == out[4]);
+  free(out2);
+  m->cfg = saved;
+
+  /* sampling with a seed is reproducible; another seed differs */
+  vl_generate_opts o3 = {.max_tokens = 16, .ignore_eos = true};
+  o3.sampling = vl_sampler_defaults();
+  o3.sampling.temperature = 1.5f;
+  o3.sampling.seed = 7;
+  int32_t *a = NULL, *b = NULL, *d = NULL;
+  size_t na, nb, nd;
+  REQUIRE(vl_generate(m, NULL, prompt, T0, &o3, NULL, NULL, &a, &na, NULL) == VL_OK);
+  REQUIRE(vl_generate(m, NULL, prompt, T0, &o3, NULL, NULL, &b, &nb, NULL) == VL_OK);
+  o3.sampling.seed = 8;
+  REQUIRE(vl_generate(m, NULL, prompt, T0, &o3, NULL, NULL, &d, &nd, NULL) == VL_OK);
+  CHECK(na == 16 && nb == 16 && nd == 16 && !memcmp(a, b, 16 * sizeof *a));
+  CHECK(memcmp(a, d, 16 * sizeof *a) != 0);
+  free(a), free(b), free(d);
+
+  /* bad requests are errors */
+  int32_t bad[2] = {1, (int32_t)m->cfg.vocab};
+  CHECK(vl_generate(m, NULL, bad, 2, &o3, NULL, NULL, NULL, NULL, NULL) == VL_ERR_INVALID);
+  CHECK(vl_generate(m, NULL, prompt, 0, &o3, NULL, NULL, NULL, NULL, NULL) == VL_ERR_INVALID);
+  o3.max_tokens = 0;
+  CHECK(vl_generate(m, NULL, prompt, T0, &o3, NULL, NULL, NULL, NULL, NULL) == VL_ERR_INVALID);
+  o3.max_tokens = 4;
+  o3.sampling.top_p = 2;
+  CHECK(vl_generate(m, NULL, prompt, T0, &o3, NULL, NULL, NULL, NULL, NULL) == VL_ERR_INVALID);
+  free(out);
+  vl_ctx_free(c);
+  vl_tokenizer_free(tok);
+  vl_qwen_text_free(m);
+}
+
 int main(void) {
   RUN(qwen2_matches_golden);
   RUN(qwen3_matches_golden);
@@ -363,5 +485,6 @@ int main(void) {
   RUN(qwen3_kv_decode_matches_full);
   RUN(bf16_weights_stay_close);
   RUN(broken_folders_give_clear_errors);
+  RUN(generate_greedy_stops_and_seeds);
   return test_summary();
 }
