@@ -16,6 +16,7 @@ int cli_fail(const char *what);
 int cli_common_options(int argc, char **argv);
 
 int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_shapes(int argc, char **argv);
 

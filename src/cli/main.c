@@ -11,6 +11,7 @@
 
 static const vl_command commands[] = {
     {"inspect", "list the tensors and config of a safetensors file or model folder", cmd_inspect},
+    {"tokenize", "text to token ids (or --decode ids to text) with a model's tokenizer", cmd_tokenize},
     {"shapes", "generate a Shapes World set: scenes, masks, captions, hypotheses", cmd_shapes},
     {"generate", "continue a text prompt with a Qwen2/Qwen3 model (streamed)", cmd_generate},
 };
