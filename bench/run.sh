@@ -20,18 +20,25 @@ tlist=$(echo "$THREADS" | tr ' ' ',')
 mm=$(mktemp)
 build/rel/bench/bench_matmul ${QUICK:+--quick} --threads "$tlist" | tee "$mm"
 for t in $THREADS; do
-  roof=$(grep "^roofline threads=$t " "$mm" | sed 's/.*=//')
+  roof=$(grep "^roofline threads=$t " "$mm")
   c=$(build/rel/bench/bench_vit --threads "$t" --reps "$REPS" --layers "$LAYERS")
   p=$(/usr/bin/python3 bench/vit_torch.py --threads "$t" --reps "$REPS" --layers "$LAYERS")
   echo "$c"
   echo "$p"
+  # Wall-clock ratios, and the same from process CPU time (divided by the
+  # thread count), which leaves out time descheduled on a shared machine.
   echo "$c|$p|$roof" | awk -F'|' -v t="$t" '
     function get(s, k,   a, i, n) { n = split(s, a, " "); for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2); return "" }
-    { cf = get($1, "fwd_s"); cb = get($1, "fwdbwd_s"); pf = get($2, "fwd_s"); pb = get($2, "fwdbwd_s")
-      gf = get($1, "fwd_gflop"); gb = get($1, "fwdbwd_gflop"); roof = $3
-      rf = gf / roof; rb = gb / roof
-      printf("threads=%s roofline(best gemm %.1f GFLOP/s): fwd %.3fs fwd+bwd %.3fs\n", t, roof, rf, rb)
-      printf("threads=%s C/roofline: fwd %.2fx fwd+bwd %.2fx | C/torch: fwd %.2fx fwd+bwd %.2fx | C GFLOP/s: fwd %.1f fwd+bwd %.1f\n",
-             t, cf / rf, cb / rb, cf / pf, cb / pb, gf / cf, gb / cb) }'
+    { gf = get($1, "fwd_gflop"); gb = get($1, "fwdbwd_gflop")
+      for (m = 0; m < 2; m++) {
+        sfx = m ? "_cpu_s" : "_s"; div = m ? t : 1
+        roof = get($3, m ? "best_f32_gemm_cpu_gflops" : "best_f32_gemm_gflops")
+        cf = get($1, "fwd" sfx) / div; cb = get($1, "fwdbwd" sfx) / div
+        pf = get($2, "fwd" sfx) / div; pb = get($2, "fwdbwd" sfx) / div
+        rf = gf / roof; rb = gb / roof
+        printf("threads=%s %s: roofline (best gemm %.1f GFLOP/s) fwd %.3fs fwd+bwd %.3fs | C fwd %.3fs fwd+bwd %.3fs | torch fwd %.3fs fwd+bwd %.3fs\n",
+               t, m ? "cpu " : "wall", roof, rf, rb, cf, cb, pf, pb)
+        printf("threads=%s %s: C/roofline fwd %.2fx fwd+bwd %.2fx | C/torch fwd %.2fx fwd+bwd %.2fx | C GFLOP/s fwd %.1f fwd+bwd %.1f\n",
+               t, m ? "cpu " : "wall", cf / rf, cb / rb, cf / pf, cb / pb, gf / cf, gb / cb) } }'
 done
 rm -f "$mm"
