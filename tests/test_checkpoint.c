@@ -229,6 +229,7 @@ static void test_inspect_cli(void) {
   REQUIRE(j);
   CHECK(vl_json_int(j, "tensor_count", 0) == 24);
   CHECK(vl_json_int(j, "files", 0) == 1);
+  CHECK(!strcmp(vl_json_str(j, "metadata.format", ""), "pt"));
   CHECK(!strcmp(vl_json_str(j, "config.model_type", ""), "qwen3"));
   CHECK(!strcmp(vl_json_str(j, "tensors.0.name", ""), "model.embed_tokens.weight"));
   CHECK(vl_json_int(j, "tensors.0.shape.0", 0) == 336);

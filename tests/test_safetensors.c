@@ -101,6 +101,9 @@ static void test_roundtrip_all_dtypes(void) {
   CHECK(!strcmp(vl_st_metadata(st, "format"), "pt"));
   CHECK(!strcmp(vl_st_metadata(st, "note"), "quote \" and \\ ok"));
   CHECK(vl_st_metadata(st, "missing") == NULL);
+  CHECK(vl_st_metadata_count(st) == 2);
+  CHECK(!strcmp(vl_st_metadata_key(st, 0), "format") && !strcmp(vl_st_metadata_key(st, 1), "note"));
+  CHECK(vl_st_metadata_key(st, 2) == NULL);
   vl_clear_error();
   CHECK(vl_st_find(st, "nope") == NULL);
   CHECK(vl_last_error_code() == VL_ERR_NOTFOUND);

@@ -107,6 +107,12 @@ static int print_json(const vl_checkpoint *ck, const char *path, cJSON *cfg, con
   cJSON_AddNumberToObject(root, "tensor_count", (double)vl_ckpt_count(ck));
   cJSON_AddNumberToObject(root, "parameters", (double)params);
   cJSON_AddNumberToObject(root, "bytes", (double)bytes);
+  cJSON *meta = cJSON_AddObjectToObject(root, "metadata");
+  const vl_safetensors *first = vl_ckpt_shard(ck, 0);
+  for (size_t i = 0; i < vl_st_metadata_count(first); i++) {
+    const char *k = vl_st_metadata_key(first, i);
+    cJSON_AddStringToObject(meta, k, vl_st_metadata(first, k));
+  }
   cJSON *arr = cJSON_AddArrayToObject(root, "tensors");
   for (size_t i = 0; i < vl_ckpt_count(ck); i++) {
     const vl_st_tensor *t = vl_ckpt_at(ck, i);
@@ -179,9 +185,11 @@ int cmd_inspect(int argc, char **argv) {
     printf("%s: %zu tensors in %zu file%s, %" PRId64 " parameters, %" PRIu64 " bytes\n", path,
            vl_ckpt_count(ck), vl_ckpt_shard_count(ck), vl_ckpt_shard_count(ck) == 1 ? "" : "s",
            params, bytes);
-    const char *fmt =
-        vl_ckpt_shard_count(ck) ? vl_st_metadata(vl_ckpt_shard(ck, 0), "format") : NULL;
-    if (fmt) printf("format: %s\n", fmt);
+    const vl_safetensors *first = vl_ckpt_shard(ck, 0);
+    for (size_t i = 0; i < vl_st_metadata_count(first); i++) {
+      const char *k = vl_st_metadata_key(first, i);
+      printf("metadata: %s = %.200s\n", k, vl_st_metadata(first, k));
+    }
     if (cfg) print_config(cfg, cfg_path);
     printf("%-*s  %-5s  %-20s  %s\n", (int)name_w, "tensor", "dtype", "shape", "elements");
     for (size_t i = 0; i < vl_ckpt_count(ck); i++) {

@@ -406,6 +406,12 @@ const char *vl_st_metadata(const vl_safetensors *st, const char *key) {
   return NULL;
 }
 
+size_t vl_st_metadata_count(const vl_safetensors *st) { return st ? st->n_meta : 0; }
+
+const char *vl_st_metadata_key(const vl_safetensors *st, size_t i) {
+  return st && i < st->n_meta ? st->meta[2 * i] : NULL;
+}
+
 int64_t vl_st_numel(const vl_st_tensor *t) {
   int64_t n = 1;
   for (int i = 0; i < t->ndim; i++)

@@ -52,6 +52,9 @@ const vl_st_tensor *vl_st_at(const vl_safetensors *st, size_t i);
 const vl_st_tensor *vl_st_find(const vl_safetensors *st, const char *name);
 /* __metadata__ string or NULL. */
 const char *vl_st_metadata(const vl_safetensors *st, const char *key);
+/* The __metadata__ keys in file order: i < vl_st_metadata_count, else NULL. */
+size_t vl_st_metadata_count(const vl_safetensors *st);
+const char *vl_st_metadata_key(const vl_safetensors *st, size_t i);
 
 /* Number of elements (product of the shape; 1 for a scalar). */
 int64_t vl_st_numel(const vl_st_tensor *t);
