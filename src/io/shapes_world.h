@@ -104,7 +104,8 @@ typedef struct {
 vl_shapes_options vl_shapes_default_options(void);
 
 /* Scene `index` (>= 0) of the set drawn from `seed`; opt NULL = defaults.
- * NULL + vl_error on bad options or no memory. */
+ * NULL + vl_error on bad options or no memory. Thread-safe (no shared state),
+ * so training code can draw batches in parallel. */
 vl_shapes_scene *vl_shapes_generate(uint64_t seed, int64_t index, const vl_shapes_options *opt);
 void vl_shapes_free(vl_shapes_scene *scene);
 
