@@ -155,6 +155,39 @@ static void test_empty_file_ok(void) {
   vl_st_close(st);
 }
 
+static void test_bool_and_save_errors(void) {
+  static const uint8_t two[2] = {1, 0};
+  size_t n = make_raw("{\"m\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", two, 2);
+  vl_safetensors *st = vl_st_open_memory(raw, n, "bool");
+  REQUIRE(st);
+  const vl_st_tensor *t = vl_st_find(st, "m");
+  CHECK(t && t->dtype == VL_U8 && t->nbytes == 2 && ((const uint8_t *)t->data)[0] == 1);
+  vl_st_close(st);
+
+  vl_st_writer *w = vl_st_writer_new();
+  REQUIRE(w);
+  float v = 1;
+  int64_t s1[1] = {1};
+  CHECK(vl_st_writer_add(w, "v", VL_F32, 1, s1, &v) == VL_OK);
+  CHECK(vl_st_writer_add(w, "", VL_F32, 1, s1, &v) == VL_ERR_INVALID);
+  CHECK(vl_st_writer_add(w, "__metadata__", VL_F32, 1, s1, &v) == VL_ERR_INVALID);
+  CHECK(vl_st_writer_add(w, "x", VL_F32, 1, s1, NULL) == VL_ERR_INVALID);
+  CHECK(vl_st_writer_add(w, "x", VL_F32, 9, s1, &v) == VL_ERR_INVALID);
+  vl_clear_error();
+  char path[512];
+  snprintf(path, sizeof path, "%s/no/such/dir/out.safetensors", test_tmpdir());
+  CHECK(vl_st_writer_save(w, path) == VL_ERR_IO);
+  CHECK(strstr(vl_last_error(), "no/such/dir/out.safetensors"));
+  /* Saving over an existing file replaces it whole. */
+  snprintf(path, sizeof path, "%s/replace.safetensors", test_tmpdir());
+  REQUIRE(test_write_file(path, "garbage that is not safetensors", 31) == 0);
+  CHECK(vl_st_writer_save(w, path) == VL_OK);
+  st = vl_st_open(path);
+  CHECK(st && vl_st_count(st) == 1);
+  vl_st_close(st);
+  vl_st_writer_free(w);
+}
+
 static void test_malformed_headers(void) {
   const int F = VL_ERR_FORMAT;
   CHECK(expect_bad("{\"a\"", 0, F, "header JSON parse error at byte"));
@@ -359,6 +392,7 @@ int main(void) {
   RUN(test_roundtrip_all_dtypes);
   RUN(test_memory_roundtrip_and_alignment);
   RUN(test_empty_file_ok);
+  RUN(test_bool_and_save_errors);
   RUN(test_malformed_headers);
   RUN(test_bad_lengths);
   RUN(test_open_errors);

@@ -2,7 +2,10 @@
  * model.safetensors or a sharded model.safetensors.index.json
  * ({"weight_map": {"tensor name": "model-00001-of-00002.safetensors", ...}}).
  * Each shard is opened (mmap'd) once; tensors are looked up by name across
- * shards. Tensor pointers stay valid until vl_ckpt_close. */
+ * shards. Tensor pointers stay valid until vl_ckpt_close. Tensors a shard
+ * holds beyond what the index lists are kept (and findable). A file that is
+ * truncated by someone else while mapped raises SIGBUS on access: the
+ * checkpoint files are assumed not to change while open. */
 #ifndef VL_IO_CHECKPOINT_H
 #define VL_IO_CHECKPOINT_H
 
