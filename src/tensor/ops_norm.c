@@ -50,6 +50,35 @@ static void run_rows(norm_arg *k, int64_t rows, vl_range_fn fn) {
     fn(k, 0, rows, 0);
 }
 
+/* Row sums with 8 independent accumulators: the compiler may not reorder a
+ * float sum itself, and one serial chain would cap the loop at one add per
+ * latency. */
+#define LANES 8
+#define LANE_SUM(EXPR)                                                                             \
+  do {                                                                                             \
+    float acc[LANES] = {0};                                                                        \
+    int64_t j = 0;                                                                                 \
+    for (; j + LANES <= C; j += LANES)                                                             \
+      for (int l = 0; l < LANES; l++) {                                                            \
+        float v = x[j + l];                                                                        \
+        acc[l] += (EXPR);                                                                          \
+      }                                                                                            \
+    float t = 0;                                                                                   \
+    for (; j < C; j++) {                                                                           \
+      float v = x[j];                                                                              \
+      t += (EXPR);                                                                                 \
+    }                                                                                              \
+    for (int l = 0; l < LANES; l++)                                                                \
+      t += acc[l];                                                                                 \
+    return t;                                                                                      \
+  } while (0)
+
+static float sum_from(const float *x, int64_t C, float x0) { LANE_SUM(v - x0); }
+static float sumsq_from(const float *x, int64_t C, float x0, float m) {
+  LANE_SUM(((v - x0) - m) * ((v - x0) - m));
+}
+static float sumsq(const float *x, int64_t C) { LANE_SUM(v * v); }
+
 /* ---- layernorm --------------------------------------------------------- */
 
 static void ln_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
@@ -61,14 +90,8 @@ static void ln_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
     float *y = k->y + r * C;
     /* Centred on x[0]: mean is kept as an offset from x0 and x - x0 is exact
      * for nearby values, so |mean| >> std loses no precision. */
-    float s = 0, x0 = x[0];
-    for (int64_t j = 0; j < C; j++)
-      s += x[j] - x0;
-    float mean = s / (float)C, v = 0;
-    for (int64_t j = 0; j < C; j++) {
-      float d = (x[j] - x0) - mean;
-      v += d * d;
-    }
+    float x0 = x[0], mean = sum_from(x, C, x0) / (float)C;
+    float v = sumsq_from(x, C, x0, mean);
     float rstd = 1.0f / sqrtf(v / (float)C + k->eps);
     if (k->mean) {
       k->mean[r] = mean;
@@ -175,9 +198,7 @@ static void rms_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
   int64_t C = k->C;
   for (int64_t r = r0; r < r1; r++) {
     const float *x = k->x + r * C;
-    float *y = k->y + r * C, s = 0;
-    for (int64_t j = 0; j < C; j++)
-      s += x[j] * x[j];
+    float *y = k->y + r * C, s = sumsq(x, C);
     float rstd = 1.0f / sqrtf(s / (float)C + k->eps);
     if (k->rstd) k->rstd[r] = rstd;
     if (k->w)

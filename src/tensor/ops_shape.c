@@ -86,26 +86,41 @@ static void perm_row_offset(const perm_plan *p, int64_t r, int64_t *off) {
   *off = o;
 }
 
+/* Rows are taken 32 at a time and walked in column blocks of 32, so a
+ * strided read (a transpose of the innermost dims) reuses the cache lines it
+ * brings in across neighbouring rows. */
+enum { TILE = 32 };
+
 static void perm_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
   (void)worker;
   const perm_plan *p = arg;
   int64_t n = p->inner, st = p->stride[p->nd - 1];
   size_t es = p->es;
-  for (int64_t r = r0; r < r1; r++) {
-    int64_t off;
-    perm_row_offset(p, r, &off);
-    unsigned char *d = p->dst + (size_t)(r * n) * es;
-    const unsigned char *s = p->src + (size_t)off * es;
+  int64_t off[TILE];
+  for (int64_t r = r0; r < r1; r += TILE) {
+    int64_t rn = r1 - r < TILE ? r1 - r : TILE;
+    for (int64_t i = 0; i < rn; i++)
+      perm_row_offset(p, r + i, &off[i]);
     if (st == 1) {
-      memcpy(d, s, (size_t)n * es);
-    } else if (es == 4) {
-      const float *sf = (const float *)s;
-      float *df = (float *)d;
-      for (int64_t j = 0; j < n; j++)
-        df[j] = sf[j * st];
-    } else {
-      for (int64_t j = 0; j < n; j++)
-        memcpy(d + (size_t)j * es, s + (size_t)(j * st) * es, es);
+      for (int64_t i = 0; i < rn; i++)
+        memcpy(p->dst + (size_t)((r + i) * n) * es, p->src + (size_t)off[i] * es, (size_t)n * es);
+      continue;
+    }
+    for (int64_t jb = 0; jb < n; jb += TILE) {
+      int64_t je = n - jb < TILE ? n : jb + TILE;
+      for (int64_t i = 0; i < rn; i++) {
+        unsigned char *d = p->dst + (size_t)((r + i) * n) * es;
+        const unsigned char *s = p->src + (size_t)off[i] * es;
+        if (es == 4) {
+          const float *sf = (const float *)s;
+          float *df = (float *)d;
+          for (int64_t j = jb; j < je; j++)
+            df[j] = sf[j * st];
+        } else {
+          for (int64_t j = jb; j < je; j++)
+            memcpy(d + (size_t)j * es, s + (size_t)(j * st) * es, es);
+        }
+      }
     }
   }
 }
@@ -114,13 +129,20 @@ static void perm_bwd(void *arg, int64_t r0, int64_t r1, int worker) {
   (void)worker;
   const perm_plan *p = arg;
   int64_t n = p->inner, st = p->stride[p->nd - 1];
-  for (int64_t r = r0; r < r1; r++) {
-    int64_t off;
-    perm_row_offset(p, r, &off);
-    const float *g = p->g + r * n;
-    float *d = p->gx + off;
-    for (int64_t j = 0; j < n; j++)
-      d[j * st] += g[j];
+  int64_t off[TILE];
+  for (int64_t r = r0; r < r1; r += TILE) {
+    int64_t rn = r1 - r < TILE ? r1 - r : TILE;
+    for (int64_t i = 0; i < rn; i++)
+      perm_row_offset(p, r + i, &off[i]);
+    for (int64_t jb = 0; jb < n; jb += TILE) {
+      int64_t je = n - jb < TILE ? n : jb + TILE;
+      for (int64_t i = 0; i < rn; i++) {
+        const float *g = p->g + (r + i) * n;
+        float *d = p->gx + off[i];
+        for (int64_t j = jb; j < je; j++)
+          d[j * st] += g[j];
+      }
+    }
   }
 }
 
