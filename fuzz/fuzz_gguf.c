@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int64_t i = 0; i < vl_gguf_n_tensors(g); i++) {
     const vl_gguf_tensor *t = vl_gguf_tensor_at(g, i);
     if (vl_gguf_find_tensor(g, t->name) != t) __builtin_trap();
-    if (t->nbytes) sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->nbytes - 1];
+    if (t->nbytes)
+      sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->nbytes - 1];
   }
   if (vl_gguf_find_key(g, "tokenizer.ggml.model") >= 0) {
     vl_tokenizer *tok = vl_tokenizer_from_gguf(g);

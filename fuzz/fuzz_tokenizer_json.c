@@ -32,7 +32,8 @@ static void roundtrip(const vl_tokenizer *t, const char *s, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const char *const texts[] = {"Hello, world! It's 2024.", "  caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87\n\n\t x",
+  static const char *const texts[] = {"Hello, world! It's 2024.",
+                                      "  caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87\n\n\t x",
                                       "\xff\xfe invalid \xc3", "<|endoftext|>[CLS]a##b</w>", ""};
   vl_clear_error();
   vl_tokenizer *t = vl_tokenizer_from_json((const char *)data, size, "fuzz.json");
@@ -40,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!vl_last_error()[0]) __builtin_trap();
     return 0;
   }
-  for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) roundtrip(t, texts[i], strlen(texts[i]));
+  for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+    roundtrip(t, texts[i], strlen(texts[i]));
   roundtrip(t, (const char *)data, size < 256 ? size : 256);
   int32_t n = vl_tokenizer_n_vocab(t);
   for (int32_t id = -1; id <= n && id < 64; id++) {

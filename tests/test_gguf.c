@@ -69,7 +69,8 @@ static void build(wbuf *w, uint32_t version, uint32_t alignment) {
   key(w, "k.arr_i32", VL_GGUF_ARRAY);
   u32(w, VL_GGUF_I32);
   u64(w, 3);
-  for (int i = 0; i < 3; i++) u32(w, (uint32_t)(i * 10 - 5));
+  for (int i = 0; i < 3; i++)
+    u32(w, (uint32_t)(i * 10 - 5));
   key(w, "k.arr_str", VL_GGUF_ARRAY);
   u32(w, VL_GGUF_STRING);
   u64(w, 3);
@@ -98,16 +99,21 @@ static void build(wbuf *w, uint32_t version, uint32_t alignment) {
   u32(w, VL_GGML_BF16);
   uint64_t o2 = (o1 + 68 + alignment - 1) / alignment * alignment;
   u64(w, o2);
-  while (w->n % alignment) put(w, "\0", 1);
+  while (w->n % alignment)
+    put(w, "\0", 1);
   size_t data = w->n;
   for (int i = 0; i < 6; i++) {
     float v = (float)i + 0.5f;
     put(w, &v, 4);
   }
-  while (w->n < data + o1) put(w, "\0", 1);
-  for (int i = 0; i < 68; i++) put(w, "\x11", 1);
-  while (w->n < data + o2) put(w, "\0", 1);
-  for (int i = 0; i < 10; i++) put(w, "\x22", 1);
+  while (w->n < data + o1)
+    put(w, "\0", 1);
+  for (int i = 0; i < 68; i++)
+    put(w, "\x11", 1);
+  while (w->n < data + o2)
+    put(w, "\0", 1);
+  for (int i = 0; i < 10; i++)
+    put(w, "\x22", 1);
 }
 
 static void test_gpt2_vocab_file(void) {

@@ -37,7 +37,8 @@ static int ids_equal(const int32_t *ids, size_t n, const cJSON *arr) {
 
 static void print_ids(const char *what, const int32_t *ids, size_t n) {
   printf("  %s:", what);
-  for (size_t i = 0; i < n; i++) printf(" %d", ids[i]);
+  for (size_t i = 0; i < n; i++)
+    printf(" %d", ids[i]);
   printf("\n");
 }
 
@@ -84,8 +85,12 @@ static void test_qwen3_golden(void) { golden_case("qwen3-a", "prompt", "input_id
 static void test_clip_golden(void) {
   golden_case("clip-a", "text", "input_ids", 1, 1, "a photo of a red circle .");
 }
-static void test_blip_cap_golden(void) { golden_case("blip-cap-a", "text", "tokenizer_ids", 1, 1, NULL); }
-static void test_blip_itm_golden(void) { golden_case("blip-itm-a", "text", "input_ids", 1, 1, NULL); }
+static void test_blip_cap_golden(void) {
+  golden_case("blip-cap-a", "text", "tokenizer_ids", 1, 1, NULL);
+}
+static void test_blip_itm_golden(void) {
+  golden_case("blip-itm-a", "text", "input_ids", 1, 1, NULL);
+}
 
 static void test_special_ids(void) {
   vl_tokenizer *t = load_dir("qwen2-a");
@@ -110,7 +115,8 @@ static vl_tokenizer *from_json(const char *j) {
   return t;
 }
 
-static int encode_is(vl_tokenizer *t, const char *text, int add_special, const int32_t *want, size_t nw) {
+static int encode_is(vl_tokenizer *t, const char *text, int add_special, const int32_t *want,
+                     size_t nw) {
   int32_t *ids;
   size_t n;
   if (vl_tokenizer_encode(t, text, strlen(text), add_special, &ids, &n)) {
@@ -128,16 +134,21 @@ static int encode_is(vl_tokenizer *t, const char *text, int add_special, const i
 
 static const char *WP_JSON =
     "{\"added_tokens\":[{\"id\":0,\"content\":\"[UNK]\",\"special\":true},"
-    "{\"id\":1,\"content\":\"[CLS]\",\"special\":true},{\"id\":2,\"content\":\"[SEP]\",\"special\":true}],"
+    "{\"id\":1,\"content\":\"[CLS]\",\"special\":true},{\"id\":2,\"content\":\"[SEP]\",\"special\":"
+    "true}],"
     "\"normalizer\":{\"type\":\"BertNormalizer\",\"clean_text\":true,\"handle_chinese_chars\":true,"
     "\"strip_accents\":null,\"lowercase\":true},"
     "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},"
-    "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\","
-    "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\","
-    "\"type_id\":0}}],\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[1],\"tokens\":[\"[CLS]\"]},"
+    "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"["
+    "CLS]\","
+    "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]"
+    "\","
+    "\"type_id\":0}}],\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[1],\"tokens\":[\"["
+    "CLS]\"]},"
     "\"[SEP]\":{\"id\":\"[SEP]\",\"ids\":[2],\"tokens\":[\"[SEP]\"]}}},"
     "\"decoder\":{\"type\":\"WordPiece\",\"prefix\":\"##\",\"cleanup\":true},"
-    "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"continuing_subword_prefix\":\"##\","
+    "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"continuing_subword_prefix\":\"##"
+    "\","
     "\"max_input_chars_per_word\":100,\"vocab\":{\"[UNK]\":0,\"[CLS]\":1,\"[SEP]\":2,\"cafe\":3,"
     "\"play\":4,\"##ing\":5,\"!\":6,\"\xe4\xb8\xad\":7,\"\xe6\x96\x87\":8,\"a\":9,\"##b\":10}}}";
 
@@ -166,10 +177,13 @@ static void test_wordpiece_json(void) {
 /* BPE with merges as [a, b] pairs, a Split pre-tokenizer, NFKC + Lowercase. */
 static void test_bpe_pairs_and_split(void) {
   const char *j =
-      "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"}]},"
-      "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Removed\","
+      "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":"
+      "\"Lowercase\"}]},"
+      "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\" "
+      "\"},\"behavior\":\"Removed\","
       "\"invert\":false},\"decoder\":null,"
-      "\"model\":{\"type\":\"BPE\",\"unk_token\":\"?\",\"vocab\":{\"?\":0,\"a\":1,\"b\":2,\"c\":3,\"ab\":4,"
+      "\"model\":{\"type\":\"BPE\",\"unk_token\":\"?\",\"vocab\":{\"?\":0,\"a\":1,\"b\":2,\"c\":3,"
+      "\"ab\":4,"
       "\"abc\":5,\"bc\":6,\"fi\":7},\"merges\":[[\"a\",\"b\"],[\"b\",\"c\"],[\"ab\",\"c\"]]}}";
   vl_tokenizer *t = from_json(j);
   REQUIRE(t);
@@ -180,17 +194,22 @@ static void test_bpe_pairs_and_split(void) {
 }
 
 static void test_split_behaviors(void) {
-  static const char *beh[] = {"Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous", "Removed"};
-  /* "a-b--c" split on "-": expected pieces as id lists (a=1 b=2 c=3 -=4 a-=5 -b=6 --=7 b-=8 -c=9) */
-  static const int32_t want[][8] = {{1, 4, 2, 4, 4, 3}, {5, 8, 4, 3}, {1, 6, 4, 9}, {1, 4, 2, 7, 3}, {1, 2, 3}};
+  static const char *beh[] = {"Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous",
+                              "Removed"};
+  /* "a-b--c" split on "-": expected pieces as id lists (a=1 b=2 c=3 -=4 a-=5 -b=6 --=7 b-=8 -c=9)
+   */
+  static const int32_t want[][8] = {
+      {1, 4, 2, 4, 4, 3}, {5, 8, 4, 3}, {1, 6, 4, 9}, {1, 4, 2, 7, 3}, {1, 2, 3}};
   static const size_t nw[] = {6, 4, 4, 5, 3};
   for (int i = 0; i < 5; i++) {
     char j[1024];
-    snprintf(j, sizeof j,
-             "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"-\"},\"behavior\":\"%s\","
-             "\"invert\":false},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":1,\"b\":2,\"c\":3,\"-\":4,"
-             "\"a-\":5,\"-b\":6,\"--\":7,\"b-\":8,\"-c\":9},\"merges\":[\"a -\",\"- b\",\"- -\",\"b -\",\"- c\"]}}",
-             beh[i]);
+    snprintf(
+        j, sizeof j,
+        "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"-\"},\"behavior\":\"%s\","
+        "\"invert\":false},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":1,\"b\":2,\"c\":3,\"-\":4,"
+        "\"a-\":5,\"-b\":6,\"--\":7,\"b-\":8,\"-c\":9},\"merges\":[\"a -\",\"- b\",\"- -\",\"b "
+        "-\",\"- c\"]}}",
+        beh[i]);
     vl_tokenizer *t = from_json(j);
     REQUIRE(t);
     /* merges would join across pieces; only within-piece merges may apply */
@@ -214,11 +233,14 @@ static void test_malformed(void) {
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a a\"]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"aa\"]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[3]}}",
-      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"}}}",
+      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"pre_tokenizer\":{\"type\":\"Split\","
+      "\"pattern\":{\"Regex\":\"(\"}}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"normalizer\":{\"type\":\"Nope\"}}",
-      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":0,\"content\":\"b\"}]}",
+      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"added_tokens\":[{\"id\":0,\"content\":"
+      "\"b\"}]}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"added_tokens\":[{\"content\":\"b\"}]}",
-      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"post_processor\":{\"type\":\"BertProcessing\",\"cls\":[\"x\",7],\"sep\":[\"a\",0]}}",
+      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"post_processor\":{\"type\":"
+      "\"BertProcessing\",\"cls\":[\"x\",7],\"sep\":[\"a\",0]}}",
       "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0},\"unk_token\":\"[UNK]\"}}",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -240,7 +262,8 @@ static void test_long_input(void) {
   size_t n = 200000;
   char *s = malloc(n + 1);
   REQUIRE(s);
-  for (size_t i = 0; i < n; i++) s[i] = "hello world, the capital of France! \n"[i % 37];
+  for (size_t i = 0; i < n; i++)
+    s[i] = "hello world, the capital of France! \n"[i % 37];
   int32_t *ids;
   size_t ni;
   CHECK(vl_tokenizer_encode(t, s, n, 0, &ids, &ni) == 0);

@@ -11,7 +11,8 @@
 #include "text/tokenizer.h"
 
 static vl_tokenizer *load_gpt2(void) {
-  vl_tokenizer *t = vl_tokenizer_load(test_shared_path("conformance/tokenizers/ggml-vocab-gpt-2.gguf"));
+  vl_tokenizer *t =
+      vl_tokenizer_load(test_shared_path("conformance/tokenizers/ggml-vocab-gpt-2.gguf"));
   if (!t) printf("  load: %s\n", vl_last_error());
   return t;
 }
@@ -46,7 +47,8 @@ static void conformance_file(const char *base) {
     char *q = line;
     size_t k = 0;
     for (;;) {
-      while (*q == ' ') q++;
+      while (*q == ' ')
+        q++;
       if (!*q) break;
       long v = strtol(q, &q, 10);
       if (k >= n || ids[k] != v) ok = 0;
@@ -55,7 +57,8 @@ static void conformance_file(const char *base) {
     if (k != n) ok = 0;
     if (!ok) {
       printf("  case %d '%.*s': expected [%s], got [", cases, (int)(e - c), c, line);
-      for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+      for (size_t i = 0; i < n; i++)
+        printf("%s%d", i ? " " : "", ids[i]);
       printf("]\n");
     }
     /* and the ids decode back to the text */
@@ -105,7 +108,9 @@ static void test_bytelevel_roundtrip_random(void) {
     for (size_t i = 0; i < n; i++) {
       uint32_t r = next_rand();
       /* mix raw bytes with ASCII text and spaces so merges fire too */
-      buf[i] = mode == 0 ? (unsigned char)r : mode == 1 ? (unsigned char)(" aeht\n'sX9.\xc3\xa9"[r % 13]) : (unsigned char)(r % 128);
+      buf[i] = mode == 0   ? (unsigned char)r
+               : mode == 1 ? (unsigned char)(" aeht\n'sX9.\xc3\xa9"[r % 13])
+                           : (unsigned char)(r % 128);
     }
     int32_t *ids;
     size_t ni;

@@ -9,15 +9,17 @@
 #include "text/tokenizer.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: vlens tokenize (-m MODEL_DIR | --tokenizer PATH) [--no-special] [--tokens] TEXT...\n"
-             "       vlens tokenize (-m MODEL_DIR | --tokenizer PATH) [--skip-special] --decode ID...\n"
-             "  -m MODEL_DIR       folder with tokenizer.json, vocab.json + merges.txt, or vocab.txt\n"
-             "  --tokenizer PATH   a tokenizer.json, a .gguf, or a folder as above\n"
-             "  --no-special       do not add the post-processor's special tokens ([CLS], BOS...)\n"
-             "  --tokens           print one 'id<TAB>token' line per token instead of the id list\n"
-             "  --decode ID...     print the text of the given ids\n"
-             "  --skip-special     with --decode: leave special tokens out\n"
-             "  TEXT '-'           read the text from stdin\n");
+  fprintf(
+      f,
+      "usage: vlens tokenize (-m MODEL_DIR | --tokenizer PATH) [--no-special] [--tokens] TEXT...\n"
+      "       vlens tokenize (-m MODEL_DIR | --tokenizer PATH) [--skip-special] --decode ID...\n"
+      "  -m MODEL_DIR       folder with tokenizer.json, vocab.json + merges.txt, or vocab.txt\n"
+      "  --tokenizer PATH   a tokenizer.json, a .gguf, or a folder as above\n"
+      "  --no-special       do not add the post-processor's special tokens ([CLS], BOS...)\n"
+      "  --tokens           print one 'id<TAB>token' line per token instead of the id list\n"
+      "  --decode ID...     print the text of the given ids\n"
+      "  --skip-special     with --decode: leave special tokens out\n"
+      "  TEXT '-'           read the text from stdin\n");
 }
 
 static char *read_stdin(size_t *len) {
@@ -43,7 +45,8 @@ int cmd_tokenize(int argc, char **argv) {
   const char *path = NULL;
   int add_special = 1, decode = 0, skip_special = 0, show_tokens = 0, first = 0;
   for (int i = 1; i < argc; i++) {
-    if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model") || !strcmp(argv[i], "--tokenizer")) &&
+    if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model") ||
+         !strcmp(argv[i], "--tokenizer")) &&
         i + 1 < argc) {
       path = argv[++i];
     } else if (!strcmp(argv[i], "--no-special")) {
@@ -57,7 +60,8 @@ int cmd_tokenize(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return 0;
-    } else if (argv[i][0] == '-' && argv[i][1] && !(decode && argv[i][1] >= '0' && argv[i][1] <= '9')) {
+    } else if (argv[i][0] == '-' && argv[i][1] &&
+               !(decode && argv[i][1] >= '0' && argv[i][1] <= '9')) {
       fprintf(stderr, "vlens tokenize: unknown option '%s'\n", argv[i]);
       usage(stderr);
       return 2;
@@ -106,7 +110,8 @@ int cmd_tokenize(int argc, char **argv) {
   if (argc - first == 1 && !strcmp(argv[first], "-")) {
     text = read_stdin(&len);
   } else {
-    for (int i = first; i < argc; i++) len += strlen(argv[i]) + 1;
+    for (int i = first; i < argc; i++)
+      len += strlen(argv[i]) + 1;
     text = malloc(len + 1);
     len = 0;
     for (int i = first; text && i < argc; i++) {
@@ -125,8 +130,10 @@ int cmd_tokenize(int argc, char **argv) {
     rc = cli_fail("tokenize");
   } else {
     for (size_t i = 0; i < n; i++) {
-      if (show_tokens) printf("%d\t%s\n", ids[i], vl_tokenizer_id_to_token(t, ids[i]));
-      else printf("%s%d", i ? " " : "", ids[i]);
+      if (show_tokens)
+        printf("%d\t%s\n", ids[i], vl_tokenizer_id_to_token(t, ids[i]));
+      else
+        printf("%s%d", i ? " " : "", ids[i]);
     }
     if (!show_tokens) putchar('\n');
     free(ids);

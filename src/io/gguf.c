@@ -87,16 +87,23 @@ static char *dup_str(cursor *c, uint64_t off, uint64_t len) {
 
 static size_t scalar_size(uint32_t t) {
   switch (t) {
-  case VL_GGUF_U8: case VL_GGUF_I8: case VL_GGUF_BOOL: return 1;
-  case VL_GGUF_U16: case VL_GGUF_I16: return 2;
-  case VL_GGUF_U32: case VL_GGUF_I32: case VL_GGUF_F32: return 4;
-  case VL_GGUF_U64: case VL_GGUF_I64: case VL_GGUF_F64: return 8;
+  case VL_GGUF_U8:
+  case VL_GGUF_I8:
+  case VL_GGUF_BOOL: return 1;
+  case VL_GGUF_U16:
+  case VL_GGUF_I16: return 2;
+  case VL_GGUF_U32:
+  case VL_GGUF_I32:
+  case VL_GGUF_F32: return 4;
+  case VL_GGUF_U64:
+  case VL_GGUF_I64:
+  case VL_GGUF_F64: return 8;
   default: return 0;
   }
 }
 
 const char *vl_gguf_type_name(vl_gguf_type t) {
-  static const char *names[] = {"u8",  "i8",  "u16",   "i16",   "u32", "i32", "f32",
+  static const char *names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                 "bool", "string", "array", "u64", "i64", "f64"};
   return (unsigned)t < VL_GGUF_NTYPES ? names[t] : "unknown";
 }
@@ -166,8 +173,9 @@ static int parse_value(vl_gguf *g, cursor *c, gguf_kv *kv) {
     if (kv->arr_type == VL_GGUF_STRING) {
       /* each element needs at least its 8-byte length: bounds the allocation */
       if (kv->arr_n > (c->size - c->pos) / 8)
-        return vl_error(VL_ERR_FORMAT, "%s: key '%s': array of %llu strings does not fit in the file",
-                        g->name, k, (unsigned long long)kv->arr_n);
+        return vl_error(VL_ERR_FORMAT,
+                        "%s: key '%s': array of %llu strings does not fit in the file", g->name, k,
+                        (unsigned long long)kv->arr_n);
       kv->str_offs = malloc((kv->arr_n ? kv->arr_n : 1) * sizeof *kv->str_offs);
       if (!kv->str_offs) return vl_error(VL_ERR_NOMEM, "%s: out of memory", g->name);
       for (uint64_t j = 0; j < kv->arr_n; j++)
@@ -196,13 +204,34 @@ static int parse_value(vl_gguf *g, cursor *c, gguf_kv *kv) {
 static int64_t scalar_i64(const uint8_t *p, uint32_t t, int *ok) {
   *ok = 1;
   switch (t) {
-  case VL_GGUF_U8: case VL_GGUF_BOOL: return p[0];
+  case VL_GGUF_U8:
+  case VL_GGUF_BOOL: return p[0];
   case VL_GGUF_I8: return (int8_t)p[0];
-  case VL_GGUF_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
-  case VL_GGUF_I16: { int16_t v; memcpy(&v, p, 2); return v; }
-  case VL_GGUF_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
-  case VL_GGUF_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-  case VL_GGUF_I64: { int64_t v; memcpy(&v, p, 8); return v; }
+  case VL_GGUF_U16: {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+  }
+  case VL_GGUF_I16: {
+    int16_t v;
+    memcpy(&v, p, 2);
+    return v;
+  }
+  case VL_GGUF_U32: {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  }
+  case VL_GGUF_I32: {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  }
+  case VL_GGUF_I64: {
+    int64_t v;
+    memcpy(&v, p, 8);
+    return v;
+  }
   case VL_GGUF_U64: {
     uint64_t v;
     memcpy(&v, p, 8);
@@ -261,8 +290,10 @@ static int parse(vl_gguf *g) {
   for (uint64_t i = 0; i < nkv; i++) {
     gguf_kv *kv = &g->kv[i];
     uint64_t off, len;
-    if (rd_str(&c, &off, &len, "key")) return vl_error_context("metadata entry %llu", (unsigned long long)i);
-    if (!(kv->key = dup_str(&c, off, len))) return vl_error(VL_ERR_NOMEM, "%s: out of memory", g->name);
+    if (rd_str(&c, &off, &len, "key"))
+      return vl_error_context("metadata entry %llu", (unsigned long long)i);
+    if (!(kv->key = dup_str(&c, off, len)))
+      return vl_error(VL_ERR_NOMEM, "%s: out of memory", g->name);
     g->n_kv = (int64_t)i + 1;
     if (strlen(kv->key) != len)
       return vl_error(VL_ERR_FORMAT, "%s: metadata key %llu contains a NUL byte", g->name,
@@ -278,7 +309,8 @@ static int parse(vl_gguf *g) {
   int64_t ai = vl_gguf_find_key(g, "general.alignment");
   if (ai >= 0) {
     int ok;
-    int64_t a = g->kv[ai].type == VL_GGUF_U32 ? scalar_i64(g->base + g->kv[ai].off, VL_GGUF_U32, &ok) : 0;
+    int64_t a =
+        g->kv[ai].type == VL_GGUF_U32 ? scalar_i64(g->base + g->kv[ai].off, VL_GGUF_U32, &ok) : 0;
     if (a <= 0 || (a & (a - 1)))
       return vl_error(VL_ERR_FORMAT, "%s: general.alignment must be a power-of-two u32", g->name);
     g->alignment = (uint64_t)a;
@@ -287,8 +319,10 @@ static int parse(vl_gguf *g) {
   for (uint64_t i = 0; i < nt; i++) {
     vl_gguf_tensor *t = &g->tensors[i];
     uint64_t off, len;
-    if (rd_str(&c, &off, &len, "tensor name")) return vl_error_context("tensor info %llu", (unsigned long long)i);
-    if (!(t->name = dup_str(&c, off, len))) return vl_error(VL_ERR_NOMEM, "%s: out of memory", g->name);
+    if (rd_str(&c, &off, &len, "tensor name"))
+      return vl_error_context("tensor info %llu", (unsigned long long)i);
+    if (!(t->name = dup_str(&c, off, len)))
+      return vl_error(VL_ERR_NOMEM, "%s: out of memory", g->name);
     g->n_tensors = (int64_t)i + 1;
     if (rd_u32(&c, &t->n_dims, "dimension count")) return vl_error_context("tensor '%s'", t->name);
     if (t->n_dims < 1 || t->n_dims > VL_GGUF_MAX_DIMS)
@@ -299,11 +333,13 @@ static int parse(vl_gguf *g) {
       uint64_t v;
       if (rd_u64(&c, &v, "dimension")) return vl_error_context("tensor '%s'", t->name);
       if (v > (uint64_t)INT64_MAX || (v && nel > (uint64_t)INT64_MAX / v))
-        return vl_error(VL_ERR_FORMAT, "%s: tensor '%s': element count overflows", g->name, t->name);
+        return vl_error(VL_ERR_FORMAT, "%s: tensor '%s': element count overflows", g->name,
+                        t->name);
       nel *= v;
       t->dims[d] = (int64_t)v;
     }
-    for (uint32_t d = t->n_dims; d < VL_GGUF_MAX_DIMS; d++) t->dims[d] = 1;
+    for (uint32_t d = t->n_dims; d < VL_GGUF_MAX_DIMS; d++)
+      t->dims[d] = 1;
     if (rd_u32(&c, &t->type, "tensor type") || rd_u64(&c, &t->offset, "tensor offset"))
       return vl_error_context("tensor '%s'", t->name);
     uint64_t blck, bpb;
@@ -311,8 +347,9 @@ static int parse(vl_gguf *g) {
       return vl_error(VL_ERR_UNSUPPORTED, "%s: tensor '%s': unknown ggml type %u", g->name, t->name,
                       t->type);
     if (t->dims[0] % (int64_t)blck)
-      return vl_error(VL_ERR_FORMAT, "%s: tensor '%s': row of %lld not a multiple of the %s block (%llu)",
-                      g->name, t->name, (long long)t->dims[0], vl_ggml_type_name(t->type),
+      return vl_error(VL_ERR_FORMAT,
+                      "%s: tensor '%s': row of %lld not a multiple of the %s block (%llu)", g->name,
+                      t->name, (long long)t->dims[0], vl_ggml_type_name(t->type),
                       (unsigned long long)blck);
     t->nbytes = nel / blck * bpb; /* nel < 2^63, bpb <= 292/blck... fits: checked below */
     if (nel / blck > UINT64_MAX / bpb)
@@ -330,10 +367,11 @@ static int parse(vl_gguf *g) {
     vl_gguf_tensor *t = &g->tensors[i];
     uint64_t avail = g->size >= g->data_off ? g->size - g->data_off : 0;
     if (t->offset > avail || t->nbytes > avail - t->offset)
-      return vl_error(VL_ERR_FORMAT,
-                      "%s: tensor '%s': data [%llu, +%llu) lies outside the file (data section %llu bytes)",
-                      g->name, t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
-                      (unsigned long long)avail);
+      return vl_error(
+          VL_ERR_FORMAT,
+          "%s: tensor '%s': data [%llu, +%llu) lies outside the file (data section %llu bytes)",
+          g->name, t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+          (unsigned long long)avail);
     t->data = g->base + g->data_off + t->offset;
   }
   return 0;
@@ -401,7 +439,8 @@ void vl_gguf_close(vl_gguf *g) {
     free(g->kv[i].key);
     free(g->kv[i].str_offs);
   }
-  for (int64_t i = 0; i < g->n_tensors; i++) free(g->tensors[i].name);
+  for (int64_t i = 0; i < g->n_tensors; i++)
+    free(g->tensors[i].name);
   free(g->kv);
   free(g->tensors);
   if (g->mapped) munmap((void *)g->base, g->size);

@@ -33,7 +33,8 @@ static void sb_put(sbuf *b, const void *s, size_t n) {
   if (b->oom) return;
   if (b->n + n + 1 > b->cap) {
     size_t c = b->cap ? b->cap : 64;
-    while (c < b->n + n + 1) c *= 2;
+    while (c < b->n + n + 1)
+      c *= 2;
     char *q = realloc(b->p, c);
     if (!q) {
       b->oom = 1;
@@ -112,7 +113,8 @@ static void pc_free(pieces *p) {
  * sets *cp, or -1 with length 1 for an invalid byte. */
 static int u8_next(const char *s, size_t n, int32_t *cp) {
   utf8proc_int32_t c;
-  utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)(n > 4 ? 4 : n), &c);
+  utf8proc_ssize_t k =
+      utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)(n > 4 ? 4 : n), &c);
   if (k <= 0) {
     *cp = -1;
     return 1;
@@ -140,8 +142,10 @@ static void bytelevel_init(void) {
     int keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
     byte_cp[b] = keep ? b : 256 + n++;
   }
-  for (int i = 0; i < 324; i++) cp_byte[i] = -1;
-  for (int b = 0; b < 256; b++) cp_byte[byte_cp[b]] = (int16_t)b;
+  for (int i = 0; i < 324; i++)
+    cp_byte[i] = -1;
+  for (int b = 0; b < 256; b++)
+    cp_byte[byte_cp[b]] = (int16_t)b;
   done = 1;
 }
 
@@ -149,7 +153,8 @@ static void bytelevel_init(void) {
 
 static uint64_t hash_bytes(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
   return h ^ (h >> 29);
 }
 
@@ -162,7 +167,8 @@ static uint64_t hash_u64(uint64_t x) {
 
 int tk_build_vocab_map(vl_tokenizer *t) {
   uint32_t cap = 16;
-  while (cap < (uint32_t)t->n_ids * 2u + 16) cap *= 2;
+  while (cap < (uint32_t)t->n_ids * 2u + 16)
+    cap *= 2;
   free(t->vocab.slots);
   t->vocab.slots = calloc(cap, sizeof *t->vocab.slots);
   if (!t->vocab.slots) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
@@ -205,7 +211,8 @@ static int merges_grow(vl_tokenizer *t) {
   for (uint32_t i = 0; i < old; i++) {
     if (!m->keys[i]) continue;
     uint32_t h = (uint32_t)hash_u64(m->keys[i]) & nm.mask;
-    while (nm.keys[h]) h = (h + 1) & nm.mask;
+    while (nm.keys[h])
+      h = (h + 1) & nm.mask;
     nm.keys[h] = m->keys[i];
     nm.rank[h] = m->rank[i];
     nm.merged[h] = m->merged[i];
@@ -217,7 +224,8 @@ static int merges_grow(vl_tokenizer *t) {
   return 0;
 }
 
-static int merge_find(const vl_tokenizer *t, int32_t a, int32_t b, uint32_t *rank, int32_t *merged) {
+static int merge_find(const vl_tokenizer *t, int32_t a, int32_t b, uint32_t *rank,
+                      int32_t *merged) {
   const tk_merges *m = &t->merges;
   if (!m->keys) return 0;
   uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
@@ -237,8 +245,8 @@ int tk_add_merge(vl_tokenizer *t, const char *a, size_t alen, const char *b, siz
                  uint32_t rank) {
   int32_t ia = tk_vocab_find(t, a, alen), ib = tk_vocab_find(t, b, blen);
   if (ia < 0 || ib < 0)
-    return vl_error(VL_ERR_FORMAT, "%s: merge %u: token '%.*s' not in the vocabulary", t->name, rank,
-                    (int)(ia < 0 ? alen : blen), ia < 0 ? a : b);
+    return vl_error(VL_ERR_FORMAT, "%s: merge %u: token '%.*s' not in the vocabulary", t->name,
+                    rank, (int)(ia < 0 ? alen : blen), ia < 0 ? a : b);
   /* merged token: a + b without b's continuing-subword prefix */
   size_t pl = t->cont_prefix ? strlen(t->cont_prefix) : 0;
   if (pl && blen >= pl && !memcmp(b, t->cont_prefix, pl)) {
@@ -253,8 +261,8 @@ int tk_add_merge(vl_tokenizer *t, const char *a, size_t alen, const char *b, siz
   int32_t im = tk_vocab_find(t, buf, alen + blen);
   if (buf != stackbuf) free(buf);
   if (im < 0)
-    return vl_error(VL_ERR_FORMAT, "%s: merge %u: '%.*s' + '%.*s' is not in the vocabulary", t->name,
-                    rank, (int)alen, a, (int)blen, b);
+    return vl_error(VL_ERR_FORMAT, "%s: merge %u: '%.*s' + '%.*s' is not in the vocabulary",
+                    t->name, rank, (int)alen, a, (int)blen, b);
   tk_merges *m = &t->merges;
   /* keep load under 1/2; count occupancy lazily by probing on insert */
   if (!m->keys || rank + 1 > (m->mask + 1) / 2) {
@@ -288,12 +296,14 @@ vl_tokenizer *tk_new(const char *name) {
 }
 
 static int ensure_ids(vl_tokenizer *t, int32_t id) {
-  if (id < 0 || id >= (1 << 26)) return vl_error(VL_ERR_FORMAT, "%s: token id %d out of range", t->name, id);
+  if (id < 0 || id >= (1 << 26))
+    return vl_error(VL_ERR_FORMAT, "%s: token id %d out of range", t->name, id);
   if (id < t->n_ids) return 0;
   int32_t n = id + 1;
   if (n > t->cap_ids) {
     int32_t cap = 16;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+      cap *= 2;
     char **tk = realloc(t->tok, (size_t)cap * sizeof *tk);
     if (!tk) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
     t->tok = tk;
@@ -335,8 +345,9 @@ int tk_add_added(vl_tokenizer *t, const char *s, size_t len, int32_t id, int spe
   if (ensure_ids(t, id)) return VL_ERR_FORMAT;
   if (t->tok[id]) {
     if (t->tok_len[id] != len || memcmp(t->tok[id], s, len))
-      return vl_error(VL_ERR_FORMAT, "%s: added token '%.*s' has id %d, which is '%s' in the vocabulary",
-                      t->name, (int)len, s, id, t->tok[id]);
+      return vl_error(VL_ERR_FORMAT,
+                      "%s: added token '%.*s' has id %d, which is '%s' in the vocabulary", t->name,
+                      (int)len, s, id, t->tok[id]);
   } else {
     if (tk_set_token(t, id, s, len)) return VL_ERR_FORMAT;
     t->special[id] = 2; /* not in the model vocabulary */
@@ -359,7 +370,8 @@ int tk_add_added(vl_tokenizer *t, const char *s, size_t len, int32_t id, int spe
 int tk_finish(vl_tokenizer *t) {
   /* buckets of added tokens by first byte, longest first (leftmost-longest match) */
   int counts[256] = {0};
-  for (int i = 0; i < t->n_added; i++) counts[(uint8_t)t->added[i].content[0]]++;
+  for (int i = 0; i < t->n_added; i++)
+    counts[(uint8_t)t->added[i].content[0]]++;
   for (int c = 0; c < 256; c++) {
     free(t->added_by_byte[c]);
     t->added_by_byte[c] = NULL;
@@ -379,7 +391,8 @@ int tk_finish(vl_tokenizer *t) {
     t->added_by_byte[c] = l;
   }
   if (!t->model) return vl_error(VL_ERR_FORMAT, "%s: no tokenizer model", t->name);
-  if (t->unk >= t->n_ids) return vl_error(VL_ERR_FORMAT, "%s: unknown-token id out of range", t->name);
+  if (t->unk >= t->n_ids)
+    return vl_error(VL_ERR_FORMAT, "%s: unknown-token id out of range", t->name);
   return 0;
 }
 
@@ -418,8 +431,8 @@ pcre2_code *tk_compile(const vl_tokenizer *t, const char *pattern, size_t len, i
   if (!re) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    vl_error(VL_ERR_FORMAT, "%s: regex '%.*s': %s at offset %zu", t->name, (int)(len > 200 ? 200 : len),
-             pattern, (const char *)msg, (size_t)at);
+    vl_error(VL_ERR_FORMAT, "%s: regex '%.*s': %s at offset %zu", t->name,
+             (int)(len > 200 ? 200 : len), pattern, (const char *)msg, (size_t)at);
     return NULL;
   }
   pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is the fallback */
@@ -428,7 +441,8 @@ pcre2_code *tk_compile(const vl_tokenizer *t, const char *pattern, size_t len, i
 
 void vl_tokenizer_free(vl_tokenizer *t) {
   if (!t) return;
-  for (int32_t i = 0; i < t->n_ids; i++) free(t->tok[i]);
+  for (int32_t i = 0; i < t->n_ids; i++)
+    free(t->tok[i]);
   free(t->tok);
   free(t->tok_len);
   free(t->special);
@@ -440,13 +454,15 @@ void vl_tokenizer_free(vl_tokenizer *t) {
   free(t->eow_suffix);
   free(t->wp_prefix);
   free(t->added);
-  for (int c = 0; c < 256; c++) free(t->added_by_byte[c]);
+  for (int c = 0; c < 256; c++)
+    free(t->added_by_byte[c]);
   for (int i = 0; i < t->n_norm; i++) {
     pcre2_code_free(t->norm[i].re);
     free(t->norm[i].content);
   }
   free(t->norm);
-  for (int i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
+  for (int i = 0; i < t->n_pre; i++)
+    pcre2_code_free(t->pre[i].re);
   free(t->pre);
   for (int i = 0; i < t->n_dec; i++) {
     free(t->dec[i].a);
@@ -515,7 +531,8 @@ static int find_all(const vl_tokenizer *t, pcre2_code *re, const char *p, size_t
 }
 
 /* HF NormalizedString::split with a SplitDelimiterBehavior. */
-static void split_spans(pieces *out, const char *p, size_t n, const spans *m, int behavior, int invert) {
+static void split_spans(pieces *out, const char *p, size_t n, const spans *m, int behavior,
+                        int invert) {
   /* build (start, end, is_match) segments covering [0, n) */
   size_t prev = 0, pending_s = 0, pending_e = 0;
   int have_pending = 0, pending_match = 0;
@@ -589,7 +606,8 @@ static void split_spans(pieces *out, const char *p, size_t n, const spans *m, in
 /* ---- normalizers ------------------------------------------------------ */
 
 static int is_ws(int32_t c) {
-  if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x85) return 1;
+  if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x85)
+    return 1;
   if (c < 0x80) return 0;
   int cat = utf8proc_category(c);
   return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
@@ -598,12 +616,13 @@ static int is_ws(int32_t c) {
 static int is_control(int32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return 0;
   int cat = utf8proc_category(c);
-  return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CN ||
-         cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CS;
+  return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
+         cat == UTF8PROC_CATEGORY_CN || cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CS;
 }
 
 static int is_punct(int32_t c) {
-  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
+  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+      (c >= 123 && c <= 126))
     return 1;
   int cat = utf8proc_category(c);
   return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
@@ -620,8 +639,8 @@ static int is_cjk(int32_t c) {
  * as is (HF never sees it: Rust strings are valid by construction). */
 static int nf(sbuf *out, const char *p, size_t n, int opts) {
   utf8proc_uint8_t *dst = NULL;
-  utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)n,
-                                    &dst, (utf8proc_option_t)opts);
+  utf8proc_ssize_t r =
+      utf8proc_map((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)n, &dst, (utf8proc_option_t)opts);
   if (r < 0) {
     sb_put(out, p, n);
     return r == UTF8PROC_ERROR_NOMEM ? VL_ERR_NOMEM : 0;
@@ -631,7 +650,8 @@ static int nf(sbuf *out, const char *p, size_t n, int opts) {
   return 0;
 }
 
-static int apply_norm(const vl_tokenizer *t, const tk_norm *nm, const char *p, size_t n, sbuf *out) {
+static int apply_norm(const vl_tokenizer *t, const tk_norm *nm, const char *p, size_t n,
+                      sbuf *out) {
   int32_t cp;
   switch (nm->kind) {
   case NORM_NFC: return nf(out, p, n, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
@@ -641,8 +661,10 @@ static int apply_norm(const vl_tokenizer *t, const tk_norm *nm, const char *p, s
   case NORM_LOWER:
     for (size_t i = 0; i < n;) {
       int k = u8_next(p + i, n - i, &cp);
-      if (cp < 0) sb_put(out, p + i, 1);
-      else u8_put(out, utf8proc_tolower(cp));
+      if (cp < 0)
+        sb_put(out, p + i, 1);
+      else
+        u8_put(out, utf8proc_tolower(cp));
       i += (size_t)k;
     }
     return 0;
@@ -657,14 +679,17 @@ static int apply_norm(const vl_tokenizer *t, const tk_norm *nm, const char *p, s
     sbuf a = {0};
     for (size_t i = 0; i < n;) {
       int k = u8_next(p + i, n - i, &cp);
-      if (cp < 0) sb_put(&a, p + i, 1);
+      if (cp < 0)
+        sb_put(&a, p + i, 1);
       else if (nm->clean_text && (cp == 0 || cp == 0xFFFD || is_control(cp))) {
-      } else if (nm->clean_text && is_ws(cp)) sb_put(&a, " ", 1);
+      } else if (nm->clean_text && is_ws(cp))
+        sb_put(&a, " ", 1);
       else if (nm->chinese && is_cjk(cp)) {
         sb_put(&a, " ", 1);
         sb_put(&a, p + i, (size_t)k);
         sb_put(&a, " ", 1);
-      } else sb_put(&a, p + i, (size_t)k);
+      } else
+        sb_put(&a, p + i, (size_t)k);
       i += (size_t)k;
     }
     sbuf b = {0};
@@ -714,8 +739,10 @@ static int apply_norm(const vl_tokenizer *t, const tk_norm *nm, const char *p, s
     return 0;
   case NORM_STRIP: {
     size_t s = 0, e = n;
-    while (nm->left && s < e && (p[s] == ' ' || p[s] == '\t' || p[s] == '\n' || p[s] == '\r')) s++;
-    while (nm->right && e > s && (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\n' || p[e - 1] == '\r'))
+    while (nm->left && s < e && (p[s] == ' ' || p[s] == '\t' || p[s] == '\n' || p[s] == '\r'))
+      s++;
+    while (nm->right && e > s &&
+           (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\n' || p[e - 1] == '\r'))
       e--;
     sb_put(out, p + s, e - s);
     return 0;
@@ -728,13 +755,15 @@ static int apply_norm(const vl_tokenizer *t, const tk_norm *nm, const char *p, s
 
 static void bytelevel_map(pieces *out, const char *p, size_t n) {
   sbuf b = {0};
-  for (size_t i = 0; i < n; i++) u8_put(&b, byte_cp[(uint8_t)p[i]]);
+  for (size_t i = 0; i < n; i++)
+    u8_put(&b, byte_cp[(uint8_t)p[i]]);
   if (b.oom) out->oom = 1;
   pc_add(out, b.p, b.n);
   free(b.p);
 }
 
-static int apply_pre(const vl_tokenizer *t, const tk_pre *pr, const char *p, size_t n, pieces *out) {
+static int apply_pre(const vl_tokenizer *t, const tk_pre *pr, const char *p, size_t n,
+                     pieces *out) {
   spans m = {0};
   int rc = 0;
   int32_t cp;
@@ -758,12 +787,14 @@ static int apply_pre(const vl_tokenizer *t, const tk_pre *pr, const char *p, siz
       rc = find_all(t, pr->re, p, n, &m);
       if (!rc)
         split_spans(pr->kind == PRE_BYTELEVEL ? &parts : out, p, n, &m,
-                    pr->kind == PRE_BYTELEVEL ? BEH_ISOLATED : BEH_REMOVED, pr->kind == PRE_WHITESPACE);
+                    pr->kind == PRE_BYTELEVEL ? BEH_ISOLATED : BEH_REMOVED,
+                    pr->kind == PRE_WHITESPACE);
     } else {
       pc_add(&parts, p, n);
     }
     if (pr->kind == PRE_BYTELEVEL)
-      for (size_t i = 0; i < parts.n; i++) bytelevel_map(out, parts.text.p + parts.off[i], parts.len[i]);
+      for (size_t i = 0; i < parts.n; i++)
+        bytelevel_map(out, parts.text.p + parts.off[i], parts.len[i]);
     if (parts.oom) out->oom = 1;
     pc_free(&parts);
     free(tmp.p);
@@ -787,7 +818,9 @@ static int apply_pre(const vl_tokenizer *t, const tk_pre *pr, const char *p, siz
       } else if (pr->kind == PRE_DIGITS && !pr->individual_digits && i > start) {
         int32_t pc;
         size_t j = i;
-        do j--; while (j > start && ((uint8_t)p[j] & 0xC0) == 0x80);
+        do
+          j--;
+        while (j > start && ((uint8_t)p[j] & 0xC0) == 0x80);
         u8_next(p + j, n - j, &pc);
         int pdig = pc >= 0 && utf8proc_category(pc) == UTF8PROC_CATEGORY_ND;
         if (pdig != dig) {
@@ -894,7 +927,8 @@ static int bpe_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
   sym *s = malloc((n + 1) * sizeof *s);
   if (!s) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
   int32_t ns = 0, last_unk = 0;
-  size_t pl = t->cont_prefix ? strlen(t->cont_prefix) : 0, sl = t->eow_suffix ? strlen(t->eow_suffix) : 0;
+  size_t pl = t->cont_prefix ? strlen(t->cont_prefix) : 0,
+         sl = t->eow_suffix ? strlen(t->eow_suffix) : 0;
   char stackbuf[64];
   for (size_t i = 0; i < n;) {
     int32_t cp;
@@ -921,7 +955,8 @@ static int bpe_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
       for (int b = 0; b < k; b++)
         if (byte_token(t, (uint8_t)p[i + b]) < 0) all = 0;
       if (all) {
-        for (int b = 0; b < k; b++) s[ns++] = (sym){byte_token(t, (uint8_t)p[i + b]), 0, 0, 1};
+        for (int b = 0; b < k; b++)
+          s[ns++] = (sym){byte_token(t, (uint8_t)p[i + b]), 0, 0, 1};
         last_unk = 0;
         i += (size_t)k;
         continue;
@@ -942,7 +977,8 @@ static int bpe_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
   }
   heap q = {0};
   int rc = 0;
-  for (int32_t i = 0; i + 1 < ns && !rc; i++) rc = try_pair(t, &q, s, i);
+  for (int32_t i = 0; i + 1 < ns && !rc; i++)
+    rc = try_pair(t, &q, s, i);
   while (!rc && q.n) {
     mcand c = heap_pop(&q);
     int32_t a = c.pos;
@@ -964,7 +1000,8 @@ static int bpe_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
     free(s);
     return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
   }
-  for (int32_t i = ns ? 0 : -1; i >= 0; i = s[i].next) iv_push(out, s[i].id);
+  for (int32_t i = ns ? 0 : -1; i >= 0; i = s[i].next)
+    iv_push(out, s[i].id);
   free(s);
   return 0;
 }
@@ -972,9 +1009,11 @@ static int bpe_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
 /* HF models/wordpiece: greedy longest match, "##" on continuations. */
 static int wordpiece_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
   size_t nchars = 0;
-  for (size_t i = 0; i < n; i++) nchars += ((uint8_t)p[i] & 0xC0) != 0x80;
+  for (size_t i = 0; i < n; i++)
+    nchars += ((uint8_t)p[i] & 0xC0) != 0x80;
   if (nchars > (size_t)t->wp_max_chars) {
-    if (t->unk < 0) return vl_error(VL_ERR_INVALID, "%s: word too long and no [UNK] token", t->name);
+    if (t->unk < 0)
+      return vl_error(VL_ERR_INVALID, "%s: word too long and no [UNK] token", t->name);
     iv_push(out, t->unk);
     return 0;
   }
@@ -991,12 +1030,17 @@ static int wordpiece_word(const vl_tokenizer *t, const char *p, size_t n, ivec *
       memcpy(buf + m, p + start, end - start);
       found = tk_vocab_find(t, buf, m + end - start);
       if (found >= 0) break;
-      do end--; while (end > start && ((uint8_t)p[end] & 0xC0) == 0x80);
+      do
+        end--;
+      while (end > start && ((uint8_t)p[end] & 0xC0) == 0x80);
     }
     if (found < 0) {
       out->n = mark;
       free(buf);
-      if (t->unk < 0) return vl_error(VL_ERR_INVALID, "%s: '%.*s' cannot be tokenized and there is no [UNK] token", t->name, (int)n, p);
+      if (t->unk < 0)
+        return vl_error(VL_ERR_INVALID,
+                        "%s: '%.*s' cannot be tokenized and there is no [UNK] token", t->name,
+                        (int)n, p);
       iv_push(out, t->unk);
       return 0;
     }
@@ -1041,11 +1085,13 @@ static int encode_plain(const vl_tokenizer *t, const char *p, size_t n, ivec *ou
 }
 
 static int is_word_byte(uint8_t c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         c >= 0x80;
 }
 
 /* Leftmost-longest match of an added token at i; sets the span to consume. */
-static int match_added(const vl_tokenizer *t, const char *p, size_t n, size_t i, size_t *ms, size_t *me) {
+static int match_added(const vl_tokenizer *t, const char *p, size_t n, size_t i, size_t *ms,
+                       size_t *me) {
   const int32_t *l = t->added_by_byte[(uint8_t)p[i]];
   if (!l) return -1;
   for (; *l >= 0; l++) {
@@ -1057,9 +1103,12 @@ static int match_added(const vl_tokenizer *t, const char *p, size_t n, size_t i,
     *ms = i;
     *me = i + a->len;
     if (a->lstrip)
-      while (*ms > 0 && (p[*ms - 1] == ' ' || p[*ms - 1] == '\t' || p[*ms - 1] == '\n' || p[*ms - 1] == '\r')) (*ms)--;
+      while (*ms > 0 &&
+             (p[*ms - 1] == ' ' || p[*ms - 1] == '\t' || p[*ms - 1] == '\n' || p[*ms - 1] == '\r'))
+        (*ms)--;
     if (a->rstrip)
-      while (*me < n && (p[*me] == ' ' || p[*me] == '\t' || p[*me] == '\n' || p[*me] == '\r')) (*me)++;
+      while (*me < n && (p[*me] == ' ' || p[*me] == '\t' || p[*me] == '\n' || p[*me] == '\r'))
+        (*me)++;
     return *l;
   }
   return -1;
@@ -1073,7 +1122,8 @@ int vl_tokenizer_encode(const vl_tokenizer *t, const char *text, size_t len, int
   ivec out = {0};
   int rc = 0;
   if (add_special)
-    for (int i = 0; i < t->n_post_prefix; i++) iv_push(&out, t->post_prefix[i]);
+    for (int i = 0; i < t->n_post_prefix; i++)
+      iv_push(&out, t->post_prefix[i]);
   size_t start = 0, i = 0;
   while (i < len && !rc) {
     size_t ms, me;
@@ -1089,7 +1139,8 @@ int vl_tokenizer_encode(const vl_tokenizer *t, const char *text, size_t len, int
   }
   if (!rc) rc = encode_plain(t, text + start, len - start, &out);
   if (add_special)
-    for (int k = 0; k < t->n_post_suffix; k++) iv_push(&out, t->post_suffix[k]);
+    for (int k = 0; k < t->n_post_suffix; k++)
+      iv_push(&out, t->post_suffix[k]);
   if (!rc && out.oom) rc = vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
   if (rc) {
     free(out.p);
@@ -1105,8 +1156,8 @@ int vl_tokenizer_encode(const vl_tokenizer *t, const char *text, size_t len, int
 /* ---- decode ----------------------------------------------------------- */
 
 static void wp_cleanup(sbuf *s) {
-  static const char *const pairs[][2] = {{" .", "."},     {" ?", "?"},     {" !", "!"},
-                                         {" ,", ","},     {" ' ", "'"},    {" n't", "n't"},
+  static const char *const pairs[][2] = {{" .", "."},     {" ?", "?"},           {" !", "!"},
+                                         {" ,", ","},     {" ' ", "'"},          {" n't", "n't"},
                                          {" 'm", "'m"},   {" do not", " don't"}, {" 's", "'s"},
                                          {" 've", "'ve"}, {" 're", "'re"}};
   for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
@@ -1136,7 +1187,8 @@ int vl_tokenizer_decode(const vl_tokenizer *t, const int32_t *ids, size_t n, int
   if (!toks) return vl_error(VL_ERR_NOMEM, "%s: out of memory", t->name);
   for (size_t i = 0; i < n; i++) {
     if (ids[i] < 0 || ids[i] >= t->n_ids || !t->tok[ids[i]]) {
-      for (size_t j = 0; j < cnt; j++) free(toks[j].p);
+      for (size_t j = 0; j < cnt; j++)
+        free(toks[j].p);
       free(toks);
       return vl_error(VL_ERR_INVALID, "%s: token id %d is not in the vocabulary", t->name, ids[i]);
     }
@@ -1164,8 +1216,10 @@ int vl_tokenizer_decode(const vl_tokenizer *t, const int32_t *ids, size_t n, int
           }
           k += (size_t)l;
         }
-        if (ok) sb_put(&all, b.p, b.n);
-        else sb_put(&all, toks[i].p, toks[i].n);
+        if (ok)
+          sb_put(&all, b.p, b.n);
+        else
+          sb_put(&all, toks[i].p, toks[i].n);
         free(b.p);
         free(toks[i].p);
         toks[i] = (sbuf){0};
@@ -1251,8 +1305,10 @@ int vl_tokenizer_decode(const vl_tokenizer *t, const int32_t *ids, size_t n, int
     case DEC_STRIP:
       for (size_t i = 0; i < cnt; i++) {
         size_t s = 0, e = toks[i].n;
-        for (int k = 0; k < dc->start && s < e && toks[i].p[s] == ' '; k++) s++;
-        for (int k = 0; k < dc->stop && e > s && toks[i].p[e - 1] == ' '; k++) e--;
+        for (int k = 0; k < dc->start && s < e && toks[i].p[s] == ' '; k++)
+          s++;
+        for (int k = 0; k < dc->stop && e > s && toks[i].p[e - 1] == ' '; k++)
+          e--;
         memmove(toks[i].p, toks[i].p + s, e - s);
         toks[i].n = e - s;
         toks[i].p[e - s] = 0;

@@ -39,9 +39,9 @@ int vl_tokenizer_encode(const vl_tokenizer *t, const char *text, size_t len, int
 int vl_tokenizer_decode(const vl_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
                         char **out, size_t *out_len);
 
-int32_t vl_tokenizer_n_vocab(const vl_tokenizer *t); /* highest id + 1 */
+int32_t vl_tokenizer_n_vocab(const vl_tokenizer *t);                        /* highest id + 1 */
 int32_t vl_tokenizer_token_to_id(const vl_tokenizer *t, const char *token); /* -1: absent */
-const char *vl_tokenizer_id_to_token(const vl_tokenizer *t, int32_t id); /* NULL: absent */
+const char *vl_tokenizer_id_to_token(const vl_tokenizer *t, int32_t id);    /* NULL: absent */
 int vl_tokenizer_is_special(const vl_tokenizer *t, int32_t id);
 /* Well-known ids from the files (-1 when not given). */
 int32_t vl_tokenizer_bos(const vl_tokenizer *t);
