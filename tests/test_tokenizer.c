@@ -281,6 +281,20 @@ static void test_long_input(void) {
   vl_tokenizer_free(t);
 }
 
+/* A GGUF tokenizer (committed fuzz seed, written by hand): qwen2 pre-tokenizer,
+ * add_bos_token, a control token matched in the text. */
+static void test_gguf_tokenizer(void) {
+  vl_tokenizer *t = vl_tokenizer_load("fuzz/corpus/gguf/tokenizer.gguf");
+  if (!t) printf("  %s\n", vl_last_error());
+  REQUIRE(t);
+  /* ids: h e l o \u0120 w r d he ll hell hello \u0120w <|endoftext|> */
+  CHECK(encode_is(t, "hello world<|endoftext|>", 1, (int32_t[]){13, 11, 12, 3, 6, 2, 7, 13}, 8));
+  CHECK(encode_is(t, "hello world<|endoftext|>", 0, (int32_t[]){11, 12, 3, 6, 2, 7, 13}, 7));
+  CHECK(vl_tokenizer_bos(t) == 13);
+  CHECK(vl_tokenizer_is_special(t, 13));
+  vl_tokenizer_free(t);
+}
+
 int main(void) {
   RUN(test_qwen2_golden);
   RUN(test_qwen3_golden);
@@ -293,5 +307,6 @@ int main(void) {
   RUN(test_split_behaviors);
   RUN(test_malformed);
   RUN(test_long_input);
+  RUN(test_gguf_tokenizer);
   return test_summary();
 }
