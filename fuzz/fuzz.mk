@@ -5,7 +5,8 @@
 # LIB_OBJ_OK = the objects that compiled: a library file clang cannot build
 # only breaks the targets that need it.
 CLANG ?= clang
-PKGS := libcjson stb libgif libwebp zlib openblas libpcre2-8 libutf8proc libmicrohttpd
+# Same packages as the main build.
+PKGS := $(shell sed -n 's/^PKGS := //p' Makefile)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
