@@ -152,6 +152,54 @@ static void test_center_crop(void) {
   vl_image_free(in);
 }
 
+/* CLIP-style pipeline (shortest edge, odd and padding centre crops) against
+ * tests/data/images/preprocess.txt, a numpy transcription of transformers. */
+static void test_clip_pipeline_vs_numpy(void) {
+  FILE *fp = fopen(DATA "preprocess.txt", "r");
+  REQUIRE(fp);
+  char line[512], src[128], res[256];
+  int se, cw, chh, n = 0;
+  while (fgets(line, sizeof line, fp)) {
+    if (line[0] == '#' || sscanf(line, "%127s %d %d %d %255s", src, &se, &cw, &chh, res) != 5)
+      continue;
+    char path[512];
+    snprintf(path, sizeof path, DATA "src_%s.png", src);
+    vl_image *in = vl_image_load(path, 0);
+    snprintf(path, sizeof path, DATA "resize/%s", res);
+    size_t len = 0;
+    unsigned char *ref = test_read_file(path, &len);
+    vl_preprocess_cfg cfg;
+    vl_preprocess_cfg_default(&cfg);
+    cfg.resize_shortest_edge = 1;
+    cfg.shortest_edge = se;
+    cfg.do_center_crop = 1;
+    cfg.crop_width = cw;
+    cfg.crop_height = chh;
+    float *out = NULL;
+    int w = 0, h = 0;
+    CHECK(in && ref && len == (size_t)3 * cw * chh * sizeof(float));
+    if (in && ref && len == (size_t)3 * cw * chh * sizeof(float) &&
+        vl_preprocess(&cfg, in, &out, &w, &h, NULL) == 0) {
+      CHECK(w == cw && h == chh);
+      float *want = malloc(len);
+      REQUIRE(want);
+      memcpy(want, ref, len); /* little-endian float32, as written by numpy "<f4" */
+      double err = test_max_rel_err(out, want, (size_t)3 * cw * chh);
+      if (err > 1e-6) printf("  %s: max rel err %.3g\n", res, err);
+      CHECK(err <= 1e-6);
+      free(want);
+      n++;
+    } else {
+      CHECK(!"preprocess failed");
+    }
+    free(out);
+    free(ref);
+    vl_image_free(in);
+  }
+  fclose(fp);
+  CHECK(n >= 4);
+}
+
 static char *read_text(const char *path) {
   size_t len;
   return (char *)test_read_file(path, &len);
@@ -260,6 +308,7 @@ int main(void) {
   RUN(test_center_crop);
   RUN(test_to_chw_values);
   RUN(test_cfg_parse);
+  RUN(test_clip_pipeline_vs_numpy);
   RUN(test_golden_blip_cap);
   RUN(test_golden_blip_itm);
   RUN(test_golden_clip);

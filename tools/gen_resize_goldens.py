@@ -92,6 +92,39 @@ def main():
         fp.write("# source filter width height result  (tools/gen_resize_goldens.py)\n")
         fp.write("\n".join(lines) + "\n")
 
+    # ---- CLIP-style preprocessing: shortest-edge resize, centre crop (odd
+    # sizes, and larger than the image: zero padding), rescale, normalise.
+    # Transcribed from transformers' image_transforms (get_resize_output_image_size
+    # with default_to_square=False, center_crop, rescale, normalize).
+    import numpy as np
+    mean = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+    std = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+    pre = []
+    for src, shortest, crop_w, crop_h in [("grad37x23", 16, 15, 15), ("grad37x23", 16, 30, 21),
+                                          ("shapes96", 40, 33, 17), ("noise57", 20, 24, 9)]:
+        img = sources[src]
+        w, h = img.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = shortest, int(shortest * long / short)
+        ow, oh = (new_short, new_long) if w <= h else (new_long, new_short)
+        arr = np.asarray(img.resize((ow, oh), Image.BICUBIC)).transpose(2, 0, 1)  # CHW uint8
+        top, left = (oh - crop_h) // 2, (ow - crop_w) // 2
+        nh, nw = max(crop_h, oh), max(crop_w, ow)
+        padded = np.zeros((3, nh, nw), dtype=arr.dtype)
+        tp, lp = math.ceil((nh - oh) / 2), math.ceil((nw - ow) / 2)
+        padded[:, tp:tp + oh, lp:lp + ow] = arr
+        top, left = top + tp, left + lp
+        crop = padded[:, max(0, top):min(nh, top + crop_h), max(0, left):min(nw, left + crop_w)]
+        x = (crop.astype(np.float64) * (1 / 255)).astype(np.float32)
+        x = (x - mean[:, None, None]) / std[:, None, None]
+        assert x.shape == (3, crop_h, crop_w) and x.dtype == np.float32
+        fn = f"pre_{src}_se{shortest}_crop{crop_w}x{crop_h}.f32"
+        x.astype("<f4").tofile(os.path.join(OUT, "resize", fn))
+        pre.append(f"{src} {shortest} {crop_w} {crop_h} {fn}")
+    with open(os.path.join(OUT, "preprocess.txt"), "w") as fp:
+        fp.write("# source shortest_edge crop_w crop_h result_chw_f32  (tools/gen_resize_goldens.py)\n")
+        fp.write("\n".join(pre) + "\n")
+
     # ---- decoder fixtures: the same 13x9 picture in every format ----------
     pic = noisy_gradient(13, 9, 11, 40)
     rgba = pic.copy()
