@@ -1,0 +1,280 @@
+/* BLIP models: config, loading, preprocessing, forward and greedy
+ * generation (see blip.h). */
+#include "models/blip.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "io/json.h"
+#include "tensor/ops.h"
+
+bool vl_blip_is_blip_config(const cJSON *j) {
+  const char *a = vl_json_str(j, "architectures.0", "");
+  return !strcmp(a, "BlipForConditionalGeneration") || !strcmp(a, "BlipForImageTextRetrieval");
+}
+
+int vl_blip_config_parse(const cJSON *j, const char *what, vl_blip_kind *kind,
+                         vl_vit_config *vcfg, vl_blip_text_config *tcfg) {
+  const char *arch = NULL;
+  int rc = vl_json_need_str(j, "architectures.0", what, &arch);
+  if (rc) return rc;
+  if (!strcmp(arch, "BlipForConditionalGeneration")) {
+    *kind = VL_BLIP_CAPTION;
+  } else if (!strcmp(arch, "BlipForImageTextRetrieval")) {
+    *kind = VL_BLIP_ITM;
+  } else {
+    return vl_error(VL_ERR_UNSUPPORTED,
+                    "%s: architecture '%s' is not supported here (expected "
+                    "BlipForConditionalGeneration or BlipForImageTextRetrieval)",
+                    what, arch);
+  }
+  rc = vl_vit_config_parse_blip(vl_json_get(j, "vision_config"), what, vcfg);
+  if (!rc) rc = vl_blip_text_config_parse(vl_json_get(j, "text_config"), what, tcfg);
+  if (rc) return rc;
+  if (tcfg->enc_hidden != vcfg->hidden)
+    return vl_error(VL_ERR_FORMAT,
+                    "%s: text_config.encoder_hidden_size %lld differs from "
+                    "vision_config.hidden_size %lld",
+                    what, (long long)tcfg->enc_hidden, (long long)vcfg->hidden);
+  return VL_OK;
+}
+
+void vl_blip_free(vl_blip *m) {
+  if (!m) return;
+  vl_vit_release(&m->vision);
+  free(m->layers);
+  vl_tokenizer_free(m->tok);
+  vl_ctx_free(m->wctx);
+  vl_ckpt_close(m->ck);
+  free(m->dir);
+  free(m);
+}
+
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long n = ftell(f);
+    if (n >= 0 && n < (1 << 24) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+      if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+      } else {
+        buf[n] = 0;
+      }
+    }
+  }
+  fclose(f);
+  return buf;
+}
+
+static int load_preprocess(vl_blip *m, const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+  vl_preprocess_cfg_default(&m->pre);
+  m->pre.size_width = m->pre.size_height = (int)m->vcfg.image_size;
+  char *text = read_text(path);
+  if (!text) {
+    vl_log("blip: no %s; using BlipImageProcessor defaults at %lldx%lld", path,
+           (long long)m->vcfg.image_size, (long long)m->vcfg.image_size);
+    return VL_OK;
+  }
+  int rc = vl_preprocess_cfg_parse(&m->pre, text, path);
+  free(text);
+  if (rc) return rc;
+  int w = m->pre.do_center_crop ? m->pre.crop_width : m->pre.size_width;
+  int h = m->pre.do_center_crop ? m->pre.crop_height : m->pre.size_height;
+  if (!m->pre.do_resize || m->pre.resize_shortest_edge || w != m->vcfg.image_size ||
+      h != m->vcfg.image_size)
+    return vl_error(VL_ERR_UNSUPPORTED,
+                    "%s: images must be resized to %lldx%lld (vision_config.image_size); the "
+                    "config gives %s %dx%d",
+                    path, (long long)m->vcfg.image_size, (long long)m->vcfg.image_size,
+                    m->pre.do_resize ? "" : "no resize,", w, h);
+  return VL_OK;
+}
+
+vl_blip *vl_blip_load(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  cJSON *j = vl_json_load(path);
+  if (!j) return NULL;
+  vl_blip *m = calloc(1, sizeof *m);
+  if (!m) {
+    cJSON_Delete(j);
+    vl_error(VL_ERR_NOMEM, "blip: out of memory");
+    return NULL;
+  }
+  int rc = vl_blip_config_parse(j, path, &m->kind, &m->vcfg, &m->tcfg);
+  cJSON_Delete(j);
+  if (rc) goto fail;
+  if (!(m->dir = strdup(dir)) || !(m->wctx = vl_ctx_new())) {
+    vl_error(VL_ERR_NOMEM, "blip: out of memory");
+    goto fail;
+  }
+  if (!(m->ck = vl_ckpt_open(dir))) goto fail;
+  vl_weights w = {.ck = m->ck, .ctx = m->wctx};
+  if (vl_vit_load_blip(&w, &m->vcfg, "vision_model.", &m->vision)) goto fail;
+  const int64_t C = m->tcfg.hidden, V = m->tcfg.vocab;
+  if (m->kind == VL_BLIP_CAPTION) {
+    if (vl_blip_text_load(&w, m, "text_decoder.bert.")) goto fail;
+    const char *p = "text_decoder.cls.predictions.";
+    if (!(m->tr_w = vl_weight2(&w, 0, C, C, "%stransform.dense.weight", p)) ||
+        !(m->tr_b = vl_weight1(&w, 0, C, "%stransform.dense.bias", p)) ||
+        !(m->tr_ln_w = vl_weight1(&w, 0, C, "%stransform.LayerNorm.weight", p)) ||
+        !(m->tr_ln_b = vl_weight1(&w, 0, C, "%stransform.LayerNorm.bias", p)) ||
+        !(m->dec_w = vl_weight2(&w, 0, V, C, "%sdecoder.weight", p)))
+      goto fail;
+    /* decoder.bias is tied to predictions.bias in HF; checkpoints hold either or both */
+    m->dec_b = vl_weight1(&w, VL_W_OPTIONAL, V, "%sbias", p);
+    if (!m->dec_b && vl_last_error()[0]) goto fail;
+    if (!m->dec_b && !(m->dec_b = vl_weight1(&w, 0, V, "%sdecoder.bias", p))) goto fail;
+  } else {
+    if (vl_blip_text_load(&w, m, "text_encoder.")) goto fail;
+    if (!(m->itm_w = vl_weight2(&w, 0, 2, C, "itm_head.weight")) ||
+        !(m->itm_b = vl_weight1(&w, 0, 2, "itm_head.bias")))
+      goto fail;
+  }
+  if (load_preprocess(m, dir)) goto fail;
+  m->tok = vl_tokenizer_load(dir);
+  if (!m->tok) {
+    vl_log("blip: no tokenizer in %s (%s); --ids only", dir, vl_last_error());
+    vl_clear_error();
+  }
+  return m;
+fail:
+  vl_blip_free(m);
+  return NULL;
+}
+
+/* PIL's convert("RGB"): grey replicated, alpha dropped. */
+static vl_image *to_rgb(const vl_image *img) {
+  if (img->channels == 3) return vl_image_clone(img);
+  vl_image *o = vl_image_new(img->width, img->height, 3);
+  if (!o) return NULL;
+  const int64_t n = (int64_t)img->width * img->height;
+  for (int64_t i = 0; i < n; i++)
+    for (int ch = 0; ch < 3; ch++)
+      o->pixels[i * 3 + ch] =
+          img->pixels[i * img->channels + (img->channels >= 3 ? ch : 0)];
+  return o;
+}
+
+vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img,
+                          vl_image **resized_u8) {
+  if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
+    vl_error(VL_ERR_INVALID, "blip: image must have 1, 3 or 4 channels");
+    return NULL;
+  }
+  vl_image *rgb = to_rgb(img);
+  if (!rgb) return NULL;
+  float *px = NULL;
+  int w = 0, h = 0;
+  int rc = vl_preprocess(&m->pre, rgb, &px, &w, &h, resized_u8);
+  vl_image_free(rgb);
+  if (rc) return NULL;
+  int64_t shape[4] = {1, 3, h, w};
+  vl_tensor *t = vl_new(c, VL_F32, 4, shape);
+  if (t) memcpy(t->data, px, (size_t)t->numel * sizeof(float));
+  free(px);
+  return t;
+}
+
+int vl_blip_prompt_ids(const vl_blip *m, const char *text, int64_t **ids, int64_t *n) {
+  *ids = NULL;
+  *n = 0;
+  if (!m->tok)
+    return vl_error(VL_ERR_NOTFOUND, "%s: no tokenizer (vocab.txt) to encode the prompt",
+                    m->dir);
+  int32_t *t = NULL;
+  size_t nt = 0;
+  int rc = vl_tokenizer_encode(m->tok, text, strlen(text), 1, &t, &nt);
+  if (rc) return rc;
+  int64_t keep = (int64_t)nt;
+  if (m->kind == VL_BLIP_CAPTION && nt >= 2) keep--; /* drop [SEP] */
+  *ids = malloc((size_t)(keep > 0 ? keep : 1) * sizeof **ids);
+  if (!*ids) {
+    free(t);
+    return vl_error(VL_ERR_NOMEM, "blip: out of memory");
+  }
+  for (int64_t i = 0; i < keep; i++) (*ids)[i] = t[i];
+  if (m->kind == VL_BLIP_CAPTION && keep > 0) (*ids)[0] = m->tcfg.bos;
+  free(t);
+  *n = keep;
+  return VL_OK;
+}
+
+int vl_blip_forward(vl_ctx *c, const vl_blip *m, vl_blip_run *r) {
+  if (!r->pixels || !r->ids) return vl_error(VL_ERR_INVALID, "blip: pixels and ids are required");
+  if (vl_ctx_recording(c)) r->pixels->requires_grad = true;
+  vl_vit_fwd vo = {.layer_in = r->vision_layer_in, .attn = r->vision_attn};
+  r->vision_out = vl_vit_forward(c, &m->vision, r->pixels, &vo);
+  if (!r->vision_out) return vl_last_error_code();
+  const bool caption = m->kind == VL_BLIP_CAPTION;
+  r->hidden = vl_blip_text_forward(c, m, r->ids, r->vision_out, caption, r->self_attn,
+                                   r->cross_attn);
+  if (!r->hidden) return vl_last_error_code();
+  if (caption) {
+    r->logits = vl_blip_lm_head(c, m, r->hidden);
+    if (!r->logits) return vl_last_error_code();
+  } else {
+    int64_t s2[2] = {1, 2};
+    r->itm_logits =
+        vl_reshape(c, vl_linear(c, vl_slice(c, r->hidden, 1, 0, 1), m->itm_w, m->itm_b), 2, s2);
+    if (!r->itm_logits) return vl_last_error_code();
+  }
+  return VL_OK;
+}
+
+int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
+                     int64_t max_length, int64_t **out, int64_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  if (m->kind != VL_BLIP_CAPTION)
+    return vl_error(VL_ERR_INVALID, "%s: generation needs BlipForConditionalGeneration", m->dir);
+  if (n_prompt < 1) return vl_error(VL_ERR_INVALID, "blip: empty prompt (needs at least bos)");
+  if (max_length > m->tcfg.max_pos) max_length = m->tcfg.max_pos;
+  int64_t cap = n_prompt > max_length ? n_prompt : max_length;
+  int64_t *seq = malloc((size_t)cap * sizeof *seq);
+  vl_ctx *c = vl_ctx_new();
+  if (!seq || !c) {
+    free(seq);
+    vl_ctx_free(c);
+    return vl_error(VL_ERR_NOMEM, "blip: out of memory");
+  }
+  memcpy(seq, prompt, (size_t)n_prompt * sizeof *seq);
+  int64_t n = n_prompt;
+  int rc = VL_OK;
+  vl_tensor *img = vl_vit_forward(c, &m->vision, pixels, NULL);
+  if (!img) rc = vl_last_error_code();
+  /* No KV cache: the whole prefix is re-run per step (BLIP captions are short). */
+  while (!rc && n < max_length) {
+    size_t mark = vl_ctx_mark(c);
+    vl_tensor *ids = vl_wrap(c, VL_I64, 1, &n, seq);
+    vl_tensor *h = vl_blip_text_forward(c, m, ids, img, true, NULL, NULL);
+    vl_tensor *lg = vl_blip_lm_head(c, m, vl_slice(c, h, 1, n - 1, n));
+    if (!lg) {
+      rc = vl_last_error_code();
+      break;
+    }
+    const float *row = vl_f32(lg);
+    int64_t best = 0;
+    for (int64_t v = 1; v < m->tcfg.vocab; v++)
+      if (row[v] > row[best]) best = v;
+    seq[n++] = best;
+    vl_ctx_reset(c, mark);
+    if (best == m->tcfg.sep) break;
+  }
+  vl_ctx_free(c);
+  if (rc) {
+    free(seq);
+    return rc;
+  }
+  *out = seq;
+  *n_out = n;
+  return VL_OK;
+}

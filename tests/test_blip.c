@@ -1,0 +1,393 @@
+/* BLIP captioning and ITM against the independent goldens in
+ * ../shared/golden/blip-{cap,itm}-a: preprocessing, every vision layer's
+ * input and attention, vision_out, text self/cross-attention, hidden state,
+ * logits / itm_logits, Grad-CAM (acts, grad, cam) and the `vlens dump`
+ * output; greedy generation against argmax of full forwards; clear errors
+ * for broken folders and bad inputs. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "models/blip.h"
+#include "tensor/ops.h"
+#include "test.h"
+
+#define TOL 1e-4
+#define TOL_GRAD 1e-3
+
+static const char *gpath(const char *model, const char *file) {
+  static char buf[1024];
+  snprintf(buf, sizeof buf, "%s/%s", test_shared_path(model), file);
+  return buf;
+}
+
+/* case.json's input_ids as I64 (T) in c; target position/id when present. */
+static vl_tensor *case_ids(vl_ctx *c, const char *model, int64_t *tpos, int64_t *tid) {
+  cJSON *j = vl_json_load(gpath(model, "case.json"));
+  if (!j) return NULL;
+  const cJSON *a = vl_json_get(j, "input_ids");
+  int64_t T = cJSON_GetArraySize(a), i = 0;
+  vl_tensor *ids = vl_new(c, VL_I64, 1, &T);
+  for (const cJSON *e = a ? a->child : NULL; e && ids; e = e->next)
+    ((int64_t *)ids->data)[i++] = (int64_t)e->valuedouble;
+  if (tpos) *tpos = vl_json_int(j, "target.position", -1);
+  if (tid) *tid = vl_json_int(j, "target.token_id", -1);
+  cJSON_Delete(j);
+  return ids;
+}
+
+/* Compares floats against golden tensor `name` of st; prints the error. */
+static double cmp(const vl_safetensors *st, const char *model, const char *name, const float *a,
+                  int64_t n) {
+  const vl_st_tensor *g = vl_st_find(st, name);
+  if (!g || !a || vl_st_numel(g) != n) {
+    printf("  %s %s: missing or size mismatch (%lld vs %lld)\n", model, name,
+           g ? (long long)vl_st_numel(g) : -1LL, (long long)n);
+    return 1e9;
+  }
+  float *b = malloc((size_t)n * sizeof *b);
+  if (!b || vl_st_to_f32(g, b)) {
+    free(b);
+    return 1e9;
+  }
+  double e = test_max_rel_err(a, b, (size_t)n);
+  printf("  %s %-18s max rel err %.2e\n", model, name, e);
+  free(b);
+  return e;
+}
+
+static double cmp_t(const vl_safetensors *st, const char *model, const char *name,
+                    const vl_tensor *t) {
+  return cmp(st, model, name, t ? vl_f32(t) : NULL, t ? t->numel : 0);
+}
+
+static void parity(const char *model) {
+  vl_blip *m = vl_blip_load(test_shared_path(model));
+  if (!m) printf("  %s\n", vl_last_error());
+  REQUIRE(m);
+  vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
+  REQUIRE(st);
+  vl_ctx *c = vl_ctx_new();
+  int64_t tpos = -1, tid = -1;
+  vl_tensor *ids = case_ids(c, model, &tpos, &tid);
+  REQUIRE(ids);
+  /* the processor path gives the same ids */
+  cJSON *cj = vl_json_load(gpath(model, "case.json"));
+  int64_t *pids = NULL, np = 0;
+  CHECK(vl_blip_prompt_ids(m, vl_json_str(cj, "text", ""), &pids, &np) == VL_OK);
+  CHECK(np == ids->numel && pids && !memcmp(pids, ids->data, (size_t)np * 8));
+  free(pids);
+  vl_image *img = vl_image_load(gpath(model, vl_json_str(cj, "image", "image.png")), 0);
+  cJSON_Delete(cj);
+  REQUIRE(img);
+  vl_image *resized = NULL;
+  vl_tensor *px = vl_blip_pixels(c, m, img, &resized);
+  REQUIRE(px && resized);
+  const vl_st_tensor *gu8 = vl_st_find(st, "preprocess.resized_u8");
+  CHECK(gu8 && gu8->nbytes == (size_t)resized->width * resized->height * 3 &&
+        !memcmp(gu8->data, resized->pixels, gu8->nbytes));
+  CHECK(cmp_t(st, model, "pixel_values", px) <= TOL);
+
+  vl_ctx_set_recording(c, true);
+  vl_tensor *vin[8] = {0}, *vat[8] = {0}, *sat[8] = {0}, *cat[8] = {0};
+  vl_blip_run r = {.pixels = px,
+                   .ids = ids,
+                   .vision_layer_in = vin,
+                   .vision_attn = vat,
+                   .self_attn = sat,
+                   .cross_attn = cat};
+  int rc = vl_blip_forward(c, m, &r);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
+  char name[64];
+  for (int l = 0; l < (int)m->vcfg.n_layers; l++) {
+    snprintf(name, sizeof name, "vision_layer_in.%d", l);
+    CHECK(cmp_t(st, model, name, vin[l]) <= TOL);
+    snprintf(name, sizeof name, "vision_attn.%d", l);
+    CHECK(cmp_t(st, model, name, vat[l]) <= TOL);
+  }
+  CHECK(cmp_t(st, model, "vision_out", r.vision_out) <= TOL);
+  for (int l = 0; l < (int)m->tcfg.n_layers; l++) {
+    snprintf(name, sizeof name, "attn.%d", l);
+    CHECK(cmp_t(st, model, name, sat[l]) <= TOL);
+    snprintf(name, sizeof name, "cross_attn.%d", l);
+    CHECK(cmp_t(st, model, name, cat[l]) <= TOL);
+  }
+  CHECK(cmp_t(st, model, "text_hidden", r.hidden) <= TOL);
+  vl_tensor *score = r.logits ? r.logits : r.itm_logits;
+  REQUIRE(score);
+  CHECK(cmp_t(st, model, r.logits ? "logits" : "itm_logits", score) <= TOL);
+  /* target and Grad-CAM */
+  float *dout = calloc((size_t)score->numel, sizeof *dout);
+  REQUIRE(dout);
+  int64_t at = r.logits ? tpos * m->tcfg.vocab + tid : 1;
+  REQUIRE(at >= 0 && at < score->numel);
+  dout[at] = 1;
+  float s = vl_f32(score)[at];
+  CHECK(cmp(st, model, "target_score", &s, 1) <= TOL);
+  REQUIRE(vl_backward(c, score, dout) == VL_OK);
+  free(dout);
+  vl_tensor *x = vin[m->vcfg.n_layers - 1];
+  REQUIRE(x && x->grad);
+  const int64_t N = x->shape[1] - 1, D = x->shape[2];
+  CHECK(cmp(st, model, "gradcam.acts", vl_f32(x) + D, N * D) <= TOL);
+  CHECK(cmp(st, model, "gradcam.grad", x->grad + D, N * D) <= TOL_GRAD);
+  vl_clear_error();
+  vl_image_free(resized);
+  vl_image_free(img);
+  vl_ctx_free(c);
+  vl_st_close(st);
+  vl_blip_free(m);
+}
+
+static void test_caption_parity(void) { parity("golden/blip-cap-a"); }
+static void test_itm_parity(void) { parity("golden/blip-itm-a"); }
+
+/* The golden target of blip-cap-a is the argmax at the last position; greedy
+ * generation's tokens are the argmax of full forwards on each prefix. */
+static void test_generate_greedy(void) {
+  const char *model = "golden/blip-cap-a";
+  vl_blip *m = vl_blip_load(test_shared_path(model));
+  REQUIRE(m);
+  vl_ctx *c = vl_ctx_new();
+  int64_t tpos, tid;
+  vl_tensor *ids = case_ids(c, model, &tpos, &tid);
+  vl_image *img = vl_image_load(gpath(model, "image.png"), 0);
+  REQUIRE(ids && img);
+  vl_tensor *px = vl_blip_pixels(c, m, img, NULL);
+  REQUIRE(px);
+  int64_t *seq = NULL, n = 0;
+  REQUIRE(vl_blip_generate(m, px, ids->data, ids->numel, 12, &seq, &n) == VL_OK);
+  CHECK(n > ids->numel && n <= 12);
+  CHECK(!memcmp(seq, ids->data, (size_t)ids->numel * 8));
+  CHECK(seq[ids->numel] == tid); /* the case's target is the first greedy token */
+  for (int64_t k = ids->numel; k < n; k++) {
+    vl_tensor *pre = vl_wrap(c, VL_I64, 1, &k, seq);
+    vl_blip_run r = {.pixels = px, .ids = pre};
+    REQUIRE(vl_blip_forward(c, m, &r) == VL_OK);
+    const float *row = vl_f32(r.logits) + (k - 1) * m->tcfg.vocab;
+    int64_t best = 0;
+    for (int64_t v = 1; v < m->tcfg.vocab; v++)
+      if (row[v] > row[best]) best = v;
+    CHECK(seq[k] == best);
+  }
+  for (int64_t k = ids->numel; k < n - 1; k++) CHECK(seq[k] != m->tcfg.sep);
+  CHECK(n == 12 || seq[n - 1] == m->tcfg.sep);
+  printf("  generated %lld tokens:", (long long)n);
+  for (int64_t k = 0; k < n; k++) printf(" %lld", (long long)seq[k]);
+  printf("\n");
+  free(seq);
+  /* an ITM model does not generate */
+  vl_blip *itm = vl_blip_load(test_shared_path("golden/blip-itm-a"));
+  REQUIRE(itm);
+  CHECK(vl_blip_generate(itm, px, ids->data, ids->numel, 12, &seq, &n) == VL_ERR_INVALID);
+  vl_blip_free(itm);
+  vl_image_free(img);
+  vl_ctx_free(c);
+  vl_blip_free(m);
+}
+
+/* The function behind `vlens dump`, in memory, against the golden. */
+static void dump_case(const char *model, bool caption) {
+  vl_blip *m = vl_blip_load(test_shared_path(model));
+  REQUIRE(m);
+  vl_ctx *c = vl_ctx_new();
+  int64_t tpos = -1, tid = -1;
+  vl_tensor *ids = case_ids(c, model, &tpos, &tid);
+  REQUIRE(ids);
+  vl_dump_opts o = {.image_path = gpath(model, "image.png"),
+                    .ids = ids->data,
+                    .n_ids = ids->numel,
+                    .attn = true,
+                    .has_target = caption,
+                    .target_pos = tpos,
+                    .target_id = tid};
+  char img_path[1024];
+  snprintf(img_path, sizeof img_path, "%s", o.image_path);
+  o.image_path = img_path;
+  vl_st_writer *w = vl_st_writer_new();
+  int rc = vl_blip_dump(m, &o, w);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  REQUIRE(vl_st_writer_to_memory(w, &buf, &len) == VL_OK);
+  vl_st_writer_free(w);
+  vl_safetensors *out = vl_st_open_memory(buf, len, "dump");
+  vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
+  REQUIRE(out && st);
+  const char *want[] = {"input_ids", "pixel_values", "vision_out", caption ? "logits" : "itm_logits",
+                        "attn.0", "attn.1", "cross_attn.0", "cross_attn.1", "gradcam.acts",
+                        "gradcam.grad", "gradcam"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const vl_st_tensor *t = vl_st_find(out, want[i]);
+    const vl_st_tensor *g = vl_st_find(st, want[i]);
+    CHECK(t && g);
+    if (!t || !g) continue;
+    CHECK(t->dtype == g->dtype && t->ndim == g->ndim &&
+          !memcmp(t->shape, g->shape, sizeof(int64_t) * (size_t)t->ndim));
+    int64_t n = vl_st_numel(t);
+    float *a = malloc((size_t)n * sizeof *a);
+    REQUIRE(a && vl_st_to_f32(t, a) == VL_OK);
+    double tol = !strncmp(want[i], "gradcam", 7) && strcmp(want[i], "gradcam.acts") ? TOL_GRAD
+                                                                                     : TOL;
+    CHECK(cmp(st, model, want[i], a, n) <= tol);
+    free(a);
+  }
+  const vl_st_tensor *p = vl_st_find(out, "position_ids");
+  CHECK(p && p->dtype == VL_I64 && vl_st_numel(p) == ids->numel &&
+        ((const int64_t *)p->data)[ids->numel - 1] == ids->numel - 1);
+  vl_clear_error();
+  vl_st_close(st);
+  vl_st_close(out);
+  free(buf);
+  vl_ctx_free(c);
+  vl_blip_free(m);
+}
+
+static void test_dump_caption(void) { dump_case("golden/blip-cap-a", true); }
+static void test_dump_itm(void) { dump_case("golden/blip-itm-a", false); }
+
+/* A copy of blip-cap-a in a temp folder (links), with config.json replaced
+ * by `config` (NULL: linked) and model.safetensors by `weights` (NULL: linked). */
+static const char *broken_folder(const char *tag, const char *config, const char *weights) {
+  static char dir[1024];
+  snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), tag);
+  mkdir(dir, 0755);
+  const char *files[] = {"config.json", "model.safetensors", "preprocessor_config.json",
+                         "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char dst[1200], src[PATH_MAX];
+    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+    unlink(dst);
+    if (i == 0 && config) {
+      test_write_file(dst, config, strlen(config));
+    } else if (i == 1 && weights) {
+      if (symlink(weights, dst)) return NULL;
+    } else {
+      /* links resolve relative to their folder: point at the absolute path */
+      if (!realpath(gpath("golden/blip-cap-a", files[i]), src) || symlink(src, dst)) return NULL;
+    }
+  }
+  return dir;
+}
+
+static char *config_with(const char *path_key, const char *new_value_json) {
+  size_t len;
+  char *text = (char *)test_read_file(gpath("golden/blip-cap-a", "config.json"), &len);
+  cJSON *j = text ? cJSON_Parse(text) : NULL;
+  free(text);
+  if (!j) return NULL;
+  cJSON *obj = j;
+  char key[128];
+  snprintf(key, sizeof key, "%s", path_key);
+  char *dot = strchr(key, '.');
+  if (dot) {
+    *dot = 0;
+    obj = cJSON_GetObjectItem(j, key);
+  }
+  const char *leaf = dot ? dot + 1 : key;
+  cJSON_DeleteItemFromObject(obj, leaf);
+  if (new_value_json) cJSON_AddItemToObject(obj, leaf, cJSON_Parse(new_value_json));
+  char *out = cJSON_Print(j);
+  cJSON_Delete(j);
+  return out;
+}
+
+static void expect_load_error(const char *dir, int code, const char *needle) {
+  vl_clear_error();
+  vl_blip *m = vl_blip_load(dir);
+  CHECK(!m);
+  vl_blip_free(m);
+  printf("  error: %s\n", vl_last_error());
+  CHECK(vl_last_error_code() == code);
+  CHECK(strstr(vl_last_error(), needle) != NULL);
+}
+
+static void test_errors(void) {
+  char *cfg = config_with("text_config.hidden_size", NULL);
+  REQUIRE(cfg);
+  expect_load_error(broken_folder("nokey", cfg, NULL), VL_ERR_NOTFOUND, "hidden_size");
+  free(cfg);
+  cfg = config_with("architectures", "[\"BlipForQuestionAnswering\"]");
+  expect_load_error(broken_folder("arch", cfg, NULL), VL_ERR_UNSUPPORTED,
+                    "BlipForQuestionAnswering");
+  free(cfg);
+  cfg = config_with("vision_config.hidden_act", "\"swish\"");
+  expect_load_error(broken_folder("act", cfg, NULL), VL_ERR_UNSUPPORTED, "swish");
+  free(cfg);
+  expect_load_error("/nonexistent/blip", VL_ERR_NOTFOUND, "config.json");
+
+  /* mis-shaped tensor: the checkpoint rewritten with one weight cut short */
+  vl_safetensors *src = vl_st_open(gpath("golden/blip-cap-a", "model.safetensors"));
+  REQUIRE(src);
+  vl_st_writer *w = vl_st_writer_new();
+  for (size_t i = 0; i < vl_st_count(src); i++) {
+    const vl_st_tensor *t = vl_st_at(src, i);
+    int64_t shape[VL_ST_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    if (!strcmp(t->name, "text_decoder.bert.encoder.layer.1.crossattention.self.key.weight"))
+      shape[1] -= 1;
+    CHECK(vl_st_writer_add(w, t->name, t->dtype, t->ndim, shape, t->data) == VL_OK);
+  }
+  char wpath[1024];
+  snprintf(wpath, sizeof wpath, "%s/bad.safetensors", test_tmpdir());
+  CHECK(vl_st_writer_save(w, wpath) == VL_OK);
+  vl_st_writer_free(w);
+  vl_st_close(src);
+  expect_load_error(broken_folder("shape", NULL, wpath), VL_ERR_FORMAT,
+                    "layer.1.crossattention.self.key.weight': expected shape [64, 48], found "
+                    "[64, 47]");
+
+  /* bad inputs to a good model */
+  vl_blip *m = vl_blip_load(test_shared_path("golden/blip-cap-a"));
+  REQUIRE(m);
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *px = vl_new_f32(c, 4, (int64_t)1, (int64_t)3, (int64_t)32, (int64_t)32);
+  int64_t T = 3;
+  vl_tensor *ids = vl_new(c, VL_I64, 1, &T);
+  ((int64_t *)ids->data)[1] = 79; /* vocab is 79 */
+  vl_blip_run r = {.pixels = px, .ids = ids};
+  CHECK(vl_blip_forward(c, m, &r) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "outside the vocabulary") != NULL);
+  T = 41; /* max_position_embeddings 40 */
+  r.ids = vl_new(c, VL_I64, 1, &T);
+  CHECK(vl_blip_forward(c, m, &r) == VL_ERR_LIMIT);
+  r.ids = ids;
+  ((int64_t *)ids->data)[1] = 3;
+  r.pixels = vl_new_f32(c, 4, (int64_t)1, (int64_t)3, (int64_t)16, (int64_t)32);
+  CHECK(vl_blip_forward(c, m, &r) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "pixel_values") != NULL);
+  /* dump: target outside the sequence, missing image */
+  int64_t dids[2] = {77, 13};
+  vl_dump_opts o = {.image_path = gpath("golden/blip-cap-a", "image.png"),
+                    .ids = dids,
+                    .n_ids = 2,
+                    .has_target = true,
+                    .target_pos = 2,
+                    .target_id = 3};
+  vl_st_writer *dw = vl_st_writer_new();
+  CHECK(vl_blip_dump(m, &o, dw) == VL_ERR_INVALID);
+  o.image_path = "/nonexistent.png";
+  CHECK(vl_blip_dump(m, &o, dw) != VL_OK);
+  vl_st_writer_free(dw);
+  vl_clear_error();
+  vl_ctx_free(c);
+  vl_blip_free(m);
+}
+
+int main(void) {
+  RUN(test_caption_parity);
+  RUN(test_itm_parity);
+  RUN(test_generate_greedy);
+  RUN(test_dump_caption);
+  RUN(test_dump_itm);
+  RUN(test_errors);
+  return test_summary();
+}
