@@ -19,5 +19,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_shapes(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 
 #endif

@@ -103,7 +103,7 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
 }
 
 int vl_blip_dump(const vl_blip *m, const vl_dump_opts *o, vl_st_writer *w) {
-  if (!o->image_path) return vl_error(VL_ERR_INVALID, "dump: BLIP models need --image");
+  if (!o->image_path) return vl_error(VL_ERR_INVALID, "blip: an image is required (--image)");
   vl_image *img = vl_image_load(o->image_path, 0);
   if (!img) return vl_last_error_code();
   vl_ctx *c = vl_ctx_new();
