@@ -264,6 +264,72 @@ static void test_golden_blip_cap(void) { check_golden("golden/blip-cap-a", 32, 3
 static void test_golden_blip_itm(void) { check_golden("golden/blip-itm-a", 32, 32); }
 static void test_golden_clip(void) { check_golden("golden/clip-a", 32, 32); }
 
+/* Qwen2-VL / 2.5-VL / 3-VL: smart_resize, bicubic, normalise, patch layout
+ * against the golden's pixel_values and image_grid_thw. */
+static void check_qwen_golden(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/golden.safetensors", test_shared_path(dir));
+  vl_safetensors *st = vl_st_open(path);
+  if (!st) {
+    printf("  %s missing; skipped (%s)\n", path, vl_last_error());
+    return;
+  }
+  snprintf(path, sizeof path, "%s/preprocessor_config.json", test_shared_path(dir));
+  char *json = read_text(path);
+  snprintf(path, sizeof path, "%s/image.png", test_shared_path(dir));
+  vl_image *img = vl_image_load(path, 0);
+  vl_preprocess_cfg cfg;
+  CHECK(json && img && vl_preprocess_cfg_parse(&cfg, json, "preprocessor_config.json") == 0);
+  CHECK(cfg.qwen);
+  free(json);
+  const vl_st_tensor *pv = vl_st_find(st, "pixel_values");
+  const vl_st_tensor *thw = vl_st_find(st, "image_grid_thw");
+  float *chw = NULL;
+  int w = 0, h = 0;
+  if (img && pv && thw && cfg.qwen && vl_preprocess(&cfg, img, &chw, &w, &h, NULL) == 0) {
+    int p = cfg.patch_size, T = cfg.temporal_patch_size;
+    float grid[3];
+    CHECK(vl_st_to_f32(thw, grid) == 0);
+    CHECK(grid[0] == 1 && grid[1] == h / p && grid[2] == w / p);
+    size_t rows = (size_t)(h / p) * (w / p), cols = (size_t)3 * T * p * p;
+    CHECK(pv->ndim == 2 && pv->shape[0] == (int64_t)rows && pv->shape[1] == (int64_t)cols);
+    if (vl_st_numel(pv) == (int64_t)(rows * cols)) {
+      float *got = malloc(rows * cols * sizeof(float)), *ref = malloc(rows * cols * sizeof(float));
+      REQUIRE(got && ref);
+      CHECK(vl_qwen_patchify(chw, h, w, p, cfg.merge_size, T, got) == 0);
+      CHECK(vl_st_to_f32(pv, ref) == 0);
+      double err = test_max_rel_err(got, ref, rows * cols);
+      printf("  %s: %dx%d -> %dx%d, pixel_values max rel err %.3g\n", dir, img->width, img->height,
+             w, h, err);
+      CHECK(err <= 1e-4);
+      free(got);
+      free(ref);
+    }
+  } else {
+    CHECK(!"qwen preprocess failed");
+    printf("  %s: %s\n", dir, vl_last_error());
+  }
+  free(chw);
+  vl_image_free(img);
+  vl_st_close(st);
+}
+
+static void test_golden_qwen2vl(void) { check_qwen_golden("golden/qwen2vl-a"); }
+static void test_golden_qwen25vl(void) { check_qwen_golden("golden/qwen25vl-a"); }
+static void test_golden_qwen3vl(void) { check_qwen_golden("golden/qwen3vl-a"); }
+
+static void test_smart_resize(void) {
+  int h = 0, w = 0;
+  CHECK(vl_smart_resize(100, 120, 28, 3136, 12845056, &h, &w) == 0 && h == 112 && w == 112);
+  /* Python round() is half-to-even: 70/28 = 2.5 -> 2, 98/28 = 3.5 -> 4 */
+  CHECK(vl_smart_resize(70, 98, 28, 1, 1 << 30, &h, &w) == 0 && h == 56 && w == 112);
+  /* too many pixels: beta = sqrt(1000*1000/200000), floor(1000/beta/28)*28 = 420 */
+  CHECK(vl_smart_resize(1000, 1000, 28, 3136, 200000, &h, &w) == 0 && h == 420 && w == 420);
+  /* too few: beta = sqrt(3136/100), ceil(10*5.6/28)*28 = 56 */
+  CHECK(vl_smart_resize(10, 10, 28, 3136, 1 << 30, &h, &w) == 0 && h == 56 && w == 56);
+  CHECK(vl_smart_resize(10, 2100, 28, 3136, 1 << 30, &h, &w) == VL_ERR_INVALID);
+}
+
 static void test_cfg_parse(void) {
   vl_preprocess_cfg c;
   CHECK(vl_preprocess_cfg_parse(&c,
@@ -312,5 +378,9 @@ int main(void) {
   RUN(test_golden_blip_cap);
   RUN(test_golden_blip_itm);
   RUN(test_golden_clip);
+  RUN(test_smart_resize);
+  RUN(test_golden_qwen2vl);
+  RUN(test_golden_qwen25vl);
+  RUN(test_golden_qwen3vl);
   return test_summary();
 }

@@ -2,6 +2,7 @@
 #include "io/preprocess.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,62 @@ int vl_shortest_edge_size(int width, int height, int shortest, int max_size, int
                     height);
   *out_width = width <= height ? new_short : new_long;
   *out_height = width <= height ? new_long : new_short;
+  return VL_OK;
+}
+
+int vl_smart_resize(int height, int width, int factor, int64_t min_pixels, int64_t max_pixels,
+                    int *out_height, int *out_width) {
+  if (height <= 0 || width <= 0 || factor <= 0)
+    return vl_error(VL_ERR_INVALID, "smart_resize: bad sizes %dx%d, factor %d", width, height,
+                    factor);
+  int hi = height > width ? height : width, lo = height > width ? width : height;
+  if ((double)hi / lo > 200)
+    return vl_error(VL_ERR_INVALID, "smart_resize: aspect ratio of %dx%d is over 200", width,
+                    height);
+  /* rint: round half to even under the default rounding mode, as Python's round() */
+  double h_bar = rint((double)height / factor) * factor;
+  double w_bar = rint((double)width / factor) * factor;
+  if (h_bar < factor) h_bar = factor;
+  if (w_bar < factor) w_bar = factor;
+  if (max_pixels > 0 && h_bar * w_bar > (double)max_pixels) {
+    double beta = sqrt((double)height * width / (double)max_pixels);
+    h_bar = fmax(factor, floor(height / beta / factor) * factor);
+    w_bar = fmax(factor, floor(width / beta / factor) * factor);
+  } else if (min_pixels > 0 && h_bar * w_bar < (double)min_pixels) {
+    double beta = sqrt((double)min_pixels / ((double)height * width));
+    h_bar = ceil(height * beta / factor) * factor;
+    w_bar = ceil(width * beta / factor) * factor;
+  }
+  if (h_bar > 65536 || w_bar > 65536)
+    return vl_error(VL_ERR_LIMIT, "smart_resize: %dx%d would become %.0fx%.0f", width, height,
+                    w_bar, h_bar);
+  *out_height = (int)h_bar;
+  *out_width = (int)w_bar;
+  return VL_OK;
+}
+
+int vl_qwen_patchify(const float *chw, int height, int width, int patch, int merge, int temporal,
+                     float *out) {
+  if (patch <= 0 || merge <= 0 || temporal <= 0 || height % (patch * merge) ||
+      width % (patch * merge))
+    return vl_error(VL_ERR_INVALID, "qwen patchify: %dx%d is not a multiple of %d x %d", width,
+                    height, patch, merge);
+  int gh = height / patch, gw = width / patch;
+  size_t cols = (size_t)3 * temporal * patch * patch, row = 0;
+  for (int bh = 0; bh < gh / merge; bh++)
+    for (int bw = 0; bw < gw / merge; bw++)
+      for (int mh = 0; mh < merge; mh++)
+        for (int mw = 0; mw < merge; mw++, row++) {
+          float *o = out + row * cols;
+          int y0 = (bh * merge + mh) * patch, x0 = (bw * merge + mw) * patch;
+          for (int c = 0; c < 3; c++)
+            for (int t = 0; t < temporal; t++)
+              for (int py = 0; py < patch; py++) {
+                const float *src = chw + ((size_t)c * height + y0 + py) * width + x0;
+                memcpy(o, src, (size_t)patch * sizeof(float));
+                o += patch;
+              }
+        }
   return VL_OK;
 }
 
@@ -191,6 +248,34 @@ int vl_preprocess_cfg_parse(vl_preprocess_cfg *cfg, const char *json, const char
     }
     cfg->rescale_factor = v->valuedouble;
   }
+  v = cJSON_GetObjectItemCaseSensitive(root, "image_processor_type");
+  if (cJSON_IsString(v) && strstr(v->valuestring, "Qwen2VL")) {
+    /* min/max pixels: top-level keys, else size.shortest_edge/longest_edge */
+    const cJSON *sz = cJSON_GetObjectItemCaseSensitive(root, "size");
+    const cJSON *mn = cJSON_GetObjectItemCaseSensitive(root, "min_pixels");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(root, "max_pixels");
+    if (!mn && cJSON_IsObject(sz)) mn = cJSON_GetObjectItemCaseSensitive(sz, "shortest_edge");
+    if (!mx && cJSON_IsObject(sz)) mx = cJSON_GetObjectItemCaseSensitive(sz, "longest_edge");
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(root, "patch_size");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(root, "merge_size");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "temporal_patch_size");
+    if (!cJSON_IsNumber(mn) || !cJSON_IsNumber(mx) || mn->valuedouble < 1 ||
+        mx->valuedouble < mn->valuedouble) {
+      rc = vl_error(VL_ERR_FORMAT, "%s: Qwen2-VL config needs min_pixels <= max_pixels", name);
+      goto done;
+    }
+    cfg->qwen = 1;
+    cfg->min_pixels = (int64_t)mn->valuedouble;
+    cfg->max_pixels = (int64_t)mx->valuedouble;
+    cfg->patch_size = 14, cfg->merge_size = 2, cfg->temporal_patch_size = 2;
+    if ((ps && get_int(ps, &cfg->patch_size, "patch_size", name) < 0) ||
+        (ms && get_int(ms, &cfg->merge_size, "merge_size", name) < 0) ||
+        (ts && get_int(ts, &cfg->temporal_patch_size, "temporal_patch_size", name) < 0)) {
+      rc = VL_ERR_FORMAT;
+      goto done;
+    }
+    goto done;
+  }
   v = cJSON_GetObjectItemCaseSensitive(root, "size");
   if (cfg->do_resize) {
     if (!v) {
@@ -231,7 +316,12 @@ int vl_preprocess(const vl_preprocess_cfg *cfg, const vl_image *img, float **out
   if (!cur) return vl_last_error_code();
   if (cfg->do_resize) {
     int w = cfg->size_width, h = cfg->size_height;
-    if (cfg->resize_shortest_edge &&
+    if (cfg->qwen && vl_smart_resize(cur->height, cur->width, cfg->patch_size * cfg->merge_size,
+                                     cfg->min_pixels, cfg->max_pixels, &h, &w) < 0) {
+      vl_image_free(cur);
+      return vl_last_error_code();
+    }
+    if (!cfg->qwen && cfg->resize_shortest_edge &&
         vl_shortest_edge_size(cur->width, cur->height, cfg->shortest_edge, 0, &w, &h) < 0) {
       vl_image_free(cur);
       return vl_last_error_code();

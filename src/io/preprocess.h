@@ -37,7 +37,26 @@ typedef struct {
   double rescale_factor;
   int do_normalize;
   float mean[3], std[3];
+  /* Qwen2-VL family (image_processor_type Qwen2VLImageProcessor): "size" is
+   * {shortest_edge: min_pixels, longest_edge: max_pixels} and the resize is
+   * smart_resize to multiples of patch_size * merge_size. */
+  int qwen;
+  int64_t min_pixels, max_pixels;
+  int patch_size, merge_size, temporal_patch_size;
 } vl_preprocess_cfg;
+
+/* Qwen2-VL's smart_resize: both sides rounded (half to even, as Python's
+ * round) to multiples of factor, then scaled into [min_pixels, max_pixels]
+ * keeping the aspect ratio. Aspect ratios over 200 are refused. */
+int vl_smart_resize(int height, int width, int factor, int64_t min_pixels, int64_t max_pixels,
+                    int *out_height, int *out_width);
+
+/* Qwen2-VL's pixel_values layout from one CHW image (the frame repeated
+ * temporal times): rows (H/patch)*(W/patch) ordered by merge block, then
+ * within the block; columns 3*temporal*patch*patch ordered (c, t, y, x).
+ * H and W must be multiples of patch*merge. */
+int vl_qwen_patchify(const float *chw, int height, int width, int patch, int merge, int temporal,
+                     float *out);
 
 /* Defaults of the BLIP/CLIP processors: bicubic, 1/255, OpenAI CLIP mean/std;
  * the caller sets the sizes. */
@@ -49,7 +68,8 @@ void vl_preprocess_cfg_default(vl_preprocess_cfg *cfg);
  * name_for_errors names the file in messages. */
 int vl_preprocess_cfg_parse(vl_preprocess_cfg *cfg, const char *json, const char *name_for_errors);
 
-/* Runs the whole pipeline. On success *out is a malloc'd (1,3,H,W) float
+/* Runs the whole pipeline (for Qwen: smart_resize, no crop; the caller
+ * applies vl_qwen_patchify to the CHW result). On success *out is a malloc'd (1,3,H,W) float
  * buffer (free with free()) and *out_w, *out_h its size. If resized_u8 is not
  * NULL it receives the 8-bit image after resize and crop (caller frees). */
 int vl_preprocess(const vl_preprocess_cfg *cfg, const vl_image *img, float **out, int *out_w,
