@@ -21,6 +21,17 @@ static const char *const act_names[] = {"vl_relu", "vl_gelu",    "vl_gelu_tanh",
 
 static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula
+ * PyTorch's vectorised CPU kernels use; several times faster than erff. */
+static inline float erf_as(float x) {
+  float a = fabsf(x), t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+             0.254829592f) *
+            t;
+  float r = 1.0f - p * expf(-a * a);
+  return copysignf(r, x);
+}
+
 typedef struct {
   act kind;
   const float *x, *g;
@@ -39,7 +50,7 @@ static void fwd_range(void *arg, int64_t b, int64_t e, int worker) {
     break;
   case A_GELU:
     for (int64_t i = b; i < e; i++)
-      y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * SQRT1_2));
+      y[i] = 0.5f * x[i] * (1.0f + erf_as(x[i] * SQRT1_2));
     break;
   case A_GELU_TANH:
     for (int64_t i = b; i < e; i++) {
@@ -79,7 +90,7 @@ static void bwd_range(void *arg, int64_t b, int64_t e, int worker) {
   case A_GELU:
     for (int64_t i = b; i < e; i++) {
       float v = x[i];
-      float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
+      float cdf = 0.5f * (1.0f + erf_as(v * SQRT1_2));
       float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
       d[i] += g[i] * (cdf + v * pdf);
     }

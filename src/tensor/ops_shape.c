@@ -267,15 +267,16 @@ static void split_axis(const vl_tensor *x, int axis, int64_t *outer, int64_t *in
 }
 
 static void concat_backward(vl_ctx *c, vl_node *n) {
-  vl_tensor **xs = n->saved, *y = n->out;
-  int cnt = (int)n->i[0], axis = (int)n->i[1];
+  vl_tensor *y = n->out;
+  int axis = (int)n->i[0];
   int64_t outer, inner;
   split_axis(y, axis, &outer, &inner);
   int64_t row = y->shape[axis] * inner, off = 0;
-  for (int k = 0; k < cnt; k++) {
-    int64_t w = xs[k]->shape[axis] * inner;
-    if (xs[k]->requires_grad) {
-      float *gx = vl_grad(c, xs[k]);
+  for (int k = 0; k < n->n_in; k++) {
+    vl_tensor *x = n->in[k];
+    int64_t w = x->shape[axis] * inner;
+    if (x->requires_grad) {
+      float *gx = vl_grad(c, x);
       if (!gx) return;
       for (int64_t o = 0; o < outer; o++)
         add_into(gx + o * w, y->grad + o * row + off, w);
@@ -318,6 +319,19 @@ vl_tensor *vl_concat(vl_ctx *c, int n, vl_tensor *const *xs, int axis) {
     shape[axis] += x->shape[axis];
     grad |= x->requires_grad;
   }
+  bool record = x0->dtype == VL_F32 && grad && vl_ctx_recording(c);
+  if (record && n > VL_NODE_MAX_IN) {
+    /* A node holds VL_NODE_MAX_IN inputs (and vl_zero_grads sees only
+     * those): concatenate groups first, then the groups. */
+    int groups = (n + VL_NODE_MAX_IN - 1) / VL_NODE_MAX_IN;
+    vl_tensor **g = vl_ctx_alloc(c, (size_t)groups * sizeof *g);
+    if (!g) return NULL;
+    for (int k = 0; k < groups; k++) {
+      int m = n - k * VL_NODE_MAX_IN < VL_NODE_MAX_IN ? n - k * VL_NODE_MAX_IN : VL_NODE_MAX_IN;
+      if (!(g[k] = vl_concat(c, m, xs + k * VL_NODE_MAX_IN, axis))) return NULL;
+    }
+    return vl_concat(c, groups, g, axis);
+  }
   vl_tensor *y = vl_new(c, x0->dtype, x0->ndim, shape);
   if (!y) return NULL;
   int64_t outer, inner;
@@ -332,17 +346,9 @@ vl_tensor *vl_concat(vl_ctx *c, int n, vl_tensor *const *xs, int axis) {
       memcpy(d + (size_t)(o * row + off) * es, s + (size_t)(o * w) * es, (size_t)w * es);
     off += w;
   }
-  if (x0->dtype != VL_F32 || !grad || !vl_ctx_recording(c)) return y;
-  /* The node holds up to VL_NODE_MAX_IN inputs; the full list is saved. */
-  vl_tensor **saved = vl_ctx_alloc(c, (size_t)n * sizeof *saved);
-  if (!saved) return NULL;
-  memcpy(saved, xs, (size_t)n * sizeof *saved);
+  if (!record) return y;
   vl_node *nd = vl_record(c, y, "concat", concat_backward, n, xs);
-  if (nd) {
-    nd->i[0] = n;
-    nd->i[1] = axis;
-    nd->saved = saved;
-  }
+  if (nd) nd->i[0] = axis;
   return y;
 }
 
