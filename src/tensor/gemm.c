@@ -1,10 +1,9 @@
 /* Packed-panel GEMM driver (Goto/BLIS loop order), kernel selection, GEMV
  * path for single-row products, and the OpenBLAS route.
  *
- * B (all of it, widened to F32) is packed once per call into NR-wide column
- * panels, k-blocked by KC; the work is then split into (MC rows x NCT cols)
- * tasks on the pool, each packing its own A block (MC x KC, L2) and running
- * the microkernel over B micro-panels (KC x NR, L1). */
+ * Work is split into tasks of (column tile <= NC_MAX) x (group of MC row
+ * tiles) on the pool; each task packs its B slice per KC block (widened to
+ * F32, NR-wide panels) and its A blocks, then runs the microkernel. */
 #include "tensor/gemm.h"
 
 #include <cblas.h>
@@ -226,10 +225,10 @@ static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K,
 
 /* ---- packed GEMM ------------------------------------------------------- */
 
-/* Packing buffers, kept per calling thread and grown on demand: a fresh
- * malloc of megabytes per call is an mmap whose page faults cost as much as
- * a small product. Per thread because vl_gemm may run inside pool workers.
- * The memory stays reachable from the thread until it exits. */
+/* Packing buffers, kept per pool worker and grown on demand: a fresh malloc
+ * of megabytes per call is an mmap whose page faults cost as much as a small
+ * product. Thread-local because vl_gemm may itself run inside pool workers.
+ * The memory stays reachable from its thread until the thread exits. */
 static _Thread_local float *g_scratch[2];
 static _Thread_local size_t g_scratch_n[2];
 
@@ -242,43 +241,39 @@ static float *scratch(int which, size_t n) {
   return g_scratch[which];
 }
 
+#define NC_MAX 512 /* columns of B packed at once: KC x NC_MAX floats = 512 KiB (L2) */
+
 typedef struct {
   const vl_gemm_impl *im;
   bool ta, tb;
-  int64_t M, N, K, lda, ldb, ldc, Npad;
+  int64_t M, N, K, lda, ldb, ldc;
   float alpha, beta;
   const float *A;
   const void *B;
   vl_dtype bt;
-  float *Bp;   /* packed B: per KC block of kc rows, kc * Npad floats */
-  float *Abuf; /* per worker MC * KC */
   float *C;
-  int64_t ntiles, nct;
+  int64_t nct, ntiles;   /* column tiles (multiple of NR, <= NC_MAX) */
+  int64_t mtiles, mper;  /* MC row tiles, per task */
+  int64_t mgroups;       /* tasks per column tile */
 } gemm_job;
 
-/* Packs column panels [p0, p1) of B (all k). */
-static void pack_b_range(void *arg, int64_t p0, int64_t p1, int worker) {
-  const gemm_job *g = arg;
+/* Packs op(B)[k0:k0+kc, j0:j1] into NR-wide panels (kc x NR, k-major),
+ * widening to F32 and zero-padding the last panel. */
+static void pack_b(const gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_t j1, float *dst) {
   const vl_gemm_impl *im = g->im;
   const int64_t NR = im->nr;
-  float tmp[KC > 64 ? KC : 64];
-  (void)worker;
-  for (int64_t jp = p0; jp < p1; jp++) {
-    int64_t j0 = jp * NR, nr = g->N - j0 < NR ? g->N - j0 : NR;
-    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
-      int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
-      float *dst = g->Bp + k0 * g->Npad + jp * kc * NR;
-      if (!g->tb) { /* B is K x N: rows of NR contiguous values */
-        for (int64_t k = 0; k < kc; k++) {
-          im->widen(elem(g->B, g->bt, (k0 + k) * g->ldb + j0), g->bt, nr, dst + k * NR);
-          for (int64_t j = nr; j < NR; j++) dst[k * NR + j] = 0;
-        }
-      } else { /* B is N x K: each column j of op(B) is a contiguous row */
-        for (int64_t j = 0; j < NR; j++) {
-          if (j < nr)
-            im->widen(elem(g->B, g->bt, (j0 + j) * g->ldb + k0), g->bt, kc, tmp);
-          for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = j < nr ? tmp[k] : 0.0f;
-        }
+  float tmp[KC];
+  for (int64_t jb = j0; jb < j1; jb += NR, dst += kc * NR) {
+    int64_t nr = j1 - jb < NR ? j1 - jb : NR;
+    if (!g->tb) { /* B is K x N: rows of nr contiguous values */
+      for (int64_t k = 0; k < kc; k++) {
+        im->widen(elem(g->B, g->bt, (k0 + k) * g->ldb + jb), g->bt, nr, dst + k * NR);
+        for (int64_t j = nr; j < NR; j++) dst[k * NR + j] = 0;
+      }
+    } else { /* B is N x K: column j of op(B) is a contiguous row */
+      for (int64_t j = 0; j < NR; j++) {
+        if (j < nr) im->widen(elem(g->B, g->bt, (jb + j) * g->ldb + k0), g->bt, kc, tmp);
+        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = j < nr ? tmp[k] : 0.0f;
       }
     }
   }
@@ -302,67 +297,83 @@ static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t k0, int64_
   }
 }
 
+/* Task t: column tile t / mgroups, a group of row tiles. Loop order as in
+ * BLIS: k block -> pack B slice (L2) -> row tile: pack A (L2) -> NR panel
+ * (B micro-panel in L1) -> MR micro-tile. B is packed just before use, so
+ * it is read from memory once and the packed copy never leaves the cache. */
 static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
-  const gemm_job *g = arg;
+  gemm_job *g = arg;
   const vl_gemm_impl *im = g->im;
   const int64_t MR = im->mr, NR = im->nr;
-  float *Ap = g->Abuf + (size_t)worker * MC * KC;
+  float *Bp = scratch(0, (size_t)KC * (size_t)g->nct), *Ap = scratch(1, (size_t)MC * KC);
   float tile[12 * 32];
+  (void)worker;
   for (int64_t t = t0; t < t1; t++) {
-    int64_t i0 = (t / g->ntiles) * MC, j0 = (t % g->ntiles) * g->nct;
-    int64_t mc = g->M - i0 < MC ? g->M - i0 : MC;
+    int64_t j0 = (t / g->mgroups) * g->nct, mt0 = (t % g->mgroups) * g->mper;
     int64_t j1 = j0 + g->nct < g->N ? j0 + g->nct : g->N;
+    int64_t mt1 = mt0 + g->mper < g->mtiles ? mt0 + g->mper : g->mtiles;
+    if (!Bp || !Ap) { /* no scratch memory: this task's block the slow way */
+      int64_t r0 = mt0 * MC, r1 = mt1 * MC < g->M ? mt1 * MC : g->M;
+      gemm_naive(g->ta, g->tb, r1 - r0, j1 - j0, g->K, g->alpha, g->A + (g->ta ? r0 : r0 * g->lda),
+                 g->lda, elem(g->B, g->bt, g->tb ? j0 * g->ldb : j0), g->bt, g->ldb, g->beta,
+                 g->C + r0 * g->ldc + j0, g->ldc);
+      continue;
+    }
     for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
       int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
       float beta = k0 == 0 ? g->beta : 1.0f;
-      pack_a(g, i0, mc, k0, kc, Ap);
-      for (int64_t j = j0; j < j1; j += NR) {
-        const float *bp = g->Bp + k0 * g->Npad + (j / NR) * kc * NR;
-        int64_t nr = j1 - j < NR ? j1 - j : NR;
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-          int64_t mr = mc - ir < MR ? mc - ir : MR;
-          float *c = g->C + (i0 + ir) * g->ldc + j;
-          const float *ap = Ap + (ir / MR) * kc * MR;
-          if (mr == MR && nr == NR) {
-            im->kern(kc, ap, bp, c, g->ldc, g->alpha, beta);
-            continue;
-          }
-          im->kern(kc, ap, bp, tile, NR, 1.0f, 0.0f);
-          for (int64_t i = 0; i < mr; i++)
-            for (int64_t jj = 0; jj < nr; jj++) {
-              float *o = &c[i * g->ldc + jj];
-              *o = g->alpha * tile[i * NR + jj] + (beta != 0.0f ? beta * *o : 0.0f);
+      pack_b(g, k0, kc, j0, j1, Bp);
+      for (int64_t mt = mt0; mt < mt1; mt++) {
+        int64_t i0 = mt * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
+        pack_a(g, i0, mc, k0, kc, Ap);
+        for (int64_t j = j0; j < j1; j += NR) {
+          const float *bp = Bp + ((j - j0) / NR) * kc * NR;
+          int64_t nr = j1 - j < NR ? j1 - j : NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int64_t mr = mc - ir < MR ? mc - ir : MR;
+            float *c = g->C + (i0 + ir) * g->ldc + j;
+            const float *ap = Ap + (ir / MR) * kc * MR;
+            if (mr == MR && nr == NR) {
+              im->kern(kc, ap, bp, c, g->ldc, g->alpha, beta);
+              continue;
             }
+            im->kern(kc, ap, bp, tile, NR, 1.0f, 0.0f);
+            for (int64_t i = 0; i < mr; i++)
+              for (int64_t jj = 0; jj < nr; jj++) {
+                float *o = &c[i * g->ldc + jj];
+                *o = g->alpha * tile[i * NR + jj] + (beta != 0.0f ? beta * *o : 0.0f);
+              }
+          }
         }
       }
     }
   }
 }
 
-static bool gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                         float alpha, const float *A, int64_t lda, const void *B, vl_dtype bt,
                         int64_t ldb, float beta, float *C, int64_t ldc) {
   int nt = vl_threads_count();
-  int64_t NR = im->nr, npan = (N + NR - 1) / NR, Npad = npan * NR;
-  float *Bp = scratch(0, (size_t)(Npad * K));
-  float *Abuf = scratch(1, (size_t)nt * MC * KC);
-  if (!Bp || !Abuf) return false;
-  int64_t mtiles = (M + MC - 1) / MC;
-  /* Enough tasks for ~4 per thread, column tiles a multiple of NR. */
-  int64_t want_n = (4 * nt + mtiles - 1) / mtiles;
-  if (want_n > npan) want_n = npan;
-  if (want_n < 1 || nt == 1) want_n = 1;
-  int64_t pan_per = (npan + want_n - 1) / want_n;
-  gemm_job g = {im, ta, tb, M, N, K, lda, ldb, ldc, Npad, alpha, beta, A, B, bt, Bp, Abuf, C,
-                0, pan_per * NR};
+  int64_t NR = im->nr, npan = (N + NR - 1) / NR, mtiles = (M + MC - 1) / MC;
+  /* Column tiles of at most NC_MAX, and at least ~2 tasks per thread when
+   * there is enough work: more column tiles first (B packed once), then
+   * split the rows of each (B slice packed once per row group). */
+  int64_t ntiles = (npan * NR + NC_MAX - 1) / NC_MAX;
+  if (nt > 1 && ntiles < 2 * nt) ntiles = npan < 2 * nt ? npan : 2 * nt;
+  int64_t pan_per = (npan + ntiles - 1) / ntiles;
+  gemm_job g = {im, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, bt, C, pan_per * NR, 0,
+                mtiles, mtiles, 1};
   g.ntiles = (N + g.nct - 1) / g.nct;
-  int64_t flop_per_panel = K * NR * 2;
-  vl_parallel_for(npan, 65536 / flop_per_panel + 1, pack_b_range, &g);
-  int64_t ntask = mtiles * g.ntiles;
-  /* Tiny products run on the calling thread. */
-  int64_t task_flops = 2 * (M < MC ? M : MC) * g.nct * K;
-  vl_parallel_for(ntask, task_flops < 200000 ? ntask : 1, gemm_tasks, &g);
-  return true;
+  if (nt > 1 && g.ntiles < 2 * nt && mtiles > 1) {
+    int64_t groups = (2 * nt + g.ntiles - 1) / g.ntiles;
+    if (groups > mtiles) groups = mtiles;
+    g.mper = (mtiles + groups - 1) / groups;
+    g.mgroups = (mtiles + g.mper - 1) / g.mper;
+  }
+  int64_t ntask = g.ntiles * g.mgroups;
+  /* Small products stay on the calling thread. */
+  double flops = 2.0 * (double)M * (double)N * (double)K;
+  vl_parallel_for(ntask, flops < 4e5 ? ntask : 1, gemm_tasks, &g);
 }
 
 /* ---- OpenBLAS ---------------------------------------------------------- */
@@ -405,7 +416,7 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
   }
   vl_gemm_kernel k = vl_gemm_get_kernel();
   const vl_gemm_impl *im = impl_for(k);
-  bool done;
+  bool done = true; /* false: scratch memory failed before anything was written */
   bool fits_int = M < INT32_MAX && N < INT32_MAX && K < INT32_MAX && lda < INT32_MAX &&
                   ldb < INT32_MAX && ldc < INT32_MAX;
   if (k == VL_GEMM_OPENBLAS && fits_int)
@@ -413,7 +424,7 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
   else if (M == 1)
     done = gemv(im, trans_a, trans_b, N, K, alpha, A, lda, B, b_type, ldb, beta, C);
   else
-    done = gemm_packed(im, trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+    gemm_packed(im, trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
   if (!done)
     gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
 }
