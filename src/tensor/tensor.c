@@ -26,7 +26,9 @@ struct vl_ctx {
   size_t n_tape, cap_tape;
 };
 
-enum { CHUNK_MIN = 16u << 20, ALIGN = 64 };
+/* Chunks start small (tests and tiny models make many contexts) and double
+ * up to CHUNK_MAX, so a big forward pass needs few mallocs. */
+enum { CHUNK_FIRST = 64u << 10, CHUNK_MAX = 64u << 20, ALIGN = 64 };
 
 vl_ctx *vl_ctx_new(void) {
   vl_ctx *c = calloc(1, sizeof *c);
@@ -66,7 +68,9 @@ void *vl_ctx_alloc(vl_ctx *c, size_t bytes) {
   bytes = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
   if (!bytes) bytes = ALIGN;
   if (!c->top || c->top->cap - c->top->used < bytes) {
-    size_t cap = bytes > CHUNK_MIN ? bytes : CHUNK_MIN;
+    size_t grow = c->top ? 2 * c->top->cap : CHUNK_FIRST;
+    if (grow > CHUNK_MAX) grow = CHUNK_MAX;
+    size_t cap = bytes > grow ? bytes : grow;
     size_t base = vl_ctx_used(c);
     chunk *ch = aligned_alloc(ALIGN, (sizeof(chunk) + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
     if (!ch) {
