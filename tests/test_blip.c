@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/half.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/blip.h"
@@ -177,10 +179,12 @@ static void test_generate_greedy(void) {
       if (row[v] > row[best]) best = v;
     CHECK(seq[k] == best);
   }
-  for (int64_t k = ids->numel; k < n - 1; k++) CHECK(seq[k] != m->tcfg.sep);
+  for (int64_t k = ids->numel; k < n - 1; k++)
+    CHECK(seq[k] != m->tcfg.sep);
   CHECK(n == 12 || seq[n - 1] == m->tcfg.sep);
   printf("  generated %lld tokens:", (long long)n);
-  for (int64_t k = 0; k < n; k++) printf(" %lld", (long long)seq[k]);
+  for (int64_t k = 0; k < n; k++)
+    printf(" %lld", (long long)seq[k]);
   printf("\n");
   free(seq);
   /* an ITM model does not generate */
@@ -222,9 +226,10 @@ static void dump_case(const char *model, bool caption) {
   vl_safetensors *out = vl_st_open_memory(buf, len, "dump");
   vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
   REQUIRE(out && st);
-  const char *want[] = {"input_ids", "pixel_values", "vision_out", caption ? "logits" : "itm_logits",
-                        "attn.0", "attn.1", "cross_attn.0", "cross_attn.1", "gradcam.acts",
-                        "gradcam.grad", "gradcam"};
+  const char *want[] = {
+      "input_ids",    "pixel_values", "vision_out",   caption ? "logits" : "itm_logits",
+      "attn.0",       "attn.1",       "cross_attn.0", "cross_attn.1",
+      "gradcam.acts", "gradcam.grad", "gradcam"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     const vl_st_tensor *t = vl_st_find(out, want[i]);
     const vl_st_tensor *g = vl_st_find(st, want[i]);
@@ -235,8 +240,8 @@ static void dump_case(const char *model, bool caption) {
     int64_t n = vl_st_numel(t);
     float *a = malloc((size_t)n * sizeof *a);
     REQUIRE(a && vl_st_to_f32(t, a) == VL_OK);
-    double tol = !strncmp(want[i], "gradcam", 7) && strcmp(want[i], "gradcam.acts") ? TOL_GRAD
-                                                                                     : TOL;
+    double tol =
+        !strncmp(want[i], "gradcam", 7) && strcmp(want[i], "gradcam.acts") ? TOL_GRAD : TOL;
     CHECK(cmp(st, model, want[i], a, n) <= tol);
     free(a);
   }
@@ -260,8 +265,8 @@ static const char *broken_folder(const char *tag, const char *config, const char
   static char dir[1024];
   snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), tag);
   mkdir(dir, 0755);
-  const char *files[] = {"config.json", "model.safetensors", "preprocessor_config.json",
-                         "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"};
+  const char *files[] = {"config.json", "model.safetensors",     "preprocessor_config.json",
+                         "vocab.txt",   "tokenizer_config.json", "special_tokens_map.json"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char dst[1200], src[PATH_MAX];
     snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
@@ -382,6 +387,108 @@ static void test_errors(void) {
   vl_blip_free(m);
 }
 
+/* blip-cap-a's weights stored as BF16 (A) and as F32 holding the same
+ * rounded values (B): the BF16 kernels must give B's outputs. */
+static void test_bf16_weights(void) {
+  vl_safetensors *src = vl_st_open(gpath("golden/blip-cap-a", "model.safetensors"));
+  REQUIRE(src);
+  vl_st_writer *wa = vl_st_writer_new(), *wb = vl_st_writer_new();
+  for (size_t i = 0; i < vl_st_count(src); i++) {
+    const vl_st_tensor *t = vl_st_at(src, i);
+    int64_t n = vl_st_numel(t);
+    if (t->dtype != VL_F32) {
+      CHECK(vl_st_writer_add(wa, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
+      CHECK(vl_st_writer_add(wb, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
+      continue;
+    }
+    float *f = malloc((size_t)n * sizeof *f);
+    uint16_t *h = malloc((size_t)n * sizeof *h);
+    REQUIRE(f && h && vl_st_to_f32(t, f) == VL_OK);
+    for (int64_t k = 0; k < n; k++) {
+      h[k] = vl_f32_to_bf16(f[k]);
+      f[k] = vl_bf16_to_f32(h[k]);
+    }
+    CHECK(vl_st_writer_add(wa, t->name, VL_BF16, t->ndim, t->shape, h) == VL_OK);
+    CHECK(vl_st_writer_add(wb, t->name, VL_F32, t->ndim, t->shape, f) == VL_OK);
+    free(f);
+    free(h);
+  }
+  vl_st_close(src);
+  char pa[1024], pb[1024];
+  snprintf(pa, sizeof pa, "%s/bf16.safetensors", test_tmpdir());
+  snprintf(pb, sizeof pb, "%s/rounded.safetensors", test_tmpdir());
+  CHECK(vl_st_writer_save(wa, pa) == VL_OK && vl_st_writer_save(wb, pb) == VL_OK);
+  vl_st_writer_free(wa);
+  vl_st_writer_free(wb);
+  vl_blip *ma = vl_blip_load(broken_folder("bf16", NULL, pa));
+  if (!ma) printf("  %s\n", vl_last_error());
+  vl_blip *mb = vl_blip_load(broken_folder("rounded", NULL, pb));
+  REQUIRE(ma && mb);
+  CHECK(ma->vision.layers[0].qkv_w->dtype == VL_BF16 && ma->word->dtype == VL_BF16);
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *ids = case_ids(c, "golden/blip-cap-a", NULL, NULL);
+  vl_image *img = vl_image_load(gpath("golden/blip-cap-a", "image.png"), 0);
+  REQUIRE(ids && img);
+  vl_tensor *px = vl_blip_pixels(c, ma, img, NULL);
+  REQUIRE(px);
+  vl_blip_run ra = {.pixels = px, .ids = ids}, rb = {.pixels = px, .ids = ids};
+  REQUIRE(vl_blip_forward(c, ma, &ra) == VL_OK && vl_blip_forward(c, mb, &rb) == VL_OK);
+  double ev =
+      test_max_rel_err(vl_f32(ra.vision_out), vl_f32(rb.vision_out), (size_t)rb.vision_out->numel);
+  double el = test_max_rel_err(vl_f32(ra.logits), vl_f32(rb.logits), (size_t)rb.logits->numel);
+  printf("  bf16 vs rounded f32: vision_out %.2e, logits %.2e\n", ev, el);
+  CHECK(ev <= TOL && el <= TOL);
+  vl_image_free(img);
+  vl_ctx_free(c);
+  vl_blip_free(ma);
+  vl_blip_free(mb);
+}
+
+/* build/<variant>/vlens dump end to end: exit codes and the written file. */
+static int run_vlens(const char *args) {
+  char exe[1024], cmd[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return -1;
+  *slash = 0;
+  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
+  if (access(cmd, X_OK) != 0) return -1;
+  snprintf(cmd, sizeof cmd, "%s/../vlens dump -q %s >/dev/null 2>&1", exe, args);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_dump_cli(void) {
+  char dir[1024], img[1100], out[1100], args[4096];
+  REQUIRE(realpath(test_shared_path("golden/blip-cap-a"), dir));
+  snprintf(img, sizeof img, "%s/image.png", dir);
+  snprintf(out, sizeof out, "%s/cli.safetensors", test_tmpdir());
+  snprintf(args, sizeof args,
+           "-m %s --image %s --prompt 'a picture of' --attn --target-pos 3 --target-id 39 -o %s",
+           dir, img, out);
+  int rc = run_vlens(args);
+  if (rc == -1) {
+    printf("  build/<variant>/vlens not built: run make cli first\n");
+    CHECK(0);
+    return;
+  }
+  CHECK(rc == 0);
+  vl_safetensors *st = vl_st_open(out);
+  REQUIRE(st);
+  CHECK(vl_st_count(st) == 12);
+  const vl_st_tensor *g = vl_st_find(st, "gradcam");
+  CHECK(g && g->ndim == 1 && g->shape[0] == 16);
+  vl_st_close(st);
+  snprintf(args, sizeof args, "-m %s --image %s --prompt x --target-pos 3 -o %s", dir, img, out);
+  CHECK(run_vlens(args) == 2); /* --target-pos without --target-id */
+  snprintf(args, sizeof args, "-m %s --image %s --ids '77 13 500' -o %s", dir, img, out);
+  CHECK(run_vlens(args) == 1); /* id outside the vocabulary */
+  snprintf(args, sizeof args, "-m %s --prompt x -o %s", dir, out);
+  CHECK(run_vlens(args) == 1); /* no image */
+}
+
 int main(void) {
   RUN(test_caption_parity);
   RUN(test_itm_parity);
@@ -389,5 +496,7 @@ int main(void) {
   RUN(test_dump_caption);
   RUN(test_dump_itm);
   RUN(test_errors);
+  RUN(test_bf16_weights);
+  RUN(test_dump_cli);
   return test_summary();
 }

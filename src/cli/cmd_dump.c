@@ -13,18 +13,17 @@
 #include "models/blip.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: vlens dump -m MODEL_DIR [--image IMG] (--prompt TEXT | --ids \"i1 i2 ...\")\n"
-          "                  [--attn] [--target-pos Q --target-id ID] -o OUT.safetensors\n"
-          "  -m, --model DIR     Hub model folder\n"
-          "  --image IMG         input image (PNG, JPEG, BMP, GIF, WebP)\n"
-          "  --prompt TEXT       text, tokenized with the model's tokenizer\n"
-          "  --ids \"...\"         token ids, used verbatim\n"
-          "  --attn              also write attention probabilities (attn.{l}, cross_attn.{l})\n"
-          "  --target-pos Q      target score s = logits[Q, ID]: adds gradcam.* tensors\n"
-          "  --target-id ID      (image-text matching always targets itm_logits[0, 1])\n"
-          "  -o, --output PATH   output .safetensors\n"
-          "families: BlipForConditionalGeneration, BlipForImageTextRetrieval\n");
+  fprintf(f, "usage: vlens dump -m MODEL_DIR [--image IMG] (--prompt TEXT | --ids \"i1 i2 ...\")\n"
+             "                  [--attn] [--target-pos Q --target-id ID] -o OUT.safetensors\n"
+             "  -m, --model DIR     Hub model folder\n"
+             "  --image IMG         input image (PNG, JPEG, BMP, GIF, WebP)\n"
+             "  --prompt TEXT       text, tokenized with the model's tokenizer\n"
+             "  --ids \"...\"         token ids, used verbatim\n"
+             "  --attn              also write attention probabilities (attn.{l}, cross_attn.{l})\n"
+             "  --target-pos Q      target score s = logits[Q, ID]: adds gradcam.* tensors\n"
+             "  --target-id ID      (image-text matching always targets itm_logits[0, 1])\n"
+             "  -o, --output PATH   output .safetensors\n"
+             "families: BlipForConditionalGeneration, BlipForImageTextRetrieval\n");
 }
 
 static int parse_i64(const char *opt, const char *s, int64_t *out) {
@@ -46,7 +45,8 @@ static int parse_ids(const char *s, int64_t **ids, int64_t *n) {
   *ids = malloc(cap * sizeof **ids);
   if (!*ids) return -1;
   while (*s) {
-    while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') s++;
+    while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n')
+      s++;
     if (!*s) break;
     char *end;
     errno = 0;
@@ -107,8 +107,8 @@ int cmd_dump(int argc, char **argv) {
   }
   if (!model || !out || (o.prompt && ids_text) || have_pos != have_id) {
     fprintf(stderr, "vlens dump: %s\n",
-            !model ? "-m MODEL_DIR is required"
-            : !out ? "-o OUT.safetensors is required"
+            !model                ? "-m MODEL_DIR is required"
+            : !out                ? "-o OUT.safetensors is required"
             : have_pos != have_id ? "--target-pos and --target-id go together"
                                   : "give --prompt or --ids, not both");
     usage(stderr);
@@ -133,8 +133,7 @@ int cmd_dump(int argc, char **argv) {
   bool blip = vl_blip_is_blip_config(cfg);
   const char *arch = vl_json_str(cfg, "architectures.0", "(none)");
   if (!blip) {
-    fprintf(stderr, "vlens dump: %s: architecture '%s' is not supported by dump yet\n", path,
-            arch);
+    fprintf(stderr, "vlens dump: %s: architecture '%s' is not supported by dump yet\n", path, arch);
     cJSON_Delete(cfg);
     free(ids);
     return 1;

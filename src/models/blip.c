@@ -16,8 +16,8 @@ bool vl_blip_is_blip_config(const cJSON *j) {
   return !strcmp(a, "BlipForConditionalGeneration") || !strcmp(a, "BlipForImageTextRetrieval");
 }
 
-int vl_blip_config_parse(const cJSON *j, const char *what, vl_blip_kind *kind,
-                         vl_vit_config *vcfg, vl_blip_text_config *tcfg) {
+int vl_blip_config_parse(const cJSON *j, const char *what, vl_blip_kind *kind, vl_vit_config *vcfg,
+                         vl_blip_text_config *tcfg) {
   const char *arch = NULL;
   int rc = vl_json_need_str(j, "architectures.0", what, &arch);
   if (rc) return rc;
@@ -159,13 +159,11 @@ static vl_image *to_rgb(const vl_image *img) {
   const int64_t n = (int64_t)img->width * img->height;
   for (int64_t i = 0; i < n; i++)
     for (int ch = 0; ch < 3; ch++)
-      o->pixels[i * 3 + ch] =
-          img->pixels[i * img->channels + (img->channels >= 3 ? ch : 0)];
+      o->pixels[i * 3 + ch] = img->pixels[i * img->channels + (img->channels >= 3 ? ch : 0)];
   return o;
 }
 
-vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img,
-                          vl_image **resized_u8) {
+vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img, vl_image **resized_u8) {
   if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
     vl_error(VL_ERR_INVALID, "blip: image must have 1, 3 or 4 channels");
     return NULL;
@@ -188,8 +186,7 @@ int vl_blip_prompt_ids(const vl_blip *m, const char *text, int64_t **ids, int64_
   *ids = NULL;
   *n = 0;
   if (!m->tok)
-    return vl_error(VL_ERR_NOTFOUND, "%s: no tokenizer (vocab.txt) to encode the prompt",
-                    m->dir);
+    return vl_error(VL_ERR_NOTFOUND, "%s: no tokenizer (vocab.txt) to encode the prompt", m->dir);
   int32_t *t = NULL;
   size_t nt = 0;
   int rc = vl_tokenizer_encode(m->tok, text, strlen(text), 1, &t, &nt);
@@ -201,7 +198,8 @@ int vl_blip_prompt_ids(const vl_blip *m, const char *text, int64_t **ids, int64_
     free(t);
     return vl_error(VL_ERR_NOMEM, "blip: out of memory");
   }
-  for (int64_t i = 0; i < keep; i++) (*ids)[i] = t[i];
+  for (int64_t i = 0; i < keep; i++)
+    (*ids)[i] = t[i];
   if (m->kind == VL_BLIP_CAPTION && keep > 0) (*ids)[0] = m->tcfg.bos;
   free(t);
   *n = keep;
@@ -215,8 +213,8 @@ int vl_blip_forward(vl_ctx *c, const vl_blip *m, vl_blip_run *r) {
   r->vision_out = vl_vit_forward(c, &m->vision, r->pixels, &vo);
   if (!r->vision_out) return vl_last_error_code();
   const bool caption = m->kind == VL_BLIP_CAPTION;
-  r->hidden = vl_blip_text_forward(c, m, r->ids, r->vision_out, caption, r->self_attn,
-                                   r->cross_attn);
+  r->hidden =
+      vl_blip_text_forward(c, m, r->ids, r->vision_out, caption, r->self_attn, r->cross_attn);
   if (!r->hidden) return vl_last_error_code();
   if (caption) {
     r->logits = vl_blip_lm_head(c, m, r->hidden);

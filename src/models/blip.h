@@ -39,7 +39,7 @@ typedef struct {
 
 typedef struct {
   vl_bert_attn self, cross;
-  vl_tensor *i_w, *i_b;              /* intermediate.dense */
+  vl_tensor *i_w, *i_b;               /* intermediate.dense */
   vl_tensor *o_w, *o_b, *ln_w, *ln_b; /* output.dense, output.LayerNorm */
 } vl_bert_layer;
 
@@ -64,8 +64,8 @@ typedef struct {
 
 /* Parses config.json's object (architectures.0 picks the kind). what names
  * the file. Unknown architecture / missing keys: VL_ERR_* + message. */
-int vl_blip_config_parse(const cJSON *j, const char *what, vl_blip_kind *kind,
-                         vl_vit_config *vcfg, vl_blip_text_config *tcfg);
+int vl_blip_config_parse(const cJSON *j, const char *what, vl_blip_kind *kind, vl_vit_config *vcfg,
+                         vl_blip_text_config *tcfg);
 /* True when config.json's architectures.0 is a BLIP class this file runs. */
 bool vl_blip_is_blip_config(const cJSON *j);
 
@@ -79,8 +79,7 @@ void vl_blip_free(vl_blip *m);
 
 /* Image -> (1, 3, H, W) pixel values in c, per preprocessor_config.json
  * (convert to RGB, resize, rescale, normalise). resized_u8 as vl_preprocess. */
-vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img,
-                          vl_image **resized_u8);
+vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img, vl_image **resized_u8);
 
 /* Text -> input ids as BlipProcessor + the model feed them: [CLS] text [SEP];
  * for captioning [CLS] is replaced by text_config.bos_token_id and the
@@ -125,8 +124,8 @@ typedef struct {
   const char *prompt;     /* or ids */
   const int64_t *ids;
   int64_t n_ids;
-  bool attn;                      /* attn.{l}, cross_attn.{l} */
-  bool has_target;                /* caption: s = logits[target_pos, target_id] */
+  bool attn;       /* attn.{l}, cross_attn.{l} */
+  bool has_target; /* caption: s = logits[target_pos, target_id] */
   int64_t target_pos, target_id;
 } vl_dump_opts;
 

@@ -14,7 +14,8 @@ static int add(vl_st_writer *w, const char *name, const vl_tensor *t, int ndim,
                const int64_t *shape) {
   if (!t) return vl_error(VL_ERR_INVALID, "dump: tensor '%s' was not produced", name);
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
   if (n != t->numel) return vl_error(VL_ERR_INVALID, "dump: tensor '%s': size mismatch", name);
   return vl_st_writer_add(w, name, t->dtype, ndim, shape, t->data);
 }
@@ -32,10 +33,12 @@ static int add_gradcam(vl_ctx *c, vl_st_writer *w, vl_tensor *x) {
   memcpy(acts->data, vl_f32(x) + D, (size_t)(N * D) * sizeof(float));
   memcpy(grad->data, x->grad + D, (size_t)(N * D) * sizeof(float));
   for (int64_t i = 0; i < N; i++)
-    for (int64_t d = 0; d < D; d++) alpha[d] += vl_f32(grad)[i * D + d] / (float)N;
+    for (int64_t d = 0; d < D; d++)
+      alpha[d] += vl_f32(grad)[i * D + d] / (float)N;
   for (int64_t i = 0; i < N; i++) {
     double s = 0;
-    for (int64_t d = 0; d < D; d++) s += (double)alpha[d] * vl_f32(acts)[i * D + d];
+    for (int64_t d = 0; d < D; d++)
+      s += (double)alpha[d] * vl_f32(acts)[i * D + d];
     vl_f32(cam)[i] = s > 0 ? (float)s : 0.0f;
   }
   int64_t s2[2] = {N, D};
@@ -56,8 +59,7 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
     return vl_error(VL_ERR_INVALID,
                     "dump: target position %lld / id %lld outside the %lld tokens / vocabulary "
                     "of %lld",
-                    (long long)o->target_pos, (long long)o->target_id, (long long)T,
-                    (long long)V);
+                    (long long)o->target_pos, (long long)o->target_id, (long long)T, (long long)V);
   vl_ctx_set_recording(c, target);
   vl_blip_run r = {.pixels = pixels, .ids = ids};
   r.vision_layer_in = vl_ctx_alloc(c, (size_t)Lv * sizeof(vl_tensor *));
@@ -71,7 +73,8 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
   int64_t pos_shape = T;
   vl_tensor *pos = vl_new(c, VL_I64, 1, &pos_shape);
   if (!pos) return vl_last_error_code();
-  for (int64_t i = 0; i < T; i++) ((int64_t *)pos->data)[i] = i;
+  for (int64_t i = 0; i < T; i++)
+    ((int64_t *)pos->data)[i] = i;
   int64_t s2[2] = {N, Dv}, s3[3];
   rc = add(w, "input_ids", ids, 1, &pos_shape);
   if (!rc) rc = add(w, "pixel_values", pixels, 4, pixels->shape);

@@ -45,18 +45,17 @@ int vl_blip_text_config_parse(const cJSON *tc, const char *what, vl_blip_text_co
   cfg->eos = (int32_t)vl_json_int(tc, "eos_token_id", 2);
   const char *pe = vl_json_str(tc, "position_embedding_type", "absolute");
   if (strcmp(pe, "absolute"))
-    return vl_error(VL_ERR_UNSUPPORTED, "%s: position_embedding_type '%s' is not supported", w,
-                    pe);
+    return vl_error(VL_ERR_UNSUPPORTED, "%s: position_embedding_type '%s' is not supported", w, pe);
   return vl_act_parse(vl_json_str(tc, "hidden_act", "gelu"), w, &cfg->act);
 }
 
-static int load_attn(vl_weights *w, const char *p, int l, const char *which, int64_t C,
-                     int64_t KV, vl_bert_attn *a) {
+static int load_attn(vl_weights *w, const char *p, int l, const char *which, int64_t C, int64_t KV,
+                     vl_bert_attn *a) {
 #define A2(dst, d0, d1, nm)                                                                        \
-  if (!(dst = vl_weight2(w, 0, d0, d1, "%sencoder.layer.%d.%s." nm, p, l, which)))               \
+  if (!(dst = vl_weight2(w, 0, d0, d1, "%sencoder.layer.%d.%s." nm, p, l, which)))                 \
   return vl_last_error_code()
 #define A1(dst, d0, nm)                                                                            \
-  if (!(dst = vl_weight1(w, 0, d0, "%sencoder.layer.%d.%s." nm, p, l, which)))                   \
+  if (!(dst = vl_weight1(w, 0, d0, "%sencoder.layer.%d.%s." nm, p, l, which)))                     \
   return vl_last_error_code()
   A2(a->q_w, C, C, "self.query.weight");
   A1(a->q_b, C, "self.query.bias");
@@ -80,8 +79,8 @@ int vl_blip_text_load(vl_weights *w, vl_blip *m, const char *p) {
   if (!m->layers) return vl_error(VL_ERR_NOMEM, "blip: out of memory");
   if (!(m->word = vl_weight2(w, 0, cfg->vocab, C, "%sembeddings.word_embeddings.weight", p)))
     return vl_last_error_code();
-  if (!(m->pos = vl_weight2(w, VL_W_F32, cfg->max_pos, C,
-                            "%sembeddings.position_embeddings.weight", p)))
+  if (!(m->pos =
+            vl_weight2(w, VL_W_F32, cfg->max_pos, C, "%sembeddings.position_embeddings.weight", p)))
     return vl_last_error_code();
   if (!(m->emb_ln_w = vl_weight1(w, 0, C, "%sembeddings.LayerNorm.weight", p)) ||
       !(m->emb_ln_b = vl_weight1(w, 0, C, "%sembeddings.LayerNorm.bias", p)))
@@ -118,8 +117,8 @@ static vl_tensor *attn_block(vl_ctx *c, const vl_blip_text_config *cfg, const vl
   vl_tensor *k = vl_reshape(c, vl_linear(c, kv, a->k_w, a->k_b), 4, sk);
   vl_tensor *v = vl_reshape(c, vl_linear(c, kv, a->v_w, a->v_b), 4, sk);
   vl_attn_mask mask = {.causal = causal};
-  vl_tensor *o = vl_attention(c, q, k, v, 1.0f / sqrtf((float)Dh), causal ? &mask : NULL,
-                              probs_out);
+  vl_tensor *o =
+      vl_attention(c, q, k, v, 1.0f / sqrtf((float)Dh), causal ? &mask : NULL, probs_out);
   o = vl_linear(c, vl_reshape(c, o, 3, s3), a->o_w, a->o_b);
   return vl_layernorm(c, vl_add(c, o, x), a->ln_w, a->ln_b, cfg->eps);
 }
@@ -140,11 +139,12 @@ vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_
     return NULL;
   }
   for (int64_t i = 0; i < T; i++) {
-    int64_t id = ids->dtype == VL_I64 ? ((const int64_t *)ids->data)[i]
-                                      : ((const int32_t *)ids->data)[i];
+    int64_t id =
+        ids->dtype == VL_I64 ? ((const int64_t *)ids->data)[i] : ((const int32_t *)ids->data)[i];
     if (id < 0 || id >= cfg->vocab) {
-      vl_error(VL_ERR_INVALID, "blip: token id %lld at position %lld is outside the vocabulary "
-                               "(0..%lld)",
+      vl_error(VL_ERR_INVALID,
+               "blip: token id %lld at position %lld is outside the vocabulary "
+               "(0..%lld)",
                (long long)id, (long long)i, (long long)cfg->vocab - 1);
       return NULL;
     }

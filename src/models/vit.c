@@ -43,9 +43,9 @@ int vl_vit_config_parse_blip(const cJSON *vc, const char *what, vl_vit_config *c
   struct {
     const char *key;
     int64_t *dst;
-  } need[] = {{"hidden_size", &cfg->hidden},       {"intermediate_size", &cfg->inter},
+  } need[] = {{"hidden_size", &cfg->hidden},         {"intermediate_size", &cfg->inter},
               {"num_hidden_layers", &cfg->n_layers}, {"num_attention_heads", &cfg->n_heads},
-              {"image_size", &cfg->image_size},    {"patch_size", &cfg->patch_size}};
+              {"image_size", &cfg->image_size},      {"patch_size", &cfg->patch_size}};
   char w[600];
   snprintf(w, sizeof w, "%s: vision_config", what);
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
@@ -63,8 +63,8 @@ int vl_vit_config_parse_blip(const cJSON *vc, const char *what, vl_vit_config *c
     return vl_error(VL_ERR_FORMAT, "%s: hidden_size %lld is not a multiple of %lld heads", w,
                     (long long)cfg->hidden, (long long)cfg->n_heads);
   if (cfg->image_size % cfg->patch_size)
-    return vl_error(VL_ERR_FORMAT, "%s: image_size %lld is not a multiple of patch_size %lld",
-                    w, (long long)cfg->image_size, (long long)cfg->patch_size);
+    return vl_error(VL_ERR_FORMAT, "%s: image_size %lld is not a multiple of patch_size %lld", w,
+                    (long long)cfg->image_size, (long long)cfg->patch_size);
   cfg->eps = (float)vl_json_float(vc, "layer_norm_eps", 1e-5);
   return vl_act_parse(vl_json_str(vc, "hidden_act", "gelu"), w, &cfg->act);
 }

@@ -29,7 +29,7 @@ typedef struct {
 
 typedef struct {
   vl_tensor *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-  vl_tensor *qkv_w, *qkv_b;                   /* fused (3D, D): BLIP; or NULL */
+  vl_tensor *qkv_w, *qkv_b;                     /* fused (3D, D): BLIP; or NULL */
   vl_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* separate: CLIP-style */
   vl_tensor *o_w, *o_b;
   vl_tensor *fc1_w, *fc1_b, *fc2_w, *fc2_b;
@@ -37,13 +37,13 @@ typedef struct {
 
 typedef struct {
   vl_vit_config cfg;
-  vl_tensor *patch_w;          /* (D, C*p*p): the conv weight viewed 2-D */
-  vl_tensor *patch_b;          /* (D) or NULL */
-  vl_tensor *cls;              /* (1, 1, D) F32 */
-  vl_tensor *pos;              /* (1, 1 + patches, D) F32 */
-  vl_tensor *pre_w, *pre_b;    /* optional LayerNorm before the blocks */
-  vl_tensor *post_w, *post_b;  /* LayerNorm after the blocks (all tokens) */
-  vl_vit_layer *layers;        /* n_layers, malloc'd */
+  vl_tensor *patch_w;         /* (D, C*p*p): the conv weight viewed 2-D */
+  vl_tensor *patch_b;         /* (D) or NULL */
+  vl_tensor *cls;             /* (1, 1, D) F32 */
+  vl_tensor *pos;             /* (1, 1 + patches, D) F32 */
+  vl_tensor *pre_w, *pre_b;   /* optional LayerNorm before the blocks */
+  vl_tensor *post_w, *post_b; /* LayerNorm after the blocks (all tokens) */
+  vl_vit_layer *layers;       /* n_layers, malloc'd */
 } vl_vit;
 
 /* A BLIP vision_config object. what names the file in messages. */
