@@ -247,6 +247,32 @@ static void cross_entropy_backward(void) {
   vl_ctx_free(c);
 }
 
+/* layernorm -> gelu -> rmsnorm -> softmax * 3 -> cross_entropy, gradients
+ * against PyTorch autograd (tools/ops_reference.py, "composed_*"). */
+static void composed_backward_matches_torch_autograd(void) {
+  vl_ctx *c = vl_ctx_new();
+  vl_ctx_set_recording(c, true);
+  vl_tensor *x = from(c, ref_x, 2, 4), *w = from(c, ref_w, 0, 4), *b = from(c, ref_b, 0, 4);
+  x->requires_grad = w->requires_grad = b->requires_grad = true;
+  int64_t two = 2;
+  vl_tensor *t = vl_new(c, VL_I64, 1, &two);
+  ((int64_t *)t->data)[0] = 2;
+  vl_tensor *h = vl_rmsnorm(c, vl_gelu(c, vl_layernorm(c, x, w, b, 1e-5f)), NULL, 1e-6f);
+  vl_tensor *loss = vl_cross_entropy(c, vl_scale(c, vl_softmax(c, h), 3.0f), t, -100);
+  REQUIRE(loss);
+  CHECK_NEAR(vl_f32(loss)[0], 2.11994742, 1e-6);
+  REQUIRE(vl_backward(c, loss, NULL) == VL_OK);
+  const float dx[8] = {0.04238231f,  0.12882532f, -0.38479685f, 0.21358922f,
+                       -0.01338954f, 0.02521350f, -0.00142542f, -0.01039854f};
+  const float dw[4] = {0.02198373f, 0.03422169f, -0.11662173f, 0.10558929f};
+  const float db[4] = {-0.01864878f, -0.11398941f, -0.25668771f, 0.07997982f};
+  REQUIRE(x->grad && w->grad && b->grad);
+  CHECK(test_max_rel_err(x->grad, dx, 8) < 1e-5);
+  CHECK(test_max_rel_err(w->grad, dw, 4) < 1e-5);
+  CHECK(test_max_rel_err(b->grad, db, 4) < 1e-5);
+  vl_ctx_free(c);
+}
+
 int main(void) {
   RUN(norm_values_match_torch);
   RUN(layernorm_normalises_with_large_offset);
@@ -257,5 +283,6 @@ int main(void) {
   RUN(softmax_backward);
   RUN(cross_entropy_values);
   RUN(cross_entropy_backward);
+  RUN(composed_backward_matches_torch_autograd);
   return test_summary();
 }

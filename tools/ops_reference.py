@@ -30,3 +30,17 @@ print("rmsnorm", ", ".join("%.8ff" % f for f in rms.flatten().tolist()))
 t = torch.tensor([3, 1])
 print("cross_entropy", "%.8ff" % F.cross_entropy(r, t).item())
 print("cross_entropy_ignore", "%.8ff" % F.cross_entropy(r, torch.tensor([-100, 2]), ignore_index=-100).item())
+
+# Gradients through layernorm -> gelu -> log_softmax -> cross_entropy with
+# weights, for test_grad_norm.c's composed check against autograd.
+xg = r.clone().requires_grad_(True)
+wg = w.clone().requires_grad_(True)
+bg = b.clone().requires_grad_(True)
+h = F.layer_norm(xg, (4,), wg, bg, 1e-5)
+h = F.gelu(h)
+h = F.rms_norm(h, (4,), eps=1e-6) if hasattr(F, "rms_norm") else h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6)
+loss = F.cross_entropy(F.softmax(h, -1) * 3.0, torch.tensor([2, 0]))
+loss.backward()
+print("composed_loss", "%.8ff" % loss.item())
+for name, g in (("composed_dx", xg.grad), ("composed_dw", wg.grad), ("composed_db", bg.grad)):
+    print(name, ", ".join("%.8ff" % f for f in g.flatten().tolist()))
