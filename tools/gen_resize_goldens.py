@@ -148,6 +148,11 @@ def main():
         ("dec_grey.jpg", pic.convert("L"), {"quality": 90}, 4),
         ("dec_progressive.jpg", pic, {"quality": 90, "progressive": True}, 4),
     ]
+    # 16-bit greyscale: Pillow opens it as mode "I"; convert("RGB") clips to 255
+    vals = [(i * 37) % 300 if i % 2 else (i * 2654435761) % 65536 for i in range(13 * 9)]
+    g16 = b"".join(v.to_bytes(2, "little") for v in vals)
+    cases.append(("dec_grey16.png", Image.frombuffer("I;16", (13, 9), g16, "raw", "I;16", 0, 1),
+                  {}, 0))
     dec = []
     for fn, img, opts, tol in cases:
         path = os.path.join(OUT, fn)

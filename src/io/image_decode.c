@@ -420,7 +420,24 @@ static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64
   }
   if (check_size(name, fmt, w, h, max_pixels) < 0) return NULL;
   int w2 = 0, h2 = 0;
-  uint8_t *px = stbi_load_from_memory(data, (int)len, &w2, &h2, &comp, 3);
+  uint8_t *px;
+  if (f == FMT_PNG && len > 25 && data[24] == 16 && data[25] == 0) {
+    /* 16-bit greyscale: Pillow 9.4 opens it as mode "I" and convert("RGB")
+     * clips each value to 255 (it does not scale), so that is what the
+     * Hugging Face processors see. Other 16-bit PNGs keep their high byte
+     * in Pillow, as stb does. */
+    stbi_us *g = stbi_load_16_from_memory(data, (int)len, &w2, &h2, &comp, 1);
+    px = g ? malloc((size_t)w2 * h2 * 3) : NULL;
+    if (px)
+      for (size_t i = 0; i < (size_t)w2 * h2; i++)
+        px[i * 3] = px[i * 3 + 1] = px[i * 3 + 2] = g[i] > 255 ? 255 : (uint8_t)g[i];
+    else if (g)
+      vl_error(VL_ERR_NOMEM, "%s: out of memory", name);
+    stbi_image_free(g);
+    if (g && !px) return NULL;
+  } else {
+    px = stbi_load_from_memory(data, (int)len, &w2, &h2, &comp, 3);
+  }
   if (!px) {
     const char *why = stbi_failure_reason();
     if (why && !*why) why = NULL;
