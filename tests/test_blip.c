@@ -151,6 +151,9 @@ static void parity(const char *model) {
 static void test_caption_parity(void) { parity("golden/blip-cap-a"); }
 static void test_itm_parity(void) { parity("golden/blip-itm-a"); }
 
+static const char *broken_folder(const char *tag, const char *config, const char *weights);
+static char *config_with(const char *path_key, const char *new_value_json);
+
 /* The golden target of blip-cap-a is the argmax at the last position; greedy
  * generation's tokens are the argmax of full forwards on each prefix. */
 static void test_generate_greedy(void) {
@@ -182,11 +185,26 @@ static void test_generate_greedy(void) {
   for (int64_t k = ids->numel; k < n - 1; k++)
     CHECK(seq[k] != m->tcfg.sep);
   CHECK(n == 12 || seq[n - 1] == m->tcfg.sep);
-  printf("  generated %lld tokens:", (long long)n);
-  for (int64_t k = 0; k < n; k++)
-    printf(" %lld", (long long)seq[k]);
-  printf("\n");
+  char *text = NULL;
+  REQUIRE(vl_blip_decode(m, seq, n, &text) == VL_OK);
+  CHECK(!strncmp(text, "a picture of cafe", 17)); /* [DEC] left out; 39 is "cafe" */
+  printf("  generated %lld tokens: \"%s\"\n", (long long)n, text);
+  free(text);
   free(seq);
+  /* max_length at or below the prompt: the prompt comes back unchanged */
+  REQUIRE(vl_blip_generate(m, px, ids->data, ids->numel, 2, &seq, &n) == VL_OK);
+  CHECK(n == ids->numel && !memcmp(seq, ids->data, (size_t)n * 8));
+  free(seq);
+  /* generation stops at sep_token_id (kept): make "cafe" (39) the separator */
+  char *cfg = config_with("text_config.sep_token_id", "39");
+  vl_blip *ms = cfg ? vl_blip_load(broken_folder("sep", cfg, NULL)) : NULL;
+  free(cfg);
+  REQUIRE(ms);
+  REQUIRE(vl_blip_generate(ms, px, ids->data, ids->numel, VL_BLIP_DEFAULT_MAX_LENGTH, &seq, &n) ==
+          VL_OK);
+  CHECK(n == ids->numel + 1 && seq[n - 1] == 39);
+  free(seq);
+  vl_blip_free(ms);
   /* an ITM model does not generate */
   vl_blip *itm = vl_blip_load(test_shared_path("golden/blip-itm-a"));
   REQUIRE(itm);

@@ -2,6 +2,7 @@
  * generation (see blip.h). */
 #include "models/blip.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,4 +276,22 @@ int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt,
   *out = seq;
   *n_out = n;
   return VL_OK;
+}
+
+int vl_blip_decode(const vl_blip *m, const int64_t *ids, int64_t n, char **text) {
+  *text = NULL;
+  if (!m->tok) return vl_error(VL_ERR_NOTFOUND, "%s: no tokenizer (vocab.txt) to decode", m->dir);
+  int32_t *t = malloc((size_t)(n > 0 ? n : 1) * sizeof *t);
+  if (!t) return vl_error(VL_ERR_NOMEM, "blip: out of memory");
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] > INT32_MAX) {
+      free(t);
+      return vl_error(VL_ERR_INVALID, "blip: token id %lld is out of range", (long long)ids[i]);
+    }
+    t[i] = (int32_t)ids[i];
+  }
+  size_t len = 0;
+  int rc = vl_tokenizer_decode(m->tok, t, (size_t)n, 1, text, &len);
+  free(t);
+  return rc;
 }

@@ -112,11 +112,18 @@ vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_
 /* Caption LM head on hidden (..., hidden) -> (..., vocab). */
 vl_tensor *vl_blip_lm_head(vl_ctx *c, const vl_blip *m, vl_tensor *hidden);
 
+/* GenerationConfig's default max_length, which BLIP checkpoints keep. */
+#define VL_BLIP_DEFAULT_MAX_LENGTH 20
+
 /* Greedy captioning as HF generate(): starts from prompt (already with bos,
  * see vl_blip_prompt_ids), appends argmax tokens until sep_token_id (kept)
  * or max_length tokens in total. *out malloc'd, the whole sequence. */
 int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
                      int64_t max_length, int64_t **out, int64_t *n_out);
+
+/* Caption text of ids with special tokens ([DEC], [SEP], ...) left out, as
+ * BlipProcessor.decode(skip_special_tokens=True). *text malloc'd. */
+int vl_blip_decode(const vl_blip *m, const int64_t *ids, int64_t n, char **text);
 
 /* ---- vlens dump (blip_dump.c) ------------------------------------------ */
 typedef struct {
