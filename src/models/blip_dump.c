@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/log.h"
 #include "models/blip.h"
 #include "tensor/ops.h"
 
@@ -53,6 +54,9 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
   const int Lv = (int)m->vcfg.n_layers, Lt = (int)m->tcfg.n_layers;
   const bool caption = m->kind == VL_BLIP_CAPTION;
   const bool target = caption ? o->has_target : true;
+  if (!caption && o->has_target)
+    vl_log("dump: image-text matching always targets itm_logits[0, 1]; "
+           "--target-pos/--target-id are ignored");
   const int64_t T = ids->numel, V = m->tcfg.vocab;
   if (caption && o->has_target &&
       (o->target_pos < 0 || o->target_pos >= T || o->target_id < 0 || o->target_id >= V))
