@@ -325,8 +325,9 @@ static void broken_folders_give_clear_errors(void) {
   char *c5 = edited_config("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\"}");
   char *c6 = edited_config("\"eos_token_id\": 318", "\"eos_token_id\": [318, 2]");
   char *c7 = edited_config("\"hidden_size\": 64", "\"hidden_size\": 65");
+  char *c8 = edited_config("\"attention_bias\": false", "\"attention_bias\": true");
   char *c0 = qwen3_config();
-  REQUIRE(c1 && c2 && c3 && c4 && c5 && c6 && c7 && c0);
+  REQUIRE(c8 && c1 && c2 && c3 && c4 && c5 && c6 && c7 && c0);
   expect_load_error("type", c1, NULL, NULL, VL_ERR_UNSUPPORTED, "llama");
   expect_load_error("kvheads", c2, NULL, NULL, VL_ERR_FORMAT, "num_key_value_heads");
   expect_load_error("hidden", c3, NULL, NULL, VL_ERR_FORMAT, "hidden_size");
@@ -337,6 +338,7 @@ static void broken_folders_give_clear_errors(void) {
                     "layers.1.self_attn.k_norm.weight");
   expect_load_error("misshaped", c0, NULL, "model.layers.0.mlp.up_proj.weight", VL_ERR_FORMAT,
                     "up_proj.weight");
+  expect_load_error("bias", c8, NULL, NULL, VL_ERR_NOTFOUND, "q_proj.bias");
   expect_load_error("noconfig", "", NULL, NULL, VL_ERR_FORMAT, "config.json");
   /* eos as a list */
   const char *dir = make_folder("eoslist", c6, VL_F32, NULL, NULL);
@@ -353,7 +355,7 @@ static void broken_folders_give_clear_errors(void) {
   vl_ctx_free(c);
   vl_qwen_text_free(m);
   CHECK(vl_qwen_text_load("/nonexistent/model") == NULL && vl_last_error()[0]);
-  free(c0), free(c1), free(c2), free(c3), free(c4), free(c5), free(c6), free(c7);
+  free(c8), free(c0), free(c1), free(c2), free(c3), free(c4), free(c5), free(c6), free(c7);
 }
 
 /* ---- generation ---------------------------------------------------------- */

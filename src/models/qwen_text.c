@@ -119,6 +119,7 @@ int vl_qwen_config_parse(const cJSON *j, const char *what, vl_qwen_config *cfg) 
                     what, act);
   cfg->tied = vl_json_bool(j, "tie_word_embeddings", 0);
   cfg->qkv_bias = cfg->kind == VL_QWEN2 || vl_json_bool(j, "attention_bias", 0);
+  cfg->o_bias = cfg->kind == VL_QWEN3 && vl_json_bool(j, "attention_bias", 0);
   cfg->qk_norm = cfg->kind == VL_QWEN3;
   cfg->bos = (int32_t)vl_json_int(j, "bos_token_id", -1);
   return add_eos(vl_json_get(j, "eos_token_id"), what, cfg);
@@ -195,6 +196,7 @@ vl_qwen_text *vl_qwen_text_from(vl_checkpoint *ck, const vl_qwen_config *cfg, co
       W1(L->bk, KD, "self_attn.k_proj.bias");
       W1(L->bv, KD, "self_attn.v_proj.bias");
     }
+    if (cfg->o_bias) W1(L->bo, C, "self_attn.o_proj.bias");
     if (cfg->qk_norm) {
       W1(L->q_norm, D, "self_attn.q_norm.weight");
       W1(L->k_norm, D, "self_attn.k_norm.weight");
@@ -331,7 +333,7 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     vl_tensor *a =
         vl_attention(c, q, k, v, scale, &mask, opt->attn_probs ? &opt->attn_probs[l] : NULL);
     int64_t s3[3] = {B, T, H * D};
-    vl_tensor *o = vl_linear(c, vl_reshape(c, a, 3, s3), L->wo, NULL);
+    vl_tensor *o = vl_linear(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
     x = vl_add(c, x, o);
     vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps);
     vl_tensor *f = vl_swiglu(c, vl_linear(c, h2, L->gate, NULL), vl_linear(c, h2, L->up, NULL));

@@ -25,7 +25,8 @@ typedef struct {
   int64_t vocab, hidden, inter, n_layers, n_heads, n_kv_heads, head_dim, max_pos;
   float rope_theta, rms_eps;
   bool tied;     /* lm_head is embed_tokens (tie_word_embeddings or no lm_head.weight) */
-  bool qkv_bias; /* Qwen2 */
+  bool qkv_bias; /* Qwen2, or Qwen3 with attention_bias */
+  bool o_bias;   /* Qwen3 with attention_bias (Qwen2's o_proj never has one) */
   bool qk_norm;  /* Qwen3 */
   int32_t bos;   /* -1 when absent */
   int32_t eos[VL_QWEN_MAX_EOS];
@@ -35,7 +36,7 @@ typedef struct {
 typedef struct {
   vl_tensor *ln1, *ln2;         /* input_layernorm, post_attention_layernorm (F32) */
   vl_tensor *wq, *wk, *wv, *wo; /* as stored (F32/BF16/F16) */
-  vl_tensor *bq, *bk, *bv;      /* Qwen2 biases (F32) or NULL */
+  vl_tensor *bq, *bk, *bv, *bo; /* biases (F32) or NULL */
   vl_tensor *q_norm, *k_norm;   /* Qwen3 per-head RMSNorm (F32) or NULL */
   vl_tensor *gate, *up, *down;  /* MLP */
 } vl_qwen_layer;
