@@ -23,12 +23,9 @@ typedef struct {
 } shape;
 
 static const shape shapes[] = {
-    {"vit-b qkv   197x2304x768", 197, 2304, 768},
-    {"vit-b proj  197x768x768", 197, 768, 768},
-    {"vit-b fc1   197x3072x768", 197, 3072, 768},
-    {"vit-b fc2   197x768x3072", 197, 768, 3072},
-    {"vit-l fc1   577x4096x1024", 577, 4096, 1024},
-    {"prefill     512x3072x1024", 512, 3072, 1024},
+    {"vit-b qkv   197x2304x768", 197, 2304, 768},   {"vit-b proj  197x768x768", 197, 768, 768},
+    {"vit-b fc1   197x3072x768", 197, 3072, 768},   {"vit-b fc2   197x768x3072", 197, 768, 3072},
+    {"vit-l fc1   577x4096x1024", 577, 4096, 1024}, {"prefill     512x3072x1024", 512, 3072, 1024},
     {"decode gemv 1x3072x1024", 1, 3072, 1024},
 };
 
@@ -62,7 +59,8 @@ int main(int argc, char **argv) {
       quick = 1;
     } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
       nt = 0;
-      for (char *p = strtok(argv[++i], ","); p && nt < 8; p = strtok(NULL, ",")) tlist[nt++] = atoi(p);
+      for (char *p = strtok(argv[++i], ","); p && nt < 8; p = strtok(NULL, ","))
+        tlist[nt++] = atoi(p);
     } else {
       fprintf(stderr, "usage: %s [--quick] [--threads 1,2]\n", argv[0]);
       return 2;
@@ -72,10 +70,10 @@ int main(int argc, char **argv) {
   int min_reps = quick ? 3 : 5;
   const vl_gemm_kernel kerns[] = {VL_GEMM_AVX512, VL_GEMM_AVX2, VL_GEMM_OPENBLAS};
   const char *cfg = getenv("OPENBLAS_CORETYPE");
-  printf("# default kernel: %s; OPENBLAS_CORETYPE=%s\n",
-         vl_gemm_kernel_name(vl_gemm_get_kernel()), cfg ? cfg : "(unset)");
-  printf("%-28s %-4s %-9s %-5s %9s %9s %9s\n", "shape MxNxK", "thr", "kernel", "B", "ms",
-         "GFLOP/s", "cpuGFLOP/s");
+  printf("# default kernel: %s; OPENBLAS_CORETYPE=%s\n", vl_gemm_kernel_name(vl_gemm_get_kernel()),
+         cfg ? cfg : "(unset)");
+  printf("%-28s %-4s %-9s %-5s %9s %9s %9s\n", "shape MxNxK", "thr", "kernel", "B", "ms", "GFLOP/s",
+         "cpuGFLOP/s");
   double roof[8] = {0}, roof_cpu[8] = {0};
   for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
     const shape *s = &shapes[si];
@@ -83,7 +81,8 @@ int main(int argc, char **argv) {
     uint16_t *Wb = malloc((size_t)(s->N * s->K) * 2);
     float *C = malloc((size_t)(s->M * s->N) * 4);
     if (!X || !W || !Wb || !C) return 1;
-    for (int64_t i = 0; i < s->M * s->K; i++) X[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (int64_t i = 0; i < s->M * s->K; i++)
+      X[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (int64_t i = 0; i < s->N * s->K; i++) {
       W[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
       Wb[i] = vl_f32_to_bf16(W[i]);

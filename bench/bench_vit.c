@@ -29,8 +29,7 @@ static double cpu_now(void) {
 enum { D = 768, H = 12, HD = 64, MLP = 3072, P = 16, IMG = 224, T = 197, NP = 196 };
 
 typedef struct {
-  vl_tensor *ln1w, *ln1b, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo, *ln2w, *ln2b, *w1, *b1, *w2,
-      *b2;
+  vl_tensor *ln1w, *ln1b, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo, *ln2w, *ln2b, *w1, *b1, *w2, *b2;
 } layer;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -72,7 +71,8 @@ static vl_tensor *vit(vl_ctx *c, vl_tensor *img, vl_tensor *wp, vl_tensor *bp, v
   vl_tensor *x = vl_linear(c, vl_patchify(c, img, 1, P, P), wp, bp); /* (1, 196, 768) */
   vl_tensor *parts[2] = {cls, x};
   x = vl_add(c, vl_concat(c, 2, parts, 1), pos);
-  for (int l = 0; l < nl; l++) x = block(c, x, &Ls[l]);
+  for (int l = 0; l < nl; l++)
+    x = block(c, x, &Ls[l]);
   return vl_layernorm(c, x, lnw, lnb, 1e-6f);
 }
 
@@ -98,9 +98,12 @@ static vl_ctx *sized_ctx(vl_tensor *img, vl_tensor *wp, vl_tensor *bp, vl_tensor
 int main(int argc, char **argv) {
   int threads = 1, reps = 3, nl = 12;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--layers")) nl = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--threads"))
+      threads = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--reps"))
+      reps = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--layers"))
+      nl = atoi(argv[i + 1]);
   }
   if (nl < 1 || nl > 12 || reps < 1) {
     fprintf(stderr, "usage: %s [--threads N] [--reps R] [--layers 1..12]\n", argv[0]);
@@ -193,8 +196,8 @@ int main(int argc, char **argv) {
   vl_ctx_free(cb);
   printf("vit-b16 c threads=%d layers=%d kernel=%s fwd_s=%.4f fwdbwd_s=%.4f "
          "fwd_cpu_s=%.4f fwdbwd_cpu_s=%.4f fwd_gflop=%.2f fwdbwd_gflop=%.2f y0=%.5f\n",
-         threads, nl, vl_gemm_kernel_name(vl_gemm_get_kernel()), best_f, best_fb, cpu_f, cpu_fb, f_fwd * 1e-9,
-         (f_fwd + f_bwd) * 1e-9, chk);
+         threads, nl, vl_gemm_kernel_name(vl_gemm_get_kernel()), best_f, best_fb, cpu_f, cpu_fb,
+         f_fwd * 1e-9, (f_fwd + f_bwd) * 1e-9, chk);
   vl_ctx_free(wc);
   return 0;
 }

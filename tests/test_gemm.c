@@ -47,12 +47,13 @@ static bmat make_b(vl_dtype bt, int64_t rows, int64_t ld) {
 }
 
 /* One case; returns max error relative to the largest |reference|. */
-static double run_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
-                       float beta, vl_dtype bt, int pad) {
+static double run_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                       vl_dtype bt, int pad) {
   int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
   int64_t arows = ta ? K : M, brows = tb ? N : K;
   float *A = malloc((size_t)(arows * lda) * sizeof(float));
-  for (int64_t i = 0; i < arows * lda; i++) A[i] = frand();
+  for (int64_t i = 0; i < arows * lda; i++)
+    A[i] = frand();
   bmat B = make_b(bt, brows, ldb);
   float *C = malloc((size_t)(M * ldc) * sizeof(float));
   double *ref = malloc((size_t)(M * ldc) * sizeof(double));
@@ -62,7 +63,8 @@ static double run_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float 
   }
   if (beta == 0.0f) /* C must not be read: NaN there must not leak */
     for (int64_t i = 0; i < M; i++)
-      for (int64_t j = 0; j < N; j++) C[i * ldc + j] = NAN;
+      for (int64_t j = 0; j < N; j++)
+        C[i * ldc + j] = NAN;
   for (int64_t i = 0; i < M; i++)
     for (int64_t j = 0; j < N; j++) {
       double s = 0;
@@ -119,7 +121,8 @@ static void sweep(vl_gemm_kernel kern, vl_dtype bt, int threads) {
 
 static void each_kernel(vl_dtype bt) {
   for (int k = VL_GEMM_SCALAR; k <= VL_GEMM_OPENBLAS; k++)
-    for (int th = 1; th <= 2; th++) sweep((vl_gemm_kernel)k, bt, th);
+    for (int th = 1; th <= 2; th++)
+      sweep((vl_gemm_kernel)k, bt, th);
 }
 
 static void gemm_f32_all_kernels(void) { each_kernel(VL_F32); }

@@ -4,8 +4,8 @@
 
 #include "base/error.h"
 #include "base/half.h"
-#include "tensor/ops.h"
 #include "gradcheck.h"
+#include "tensor/ops.h"
 #include "test.h"
 
 typedef struct {
@@ -83,10 +83,10 @@ static void matmul_all_flags_and_broadcasts(void) {
       int na, nb;
       int64_t ab[2], bb[2];
     } cases[] = {
-        {2, 0, {2, 3}, {0}},    /* b 2-D */
-        {2, 1, {2, 3}, {3}},    /* b batched, broadcast over a's first dim */
-        {1, 2, {1}, {2, 1}},    /* a broadcast over b's batch, b over a's */
-        {0, 1, {0}, {2}},       /* a 2-D, b batched */
+        {2, 0, {2, 3}, {0}}, /* b 2-D */
+        {2, 1, {2, 3}, {3}}, /* b batched, broadcast over a's first dim */
+        {1, 2, {1}, {2, 1}}, /* a broadcast over b's batch, b over a's */
+        {0, 1, {0}, {2}},    /* a 2-D, b batched */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
       int64_t as[4], bs[4];
@@ -121,7 +121,8 @@ static void linear_with_and_without_bias(void) {
   for (int64_t r = 0; r < 6; r++)
     for (int64_t o = 0; o < 5; o++) {
       double s = vl_f32(in[2])[o];
-      for (int64_t k = 0; k < 7; k++) s += (double)vl_f32(in[0])[r * 7 + k] * vl_f32(in[1])[o * 7 + k];
+      for (int64_t k = 0; k < 7; k++)
+        s += (double)vl_f32(in[0])[r * 7 + k] * vl_f32(in[1])[o * 7 + k];
       double d = fabs(vl_f32(y)[r * 5 + o] - s);
       if (d > maxd) maxd = d;
     }
@@ -150,13 +151,15 @@ static void linear_grad_multi_block(void) {
   for (int r = 0; r < R; r++)
     for (int k = 0; k < IN; k++) {
       double s = 0;
-      for (int o = 0; o < OUT; o++) s += (double)g[r * OUT + o] * vl_f32(w)[o * IN + k];
+      for (int o = 0; o < OUT; o++)
+        s += (double)g[r * OUT + o] * vl_f32(w)[o * IN + k];
       rx[r * IN + k] = (float)s;
     }
   for (int o = 0; o < OUT; o++)
     for (int k = 0; k < IN; k++) {
       double s = 0;
-      for (int r = 0; r < R; r++) s += (double)g[r * OUT + o] * vl_f32(x)[r * IN + k];
+      for (int r = 0; r < R; r++)
+        s += (double)g[r * OUT + o] * vl_f32(x)[r * IN + k];
       rw[o * IN + k] = (float)s;
     }
   CHECK(test_max_rel_err(x->grad, rx, R * IN) < 1e-5);

@@ -24,7 +24,8 @@ static void kern_scalar(int64_t kc, const float *A, const float *B, float *C, in
   float acc[4][8] = {{0}};
   for (int64_t k = 0; k < kc; k++, A += 4, B += 8)
     for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 8; j++) acc[i][j] += A[i] * B[j];
+      for (int j = 0; j < 8; j++)
+        acc[i][j] += A[i] * B[j];
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 8; j++)
       C[i * ldc + j] = alpha * acc[i][j] + (beta != 0.0f ? beta * C[i * ldc + j] : 0.0f);
@@ -37,26 +38,30 @@ static void widen_scalar(const void *src, vl_dtype t, int64_t n, float *dst) {
   }
   const uint16_t *s = src;
   if (t == VL_BF16)
-    for (int64_t i = 0; i < n; i++) dst[i] = vl_bf16_to_f32(s[i]);
+    for (int64_t i = 0; i < n; i++)
+      dst[i] = vl_bf16_to_f32(s[i]);
   else
-    for (int64_t i = 0; i < n; i++) dst[i] = vl_f16_to_f32(s[i]);
+    for (int64_t i = 0; i < n; i++)
+      dst[i] = vl_f16_to_f32(s[i]);
 }
 
 static float dot_scalar(const float *a, const float *b, int64_t n) {
   float s[4] = {0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; j++) s[j] += a[i + j] * b[i + j];
-  for (; i < n; i++) s[0] += a[i] * b[i];
+    for (int j = 0; j < 4; j++)
+      s[j] += a[i + j] * b[i + j];
+  for (; i < n; i++)
+    s[0] += a[i] * b[i];
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+  for (int64_t i = 0; i < n; i++)
+    y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_scalar = {4, 8, kern_scalar, widen_scalar, dot_scalar,
-                                          axpy_scalar};
+const vl_gemm_impl vl_gemm_impl_scalar = {4, 8, kern_scalar, widen_scalar, dot_scalar, axpy_scalar};
 
 /* ---- kernel selection -------------------------------------------------- */
 
@@ -128,7 +133,8 @@ static const vl_gemm_impl *impl_for(vl_gemm_kernel k) {
 
 static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
   for (int64_t i = 0; i < M; i++)
-    for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta != 0.0f ? beta * C[i * ldc + j] : 0.0f;
+    for (int64_t j = 0; j < N; j++)
+      C[i * ldc + j] = beta != 0.0f ? beta * C[i * ldc + j] : 0.0f;
 }
 
 static const void *elem(const void *B, vl_dtype t, int64_t idx) {
@@ -213,7 +219,8 @@ static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K,
   if (ta) { /* op(A) is 1 x K read down a column of A (K x 1, stride lda) */
     a = malloc((size_t)K * sizeof *a);
     if (!a) return false;
-    for (int64_t k = 0; k < K; k++) a[k] = A[k * lda];
+    for (int64_t k = 0; k < K; k++)
+      a[k] = A[k * lda];
   }
   gemv_job g = {im, tb, N, K, ldb, alpha, beta, a ? a : A, B, bt, C};
   /* Chunks of work at least ~32k multiply-adds so threads are worth waking. */
@@ -252,9 +259,9 @@ typedef struct {
   const void *B;
   vl_dtype bt;
   float *C;
-  int64_t nct, ntiles;   /* column tiles (multiple of NR, <= NC_MAX) */
-  int64_t mtiles, mper;  /* MC row tiles, per task */
-  int64_t mgroups;       /* tasks per column tile */
+  int64_t nct, ntiles;  /* column tiles (multiple of NR, <= NC_MAX) */
+  int64_t mtiles, mper; /* MC row tiles, per task */
+  int64_t mgroups;      /* tasks per column tile */
 } gemm_job;
 
 /* Packs op(B)[k0:k0+kc, j0:j1] into NR-wide panels (kc x NR, k-major),
@@ -268,12 +275,14 @@ static void pack_b(const gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_
     if (!g->tb) { /* B is K x N: rows of nr contiguous values */
       for (int64_t k = 0; k < kc; k++) {
         im->widen(elem(g->B, g->bt, (k0 + k) * g->ldb + jb), g->bt, nr, dst + k * NR);
-        for (int64_t j = nr; j < NR; j++) dst[k * NR + j] = 0;
+        for (int64_t j = nr; j < NR; j++)
+          dst[k * NR + j] = 0;
       }
     } else { /* B is N x K: column j of op(B) is a contiguous row */
       for (int64_t j = 0; j < NR; j++) {
         if (j < nr) im->widen(elem(g->B, g->bt, (jb + j) * g->ldb + k0), g->bt, kc, tmp);
-        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = j < nr ? tmp[k] : 0.0f;
+        for (int64_t k = 0; k < kc; k++)
+          dst[k * NR + j] = j < nr ? tmp[k] : 0.0f;
       }
     }
   }
@@ -286,12 +295,14 @@ static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t k0, int64_
     if (!g->ta) {
       for (int64_t i = 0; i < MR; i++) {
         const float *src = g->A + (i0 + ir + i) * g->lda + k0;
-        for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = i < mr ? src[k] : 0.0f;
+        for (int64_t k = 0; k < kc; k++)
+          dst[k * MR + i] = i < mr ? src[k] : 0.0f;
       }
     } else {
       for (int64_t k = 0; k < kc; k++) {
         const float *src = g->A + (k0 + k) * g->lda + i0 + ir;
-        for (int64_t i = 0; i < MR; i++) dst[k * MR + i] = i < mr ? src[i] : 0.0f;
+        for (int64_t i = 0; i < MR; i++)
+          dst[k * MR + i] = i < mr ? src[i] : 0.0f;
       }
     }
   }
@@ -361,8 +372,8 @@ static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
   int64_t ntiles = (npan * NR + NC_MAX - 1) / NC_MAX;
   if (nt > 1 && ntiles < 2 * nt) ntiles = npan < 2 * nt ? npan : 2 * nt;
   int64_t pan_per = (npan + ntiles - 1) / ntiles;
-  gemm_job g = {im, ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, bt, C, pan_per * NR, 0,
-                mtiles, mtiles, 1};
+  gemm_job g = {im, ta, tb,           M, N,      K,      lda, ldb, ldc, alpha, beta, A, B,
+                bt, C,  pan_per * NR, 0, mtiles, mtiles, 1};
   g.ntiles = (N + g.nct - 1) / g.nct;
   if (nt > 1 && g.ntiles < 2 * nt && mtiles > 1) {
     int64_t groups = (2 * nt + g.ntiles - 1) / g.ntiles;
@@ -394,12 +405,13 @@ static bool gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
     wide = malloc((size_t)(rows * cols) * sizeof(float));
     if (!wide) return false;
     const vl_gemm_impl *im = impl_for(VL_GEMM_OPENBLAS);
-    for (int64_t r = 0; r < rows; r++) im->widen(elem(B, bt, r * ldb), bt, cols, wide + r * cols);
+    for (int64_t r = 0; r < rows; r++)
+      im->widen(elem(B, bt, r * ldb), bt, cols, wide + r * cols);
     Bf = wide;
     ldb = cols;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              (int)M, (int)N, (int)K, alpha, A, (int)lda, Bf, (int)ldb, beta, C, (int)ldc);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M,
+              (int)N, (int)K, alpha, A, (int)lda, Bf, (int)ldb, beta, C, (int)ldc);
   free(wide);
   return true;
 }
@@ -425,6 +437,5 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
     done = gemv(im, trans_a, trans_b, N, K, alpha, A, lda, B, b_type, ldb, beta, C);
   else
     gemm_packed(im, trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
-  if (!done)
-    gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+  if (!done) gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
 }

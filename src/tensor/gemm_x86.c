@@ -19,7 +19,8 @@ T512 static void kern_avx512(int64_t kc, const float *A, const float *B, float *
                              float alpha, float beta) {
   __m512 c0[MR5], c1[MR5];
 #pragma GCC unroll 12
-  for (int i = 0; i < MR5; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < MR5; i++)
+    c0[i] = c1[i] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; k++) {
     __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
 #pragma GCC unroll 12
@@ -57,11 +58,13 @@ T512 static void widen_avx512(const void *src, vl_dtype t, int64_t n, float *dst
       __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i)));
       _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
     }
-    for (; i < n; i++) dst[i] = vl_bf16_to_f32(s[i]);
+    for (; i < n; i++)
+      dst[i] = vl_bf16_to_f32(s[i]);
   } else {
     for (; i + 16 <= n; i += 16)
       _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
-    for (; i < n; i++) dst[i] = vl_f16_to_f32(s[i]);
+    for (; i < n; i++)
+      dst[i] = vl_f16_to_f32(s[i]);
   }
 }
 
@@ -88,11 +91,12 @@ T512 static void axpy_avx512(float a, const float *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-  for (; i < n; i++) y[i] += a * x[i];
+  for (; i < n; i++)
+    y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_avx512 = {MR5, 32, kern_avx512, widen_avx512, dot_avx512,
-                                          axpy_avx512};
+const vl_gemm_impl vl_gemm_impl_avx512 = {MR5,          32,         kern_avx512,
+                                          widen_avx512, dot_avx512, axpy_avx512};
 
 /* ---- AVX2 + FMA: 6 x 16 tile, 12 ymm accumulators ---------------------- */
 
@@ -101,7 +105,8 @@ T256 static void kern_avx2(int64_t kc, const float *A, const float *B, float *C,
                            float alpha, float beta) {
   __m256 c0[MR2], c1[MR2];
 #pragma GCC unroll 6
-  for (int i = 0; i < MR2; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int i = 0; i < MR2; i++)
+    c0[i] = c1[i] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; k++) {
     __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
 #pragma GCC unroll 6
@@ -139,11 +144,13 @@ T256 static void widen_avx2(const void *src, vl_dtype t, int64_t n, float *dst) 
       __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i)));
       _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
     }
-    for (; i < n; i++) dst[i] = vl_bf16_to_f32(s[i]);
+    for (; i < n; i++)
+      dst[i] = vl_bf16_to_f32(s[i]);
   } else {
     for (; i + 8 <= n; i += 8)
       _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-    for (; i < n; i++) dst[i] = vl_f16_to_f32(s[i]);
+    for (; i < n; i++)
+      dst[i] = vl_f16_to_f32(s[i]);
   }
 }
 
@@ -159,7 +166,8 @@ T256 static float dot_avx2(const float *a, const float *b, int64_t n) {
   h = _mm_add_ps(h, _mm_movehl_ps(h, h));
   h = _mm_add_ss(h, _mm_movehdup_ps(h));
   float s = _mm_cvtss_f32(h);
-  for (; i < n; i++) s += a[i] * b[i];
+  for (; i < n; i++)
+    s += a[i] * b[i];
   return s;
 }
 
@@ -168,7 +176,8 @@ T256 static void axpy_avx2(float a, const float *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; i++) y[i] += a * x[i];
+  for (; i < n; i++)
+    y[i] += a * x[i];
 }
 
 const vl_gemm_impl vl_gemm_impl_avx2 = {MR2, 16, kern_avx2, widen_avx2, dot_avx2, axpy_avx2};

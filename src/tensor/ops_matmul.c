@@ -19,8 +19,8 @@ static bool float_dtype(vl_dtype t) { return t == VL_F32 || t == VL_BF16 || t ==
 typedef struct {
   bool ta, tb;
   int64_t M, N, K, lda, ldb;
-  int nb;                                          /* output batch dims */
-  int64_t bshape[VL_MAX_DIMS];                     /* output batch shape */
+  int nb;                                             /* output batch dims */
+  int64_t bshape[VL_MAX_DIMS];                        /* output batch shape */
   int64_t astride[VL_MAX_DIMS], bstride[VL_MAX_DIMS]; /* in matrices, 0 = broadcast */
   int64_t nbatch, a_batches, b_batches;
 } mm_geom;
@@ -154,8 +154,8 @@ vl_tensor *vl_matmul(vl_ctx *c, vl_tensor *a, vl_tensor *b, bool trans_a, bool t
     for (int64_t o = 0; o < g.nbatch; o++) {
       int64_t ia, ib;
       mm_batch(&g, o, &ia, &ib);
-      vl_gemm(trans_a, trans_b, g.M, g.N, g.K, 1.0f, mat_at(a, ia, MK), g.lda,
-              mat_at(b, ib, KN), b->dtype, g.ldb, 0.0f, vl_f32(y) + o * MN, g.N);
+      vl_gemm(trans_a, trans_b, g.M, g.N, g.K, 1.0f, mat_at(a, ia, MK), g.lda, mat_at(b, ib, KN),
+              b->dtype, g.ldb, 0.0f, vl_f32(y) + o * MN, g.N);
     }
   }
   vl_tensor *in[2] = {a, b};
@@ -171,7 +171,8 @@ vl_tensor *vl_matmul(vl_ctx *c, vl_tensor *a, vl_tensor *b, bool trans_a, bool t
 
 static int64_t rows_of(const vl_tensor *x) { /* product of all dims but the last */
   int64_t m = 1;
-  for (int d = 0; d < x->ndim - 1; d++) m *= x->shape[d];
+  for (int d = 0; d < x->ndim - 1; d++)
+    m *= x->shape[d];
   return m;
 }
 
@@ -191,7 +192,8 @@ static void linear_backward(vl_ctx *c, vl_node *n) {
     float *dbias = vl_grad(c, bias);
     if (dbias)
       for (int64_t r = 0; r < M; r++)
-        for (int64_t j = 0; j < out; j++) dbias[j] += G[r * out + j];
+        for (int64_t j = 0; j < out; j++)
+          dbias[j] += G[r * out + j];
   }
 }
 
@@ -223,9 +225,10 @@ vl_tensor *vl_linear(vl_ctx *c, vl_tensor *x, vl_tensor *w, vl_tensor *bias) {
   int64_t M = rows_of(x);
   float *yd = vl_f32(y);
   if (bias)
-    for (int64_t r = 0; r < M; r++) memcpy(yd + r * out, bias->data, (size_t)out * sizeof(float));
-  vl_gemm(false, true, M, out, in, 1.0f, vl_f32(x), in, w->data, w->dtype, in,
-          bias ? 1.0f : 0.0f, yd, out);
+    for (int64_t r = 0; r < M; r++)
+      memcpy(yd + r * out, bias->data, (size_t)out * sizeof(float));
+  vl_gemm(false, true, M, out, in, 1.0f, vl_f32(x), in, w->data, w->dtype, in, bias ? 1.0f : 0.0f,
+          yd, out);
   vl_tensor *ins[3] = {x, w, bias};
   vl_record(c, y, "linear", linear_backward, bias ? 3 : 2, ins);
   return y;
