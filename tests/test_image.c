@@ -193,6 +193,19 @@ static void test_unknown_and_empty(void) {
   printf("  e.g. \"%s\"\n", vl_last_error());
 }
 
+/* Inputs that stb_image alone would turn into something (or into a huge
+ * allocation) rather than an error; found partly by fuzzing. */
+static void test_stb_gaps_refused(void) {
+  vl_image *img = vl_image_load(DATA "bad_zlib_cut.png", 0);
+  CHECK(!img && vl_last_error_code() == VL_ERR_FORMAT && strstr(vl_last_error(), "does not end") &&
+        strstr(vl_last_error(), "bad_zlib_cut.png"));
+  /* unknown compression 0xffffff43 and 14x53504 pixels from a 192-byte file */
+  img = vl_image_load(DATA "bad_bmp_compression.bmp", 0);
+  CHECK(!img && vl_last_error_code() == VL_ERR_UNSUPPORTED &&
+        strstr(vl_last_error(), "compression"));
+  vl_image_free(img);
+}
+
 static void test_public_api_roundtrip(void) {
   vlens_image *im = vlens_image_load(DATA "dec_rgba.png", 0);
   REQUIRE(im);
@@ -216,6 +229,7 @@ int main(void) {
   RUN(test_truncation_never_crashes);
   RUN(test_huge_dimensions_refused);
   RUN(test_unknown_and_empty);
+  RUN(test_stb_gaps_refused);
   RUN(test_public_api_roundtrip);
   return test_summary();
 }

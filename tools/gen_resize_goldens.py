@@ -164,6 +164,25 @@ def main():
     with open(os.path.join(OUT, "decode.txt"), "w") as fp:
         fp.write("# file width height expected_rgb max_abs_diff  (tools/gen_resize_goldens.py)\n")
         fp.write("\n".join(dec) + "\n")
+    # A PNG whose chunks are intact but whose zlib stream stops half-way:
+    # stb_image 2.27 inflates zeros past the end of such a stream (and may
+    # allocate gigabytes); the decoder must refuse it. Pillow refuses it too.
+    import struct
+    import zlib
+    raw = open(os.path.join(OUT, "dec_rgb.png"), "rb").read()
+    pos, chunks = 8, []
+    while pos < len(raw):
+        n = struct.unpack(">I", raw[pos:pos + 4])[0]
+        chunks.append((raw[pos + 4:pos + 8], raw[pos + 8:pos + 8 + n]))
+        pos += 12 + n
+    out = raw[:8]
+    for t, d in chunks:
+        if t == b"IDAT":
+            d = d[:len(d) // 2]
+        out += struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    with open(os.path.join(OUT, "bad_zlib_cut.png"), "wb") as fp:
+        fp.write(out)
+
     print(f"wrote {len(lines)} resize goldens and {len(dec)} decode fixtures to {OUT}")
 
 

@@ -376,6 +376,35 @@ static vl_image *decode_gif(const uint8_t *data, size_t len, int64_t max_pixels,
   return img;
 }
 
+/* stb reads zeros past the end of a BMP instead of failing, and ignores
+ * compression values it does not know: refuse both, so a 200-byte file
+ * cannot turn into a large blank picture. */
+static int bmp_check(const uint8_t *d, size_t n, const char *name) {
+  if (n < 26) return VL_OK; /* stb reports the short header */
+  uint32_t hdr = rd_le32(d + 14), bpp, comp = 0;
+  uint64_t w, h;
+  if (hdr == 12) { /* OS/2 BITMAPCOREHEADER: 16-bit sizes, no compression */
+    w = rd_le16(d + 18), h = rd_le16(d + 20), bpp = rd_le16(d + 24);
+  } else if (hdr >= 40 && n >= 34) {
+    int32_t hh = (int32_t)rd_le32(d + 22);
+    w = rd_le32(d + 18), h = hh < 0 ? (uint64_t)(-(int64_t)hh) : (uint64_t)hh;
+    bpp = rd_le16(d + 28), comp = rd_le32(d + 30);
+  } else {
+    return VL_OK; /* unknown header size: stb refuses it */
+  }
+  if (comp == 1 || comp == 2)
+    return vl_error(VL_ERR_UNSUPPORTED, "%s: RLE-compressed BMP is not supported", name);
+  if (comp != 0 && comp != 3 && comp != 6)
+    return vl_error(VL_ERR_UNSUPPORTED, "%s: BMP compression type %u is not supported", name, comp);
+  if (bpp == 0 || bpp > 32) return VL_OK; /* stb reports bad bit depths */
+  uint64_t need = rd_le32(d + 10) + ((bpp * w + 31) / 32) * 4 * h;
+  if (need > n)
+    return vl_error(VL_ERR_FORMAT, "%s: truncated BMP: %zu bytes, the %llux%llu pixels need %llu",
+                    name, n, (unsigned long long)w, (unsigned long long)h,
+                    (unsigned long long)need);
+  return VL_OK;
+}
+
 static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64_t max_pixels,
                             const char *name) {
   const char *fmt = format_name(f);
@@ -387,19 +416,7 @@ static vl_image *decode_stb(const uint8_t *data, size_t len, img_format f, int64
     vl_error(VL_ERR_LIMIT, "%s: %s file of %zu bytes is too large", name, fmt, len);
     return NULL;
   }
-  /* stb reads zeros past the end of a BMP instead of failing: check that
-   * the uncompressed pixel rows are all there. */
-  if (f == FMT_BMP && len >= 34 && rd_le32(data + 14) >= 40 && peeked) {
-    uint32_t bpp = rd_le16(data + 28), comp_kind = rd_le32(data + 30);
-    if ((comp_kind == 0 || comp_kind == 3) && bpp > 0 && bpp <= 32) {
-      uint64_t need = rd_le32(data + 10) + (((uint64_t)bpp * pw + 31) / 32) * 4 * (uint64_t)ph;
-      if (need > len) {
-        vl_error(VL_ERR_FORMAT, "%s: truncated BMP: %zu bytes, the %ldx%ld pixels need %llu", name,
-                 len, pw, ph, (unsigned long long)need);
-        return NULL;
-      }
-    }
-  }
+  if (f == FMT_BMP && bmp_check(data, len, name) < 0) return NULL;
   if (f == FMT_PNG && png_stream_check(data, len, name) < 0) return NULL;
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
