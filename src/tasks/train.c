@@ -1,0 +1,764 @@
+/* `vlens train`: model initialisation, trainable loading, the training step,
+ * checkpoints and resume (see train.h). */
+#include "tasks/train.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "io/json.h"
+#include "io/rng.h"
+#include "io/safetensors.h"
+#include "io/shapes_world.h"
+#include "tasks/shapes_vocab.h"
+#include "tensor/ops.h"
+#include "tensor/optim.h"
+
+#define PATCH_NAME "vision_model.embeddings.patch_embedding.weight"
+
+void vl_train_default_opts(vl_train_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->config = "small";
+  o->steps = 2000;
+  o->batch = 32;
+  o->warmup = -1;
+  o->save_every = 200;
+  o->hypotheses = 3;
+  o->max_objects = 4;
+  o->curriculum = true;
+  o->lr = 2e-3;
+  o->weight_decay = 0.01;
+  o->clip = 1.0;
+}
+
+/* ---- configs ------------------------------------------------------------ */
+
+typedef struct {
+  const char *name;
+  int v_hidden, v_inter, v_layers, v_heads, patch;
+  int t_hidden, t_inter, t_layers, t_heads, max_pos;
+} arch;
+
+static const arch k_archs[] = {
+    {"small", 128, 512, 4, 4, 12, 128, 512, 3, 4, 48},
+    {"tiny", 32, 64, 1, 2, 16, 32, 64, 1, 2, 48},
+};
+
+static const arch *find_arch(const char *name) {
+  for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+    if (!strcmp(k_archs[i].name, name ? name : "small")) return &k_archs[i];
+  vl_error(VL_ERR_INVALID, "train: unknown --config '%s' (small or tiny)", name ? name : "");
+  return NULL;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static int mkdirs(const char *dir) {
+  char p[4096];
+  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+    return vl_error(VL_ERR_LIMIT, "train: path too long: %s", dir);
+  for (char *s = p + 1;; s++) {
+    if (*s == '/' || !*s) {
+      char c = *s;
+      *s = 0;
+      if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        return vl_error(VL_ERR_IO, "%s: cannot create folder (%s)", p, strerror(errno));
+      *s = c;
+      if (!c) break;
+    }
+  }
+  return VL_OK;
+}
+
+static int write_text(const char *dir, const char *file, const char *text) {
+  char path[4096], tmp[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return vl_error(VL_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+  size_t len = strlen(text);
+  int bad = fwrite(text, 1, len, f) != len;
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path)) {
+    remove(tmp);
+    return vl_error(VL_ERR_IO, "%s: cannot write", path);
+  }
+  return VL_OK;
+}
+
+static int write_json(const char *dir, const char *file, cJSON *j) {
+  char *text = j ? cJSON_Print(j) : NULL;
+  cJSON_Delete(j);
+  if (!text) return vl_error(VL_ERR_NOMEM, "train: out of memory");
+  int rc = write_text(dir, file, text);
+  free(text);
+  return rc;
+}
+
+static int write_folder_files(const char *dir, const arch *a, int patch, int vocab) {
+  cJSON *j = cJSON_CreateObject(), *vc = cJSON_CreateObject(), *tc = cJSON_CreateObject();
+  cJSON *ar = cJSON_CreateArray();
+  cJSON_AddItemToArray(ar, cJSON_CreateString("BlipForConditionalGeneration"));
+  cJSON_AddItemToObject(j, "architectures", ar);
+  cJSON_AddStringToObject(j, "model_type", "blip");
+  cJSON_AddNumberToObject(j, "initializer_range", 0.02);
+  cJSON_AddBoolToObject(j, "tie_word_embeddings", 0);
+  cJSON_AddStringToObject(j, "vlens_config", a->name);
+  cJSON_AddStringToObject(vc, "model_type", "blip_vision_model");
+  cJSON_AddNumberToObject(vc, "hidden_size", a->v_hidden);
+  cJSON_AddNumberToObject(vc, "intermediate_size", a->v_inter);
+  cJSON_AddNumberToObject(vc, "num_hidden_layers", a->v_layers);
+  cJSON_AddNumberToObject(vc, "num_attention_heads", a->v_heads);
+  cJSON_AddNumberToObject(vc, "image_size", VL_SHAPES_SIZE);
+  cJSON_AddNumberToObject(vc, "patch_size", patch);
+  cJSON_AddNumberToObject(vc, "num_channels", 3);
+  cJSON_AddStringToObject(vc, "hidden_act", "gelu");
+  cJSON_AddNumberToObject(vc, "layer_norm_eps", 1e-5);
+  cJSON_AddItemToObject(j, "vision_config", vc);
+  cJSON_AddStringToObject(tc, "model_type", "blip_text_model");
+  cJSON_AddNumberToObject(tc, "vocab_size", vocab);
+  cJSON_AddNumberToObject(tc, "hidden_size", a->t_hidden);
+  cJSON_AddNumberToObject(tc, "intermediate_size", a->t_inter);
+  cJSON_AddNumberToObject(tc, "num_hidden_layers", a->t_layers);
+  cJSON_AddNumberToObject(tc, "num_attention_heads", a->t_heads);
+  cJSON_AddNumberToObject(tc, "max_position_embeddings", a->max_pos);
+  cJSON_AddNumberToObject(tc, "encoder_hidden_size", a->v_hidden);
+  cJSON_AddStringToObject(tc, "hidden_act", "gelu");
+  cJSON_AddNumberToObject(tc, "layer_norm_eps", 1e-12);
+  cJSON_AddNumberToObject(tc, "bos_token_id", VL_SV_DEC);
+  cJSON_AddNumberToObject(tc, "pad_token_id", VL_SV_PAD);
+  cJSON_AddNumberToObject(tc, "sep_token_id", VL_SV_SEP);
+  cJSON_AddNumberToObject(tc, "eos_token_id", VL_SV_SEP);
+  cJSON_AddBoolToObject(tc, "tie_word_embeddings", 0);
+  cJSON_AddItemToObject(j, "text_config", tc);
+  int rc = write_json(dir, "config.json", j);
+  if (rc) return rc;
+  char pre[1024];
+  snprintf(pre, sizeof pre,
+           "{\n  \"image_processor_type\": \"BlipImageProcessor\",\n"
+           "  \"processor_class\": \"BlipProcessor\",\n  \"do_convert_rgb\": true,\n"
+           "  \"do_resize\": true,\n  \"size\": {\"height\": %d, \"width\": %d},\n"
+           "  \"resample\": 3,\n  \"do_rescale\": true,\n"
+           "  \"rescale_factor\": 0.00392156862745098,\n  \"do_normalize\": true,\n"
+           "  \"image_mean\": [0.48145466, 0.4578275, 0.40821073],\n"
+           "  \"image_std\": [0.26862954, 0.26130258, 0.27577711]\n}\n",
+           VL_SHAPES_SIZE, VL_SHAPES_SIZE);
+  rc = write_text(dir, "preprocessor_config.json", pre);
+  return rc ? rc : vl_shapes_vocab_write(dir);
+}
+
+/* ---- initialisation ----------------------------------------------------- */
+
+typedef struct {
+  vl_st_writer *w;
+  vl_rng rng;
+  int rc;
+} initw;
+
+enum { I_NORMAL, I_ZERO, I_ONE };
+
+static void add_init(initw *iw, int kind, int ndim, const int64_t *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void add_init(initw *iw, int kind, int ndim, const int64_t *shape, const char *fmt, ...) {
+  if (iw->rc) return;
+  char name[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  float *d = malloc((size_t)n * sizeof *d);
+  if (!d) {
+    iw->rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
+    return;
+  }
+  for (int64_t i = 0; i < n; i++)
+    d[i] = kind == I_NORMAL ? (float)(0.02 * vl_rng_normal(&iw->rng)) : kind == I_ONE ? 1.0f : 0.0f;
+  iw->rc = vl_st_writer_add(iw->w, name, VL_F32, ndim, shape, d);
+  free(d);
+}
+
+#define S1(a) ((int64_t[]){(a)})
+#define S2(a, b) ((int64_t[]){(a), (b)})
+#define LIN(iw, o, i, pre, ...)                                                                    \
+  do {                                                                                             \
+    add_init(iw, I_NORMAL, 2, S2(o, i), pre ".weight", __VA_ARGS__);                               \
+    add_init(iw, I_ZERO, 1, S1(o), pre ".bias", __VA_ARGS__);                                      \
+  } while (0)
+#define LN(iw, d, pre, ...)                                                                        \
+  do {                                                                                             \
+    add_init(iw, I_ONE, 1, S1(d), pre ".weight", __VA_ARGS__);                                     \
+    add_init(iw, I_ZERO, 1, S1(d), pre ".bias", __VA_ARGS__);                                      \
+  } while (0)
+
+static void init_bert_attn(initw *iw, const arch *a, int l, const char *which, int kv) {
+  const int64_t C = a->t_hidden;
+  const char *p = "text_decoder.bert.encoder.layer";
+  LIN(iw, C, C, "%s.%d.%s.self.query", p, l, which);
+  LIN(iw, C, kv, "%s.%d.%s.self.key", p, l, which);
+  LIN(iw, C, kv, "%s.%d.%s.self.value", p, l, which);
+  LIN(iw, C, C, "%s.%d.%s.output.dense", p, l, which);
+  LN(iw, C, "%s.%d.%s.output.LayerNorm", p, l, which);
+}
+
+int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t seed) {
+  const arch *a = find_arch(config);
+  if (!a) return VL_ERR_INVALID;
+  if (patch <= 0) patch = a->patch;
+  if (patch > VL_SHAPES_SIZE || VL_SHAPES_SIZE % patch)
+    return vl_error(VL_ERR_INVALID, "train: --patch %d must divide the image size %d", patch,
+                    VL_SHAPES_SIZE);
+  int rc = mkdirs(dir);
+  if (rc) return rc;
+  int vocab = 0;
+  vl_shapes_vocab(&vocab);
+  if ((rc = write_folder_files(dir, a, patch, vocab))) return rc;
+  initw iw = {.w = vl_st_writer_new()};
+  if (!iw.w) return vl_error(VL_ERR_NOMEM, "train: out of memory");
+  vl_rng_seed(&iw.rng, seed, 0, 0x696e6974); /* "init" */
+  const int64_t D = a->v_hidden, F = a->v_inter, np = (VL_SHAPES_SIZE / patch) * (VL_SHAPES_SIZE / patch);
+  const char *v = "vision_model";
+  add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1, D}), "%s.embeddings.class_embedding", v);
+  add_init(&iw, I_NORMAL, 4, ((int64_t[]){D, 3, patch, patch}), "%s.embeddings.patch_embedding.weight",
+           v);
+  add_init(&iw, I_ZERO, 1, S1(D), "%s.embeddings.patch_embedding.bias", v);
+  add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1 + np, D}), "%s.embeddings.position_embedding", v);
+  for (int l = 0; l < a->v_layers; l++) {
+    LIN(&iw, 3 * D, D, "%s.encoder.layers.%d.self_attn.qkv", v, l);
+    LIN(&iw, D, D, "%s.encoder.layers.%d.self_attn.projection", v, l);
+    LN(&iw, D, "%s.encoder.layers.%d.layer_norm1", v, l);
+    LIN(&iw, F, D, "%s.encoder.layers.%d.mlp.fc1", v, l);
+    LIN(&iw, D, F, "%s.encoder.layers.%d.mlp.fc2", v, l);
+    LN(&iw, D, "%s.encoder.layers.%d.layer_norm2", v, l);
+  }
+  LN(&iw, D, "%s.post_layernorm", v);
+  const int64_t C = a->t_hidden, TF = a->t_inter, V = vocab;
+  const char *t = "text_decoder.bert";
+  add_init(&iw, I_NORMAL, 2, S2(V, C), "%s.embeddings.word_embeddings.weight", t);
+  add_init(&iw, I_NORMAL, 2, S2(a->max_pos, C), "%s.embeddings.position_embeddings.weight", t);
+  LN(&iw, C, "%s.embeddings.LayerNorm", t);
+  for (int l = 0; l < a->t_layers; l++) {
+    init_bert_attn(&iw, a, l, "attention", (int)C);
+    init_bert_attn(&iw, a, l, "crossattention", (int)D);
+    LIN(&iw, TF, C, "%s.encoder.layer.%d.intermediate.dense", t, l);
+    LIN(&iw, C, TF, "%s.encoder.layer.%d.output.dense", t, l);
+    LN(&iw, C, "%s.encoder.layer.%d.output.LayerNorm", t, l);
+  }
+  const char *h = "text_decoder.cls.predictions";
+  LIN(&iw, C, C, "%s.transform.dense", h);
+  LN(&iw, C, "%s.transform.LayerNorm", h);
+  add_init(&iw, I_NORMAL, 2, S2(V, C), "%s.decoder.weight", h);
+  add_init(&iw, I_ZERO, 1, S1(V), "%s.bias", h);
+  rc = iw.rc;
+  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "format", "pt");
+  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "vlens_step", "0");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  if (!rc) rc = vl_st_writer_save(iw.w, path);
+  vl_st_writer_free(iw.w);
+  return rc;
+}
+
+/* ---- trainable loading -------------------------------------------------- */
+
+typedef struct {
+  vl_tensor **p;
+  int64_t n, cap;
+} plist;
+
+static int padd(plist *l, vl_tensor *t) {
+  if (!t) return VL_OK; /* optional slot */
+  if (l->n == l->cap) {
+    int64_t cap = l->cap ? 2 * l->cap : 128;
+    vl_tensor **p = realloc(l->p, (size_t)cap * sizeof *p);
+    if (!p) return vl_error(VL_ERR_NOMEM, "train: out of memory");
+    l->p = p;
+    l->cap = cap;
+  }
+  l->p[l->n++] = t;
+  return VL_OK;
+}
+
+static int add_attn(plist *l, const vl_bert_attn *a) {
+  vl_tensor *t[10] = {a->q_w, a->q_b, a->k_w, a->k_b, a->v_w,
+                      a->v_b, a->o_w, a->o_b, a->ln_w, a->ln_b};
+  int rc = VL_OK;
+  for (int i = 0; i < 10 && !rc; i++) rc = padd(l, t[i]);
+  return rc;
+}
+
+static int collect_params(vl_blip *m, plist *l) {
+  vl_vit *v = &m->vision;
+  /* vit.c views the 4-D conv weight through a 2-D header of its own: give
+   * that header the gradient (it is the tensor the forward uses). */
+  v->patch_w->name = PATCH_NAME;
+  v->patch_w->requires_grad = true;
+  if (!vl_grad(m->wctx, v->patch_w)) return vl_last_error_code();
+  vl_tensor *head[] = {v->cls, v->patch_w, v->patch_b, v->pos};
+  int rc = VL_OK;
+  for (size_t i = 0; i < 4 && !rc; i++) rc = padd(l, head[i]);
+  for (int64_t i = 0; i < v->cfg.n_layers && !rc; i++) {
+    const vl_vit_layer *L = &v->layers[i];
+    vl_tensor *t[12] = {L->qkv_w, L->qkv_b, L->o_w,   L->o_b,   L->ln1_w, L->ln1_b,
+                        L->fc1_w, L->fc1_b, L->fc2_w, L->fc2_b, L->ln2_w, L->ln2_b};
+    for (int k = 0; k < 12 && !rc; k++) rc = padd(l, t[k]);
+  }
+  vl_tensor *mid[] = {v->post_w, v->post_b, m->word, m->pos, m->emb_ln_w, m->emb_ln_b};
+  for (size_t i = 0; i < 6 && !rc; i++) rc = padd(l, mid[i]);
+  for (int64_t i = 0; i < m->tcfg.n_layers && !rc; i++) {
+    const vl_bert_layer *L = &m->layers[i];
+    rc = add_attn(l, &L->self);
+    if (!rc) rc = add_attn(l, &L->cross);
+    vl_tensor *t[6] = {L->i_w, L->i_b, L->o_w, L->o_b, L->ln_w, L->ln_b};
+    for (int k = 0; k < 6 && !rc; k++) rc = padd(l, t[k]);
+  }
+  vl_tensor *tail[] = {m->tr_w, m->tr_b, m->tr_ln_w, m->tr_ln_b, m->dec_w, m->dec_b};
+  for (size_t i = 0; i < 6 && !rc; i++) rc = padd(l, tail[i]);
+  for (int64_t i = 0; i < l->n && !rc; i++)
+    if (l->p[i]->dtype != VL_F32 || !l->p[i]->grad || !l->p[i]->name)
+      rc = vl_error(VL_ERR_INVALID, "train: parameter %lld is not a trainable F32 weight",
+                    (long long)i);
+  return rc;
+}
+
+/* vl_blip_load with trainable weights (models/blip.c loads for inference). */
+vl_blip *vl_train_load_blip(const char *dir, vl_tensor ***params, int64_t *n_params) {
+  *params = NULL;
+  *n_params = 0;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  cJSON *j = vl_json_load(path);
+  if (!j) return NULL;
+  vl_blip *m = calloc(1, sizeof *m);
+  plist pl = {0};
+  if (!m) {
+    cJSON_Delete(j);
+    vl_error(VL_ERR_NOMEM, "train: out of memory");
+    return NULL;
+  }
+  int rc = vl_blip_config_parse(j, path, &m->kind, &m->vcfg, &m->tcfg);
+  cJSON_Delete(j);
+  if (rc) goto fail;
+  if (m->kind != VL_BLIP_CAPTION) {
+    vl_error(VL_ERR_UNSUPPORTED, "%s: training needs BlipForConditionalGeneration", path);
+    goto fail;
+  }
+  if (!(m->dir = strdup(dir)) || !(m->wctx = vl_ctx_new())) {
+    vl_error(VL_ERR_NOMEM, "train: out of memory");
+    goto fail;
+  }
+  if (!(m->ck = vl_ckpt_open(dir))) goto fail;
+  vl_weights w = {.ck = m->ck, .ctx = m->wctx, .trainable = true};
+  if (vl_vit_load_blip(&w, &m->vcfg, "vision_model.", &m->vision)) goto fail;
+  if (vl_blip_text_load(&w, m, "text_decoder.bert.")) goto fail;
+  const int64_t C = m->tcfg.hidden, V = m->tcfg.vocab;
+  const char *p = "text_decoder.cls.predictions.";
+  if (!(m->tr_w = vl_weight2(&w, 0, C, C, "%stransform.dense.weight", p)) ||
+      !(m->tr_b = vl_weight1(&w, 0, C, "%stransform.dense.bias", p)) ||
+      !(m->tr_ln_w = vl_weight1(&w, 0, C, "%stransform.LayerNorm.weight", p)) ||
+      !(m->tr_ln_b = vl_weight1(&w, 0, C, "%stransform.LayerNorm.bias", p)) ||
+      !(m->dec_w = vl_weight2(&w, 0, V, C, "%sdecoder.weight", p)) ||
+      !(m->dec_b = vl_weight1(&w, 0, V, "%sbias", p)))
+    goto fail;
+  /* Preprocessing and tokenizer exactly as inference reads them. */
+  vl_preprocess_cfg_default(&m->pre);
+  m->pre.size_width = m->pre.size_height = (int)m->vcfg.image_size;
+  snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+  {
+    FILE *f = fopen(path, "rb");
+    char buf[8192];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    if (n && vl_preprocess_cfg_parse(&m->pre, buf, path)) goto fail;
+  }
+  if (!(m->tok = vl_tokenizer_load(dir))) goto fail;
+  if (collect_params(m, &pl)) goto fail;
+  *params = pl.p;
+  *n_params = pl.n;
+  return m;
+fail:
+  free(pl.p);
+  vl_blip_free(m);
+  return NULL;
+}
+
+/* ---- the training step -------------------------------------------------- */
+
+typedef struct {
+  double loss;
+  int64_t cap_ok, cap_n, ans_ok, ans_n;
+} step_stats;
+
+static int64_t argmax_row(const float *r, int64_t n) {
+  int64_t b = 0;
+  for (int64_t i = 1; i < n; i++)
+    if (r[i] > r[b]) b = i;
+  return b;
+}
+
+/* Cross-entropy of logits (1, T, V) rows [from, T-1) against ids[from+1..]
+ * plus the accuracy counts. */
+static vl_tensor *seq_loss(vl_ctx *c, const vl_blip *m, vl_tensor *hidden, const int64_t *ids,
+                           int64_t T, int64_t from, int64_t *ok, int64_t *cnt) {
+  const int64_t V = m->tcfg.vocab, n = T - 1 - from;
+  vl_tensor *lg = vl_blip_lm_head(c, m, vl_slice(c, hidden, 1, from, T - 1));
+  int64_t s2[2] = {n, V};
+  lg = vl_reshape(c, lg, 2, s2);
+  vl_tensor *tg = vl_wrap(c, VL_I64, 1, &n, (void *)(ids + from + 1));
+  if (!lg || !tg) return NULL;
+  for (int64_t i = 0; i < n; i++) *ok += argmax_row(vl_f32(lg) + i * V, V) == ids[from + 1 + i];
+  *cnt += n;
+  return vl_cross_entropy(c, lg, tg, -100);
+}
+
+/* Forward + backward of one image (gradient scale `scale`), in c. */
+static int image_pass(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, float scale,
+                      step_stats *st) {
+  size_t mark = vl_ctx_mark(c);
+  vl_tensor *px = vl_blip_pixels(c, m, s->image, NULL);
+  vl_tensor *img = vl_vit_forward(c, &m->vision, px, NULL);
+  vl_tensor *ids = vl_wrap(c, VL_I64, 1, &s->cap_n, (void *)s->cap);
+  vl_tensor *h = vl_blip_text_forward(c, m, ids, img, true, NULL, NULL);
+  vl_tensor *loss = seq_loss(c, m, h, s->cap, s->cap_n, 0, &st->cap_ok, &st->cap_n);
+  vl_tensor *ans = NULL;
+  for (int k = 0; k < s->n_hyp && loss; k++) {
+    vl_tensor *hid = vl_wrap(c, VL_I64, 1, &s->hyp_n[k], (void *)s->hyp[k]);
+    vl_tensor *hh = vl_blip_text_forward(c, m, hid, img, true, NULL, NULL);
+    vl_tensor *l = seq_loss(c, m, hh, s->hyp[k], s->hyp_n[k], s->hyp_n[k] - 2, &st->ans_ok,
+                            &st->ans_n);
+    ans = ans ? vl_add(c, ans, l) : l;
+    if (!ans) loss = NULL;
+  }
+  if (loss && ans) loss = vl_add(c, loss, vl_scale(c, ans, 1.0f / (float)s->n_hyp));
+  int rc = loss ? VL_OK : (vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM);
+  if (!rc) {
+    st->loss += (double)vl_f32(loss)[0] * scale;
+    rc = vl_backward(c, loss, &scale);
+  }
+  vl_ctx_reset(c, mark);
+  return rc;
+}
+
+/* ---- state, checkpoints ------------------------------------------------- */
+
+typedef struct {
+  vl_train_opts o;
+  vl_blip *m;
+  vl_tensor **params;
+  int64_t n_params;
+  vl_adamw *opt;
+  int64_t step;
+  double ema_cap, ema_ans;
+} trainer;
+
+static cJSON *opts_json(const vl_train_opts *o) {
+  cJSON *j = cJSON_CreateObject();
+  char seed[32];
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+  cJSON_AddStringToObject(j, "config", o->config);
+  cJSON_AddNumberToObject(j, "patch", o->patch);
+  cJSON_AddNumberToObject(j, "steps", (double)o->steps);
+  cJSON_AddNumberToObject(j, "batch", (double)o->batch);
+  cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
+  cJSON_AddNumberToObject(j, "hypotheses", o->hypotheses);
+  cJSON_AddNumberToObject(j, "max_objects", o->max_objects);
+  cJSON_AddBoolToObject(j, "curriculum", o->curriculum);
+  cJSON_AddNumberToObject(j, "lr", o->lr);
+  cJSON_AddNumberToObject(j, "min_lr_ratio", o->min_lr_ratio);
+  cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
+  cJSON_AddNumberToObject(j, "clip", o->clip);
+  cJSON_AddBoolToObject(j, "decay_embeddings", o->decay_embeddings);
+  cJSON_AddStringToObject(j, "seed", seed);
+  return j;
+}
+
+/* The saved options; out->config points into static storage. */
+static int opts_parse(const char *text, const char *what, vl_train_opts *o) {
+  cJSON *j = vl_json_parse(text, strlen(text), what);
+  if (!j) return vl_last_error_code();
+  const char *cfg = vl_json_str(j, "config", "");
+  const arch *a = find_arch(cfg);
+  const char *seed = vl_json_str(j, "seed", NULL);
+  o->steps = vl_json_int(j, "steps", 0);
+  o->batch = vl_json_int(j, "batch", 0);
+  if (!a || !seed || o->steps <= 0 || o->batch <= 0) {
+    cJSON_Delete(j);
+    return vl_error(VL_ERR_FORMAT, "%s: training options are incomplete", what);
+  }
+  o->config = a->name;
+  o->patch = (int)vl_json_int(j, "patch", 0);
+  o->warmup = vl_json_int(j, "warmup", 0);
+  o->hypotheses = (int)vl_json_int(j, "hypotheses", 3);
+  o->max_objects = (int)vl_json_int(j, "max_objects", 4);
+  o->curriculum = vl_json_bool(j, "curriculum", 1);
+  o->lr = vl_json_float(j, "lr", 0);
+  o->min_lr_ratio = vl_json_float(j, "min_lr_ratio", 0);
+  o->weight_decay = vl_json_float(j, "weight_decay", 0);
+  o->clip = vl_json_float(j, "clip", 0);
+  o->decay_embeddings = vl_json_bool(j, "decay_embeddings", 0);
+  o->seed = strtoull(seed, NULL, 10);
+  cJSON_Delete(j);
+  return VL_OK;
+}
+
+static int save_checkpoint(trainer *t) {
+  const char *dir = t->o.out_dir;
+  char path[4096], stepbuf[32];
+  snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)t->step);
+  cJSON *oj = opts_json(&t->o);
+  char *ojs = cJSON_PrintUnformatted(oj);
+  cJSON_Delete(oj);
+  vl_st_writer *mw = vl_st_writer_new(), *ow = vl_st_writer_new();
+  int rc = (!ojs || !mw || !ow) ? vl_error(VL_ERR_NOMEM, "train: out of memory") : VL_OK;
+  const int64_t P = t->m->vcfg.patch_size;
+  for (int64_t i = 0; i < t->n_params && !rc; i++) {
+    vl_tensor *p = t->params[i];
+    int ndim = p->ndim;
+    int64_t shape[VL_MAX_DIMS];
+    memcpy(shape, p->shape, sizeof shape);
+    if (!strcmp(p->name, PATCH_NAME)) { /* back to the conv's (D, C, P, P) */
+      ndim = 4;
+      shape[1] = t->m->vcfg.channels;
+      shape[2] = shape[3] = P;
+    }
+    char nm[300];
+    rc = vl_st_writer_add(mw, p->name, VL_F32, ndim, shape, p->data);
+    snprintf(nm, sizeof nm, "exp_avg.%s", p->name);
+    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, ndim, shape, t->opt->m[i]);
+    snprintf(nm, sizeof nm, "exp_avg_sq.%s", p->name);
+    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, ndim, shape, t->opt->v[i]);
+  }
+  if (!rc) rc = vl_st_writer_set_metadata(mw, "format", "pt");
+  if (!rc) rc = vl_st_writer_set_metadata(mw, "vlens_step", stepbuf);
+  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_step", stepbuf);
+  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_train_opts", ojs);
+  /* Optimizer first, model second: a crash in between leaves steps that
+   * differ, which --resume reports instead of mixing states. */
+  snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+  if (!rc) rc = vl_st_writer_save(ow, path);
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  if (!rc) rc = vl_st_writer_save(mw, path);
+  vl_st_writer_free(mw);
+  vl_st_writer_free(ow);
+  free(ojs);
+  return rc ? vl_error_context("train: checkpoint at step %lld", (long long)t->step) : VL_OK;
+}
+
+static bool is_embedding(const char *name) {
+  return strstr(name, "embeddings.word_embeddings") || strstr(name, "position_embedding") ||
+         strstr(name, "class_embedding");
+}
+
+static int make_optimizer(trainer *t) {
+  bool *decay = malloc((size_t)t->n_params * sizeof *decay);
+  if (!decay) return vl_error(VL_ERR_NOMEM, "train: out of memory");
+  for (int64_t i = 0; i < t->n_params; i++) {
+    const vl_tensor *p = t->params[i];
+    decay[i] = p->ndim >= 2 && (t->o.decay_embeddings || !is_embedding(p->name));
+  }
+  vl_adamw_cfg cfg = vl_adamw_default_cfg();
+  cfg.weight_decay = (float)t->o.weight_decay;
+  t->opt = vl_adamw_new(t->params, decay, t->n_params, &cfg);
+  free(decay);
+  return t->opt ? VL_OK : vl_last_error_code();
+}
+
+static int load_optimizer(trainer *t, vl_safetensors *st) {
+  const char *what = vl_st_name(st);
+  for (int64_t i = 0; i < t->n_params; i++) {
+    const vl_tensor *p = t->params[i];
+    char nm[300];
+    for (int k = 0; k < 2; k++) {
+      snprintf(nm, sizeof nm, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+      const vl_st_tensor *s = vl_st_find(st, nm);
+      if (!s) return vl_last_error_code();
+      if (s->dtype != VL_F32 || vl_st_numel(s) != p->numel)
+        return vl_error(VL_ERR_FORMAT, "%s: tensor '%s' does not match the model", what, nm);
+      memcpy(k ? t->opt->v[i] : t->opt->m[i], s->data, (size_t)p->numel * sizeof(float));
+    }
+  }
+  return VL_OK;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static int check_opts(const vl_train_opts *o) {
+  if (!o->out_dir || !*o->out_dir) return vl_error(VL_ERR_INVALID, "train: --out DIR is required");
+  if (o->resume) return VL_OK; /* the rest comes from the checkpoint */
+  if (o->steps <= 0 || o->batch <= 0)
+    return vl_error(VL_ERR_INVALID, "train: --steps and --batch must be positive");
+  if (o->hypotheses < 0 || o->hypotheses > VL_TRAIN_MAX_K)
+    return vl_error(VL_ERR_INVALID, "train: --hypotheses %d (0..%d)", o->hypotheses,
+                    VL_TRAIN_MAX_K);
+  if (o->max_objects < 1 || o->max_objects > VL_SHAPES_MAX_OBJECTS)
+    return vl_error(VL_ERR_INVALID, "train: --max-objects %d (1..4)", o->max_objects);
+  if (!(o->lr > 0) || !(o->lr < 10) || !(o->weight_decay >= 0) || !(o->clip >= 0) ||
+      !(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1))
+    return vl_error(VL_ERR_INVALID,
+                    "train: need 0 < lr < 10, weight decay >= 0, clip >= 0, min lr ratio in [0, 1]");
+  if (o->warmup > o->steps)
+    return vl_error(VL_ERR_INVALID, "train: --warmup %lld exceeds --steps %lld",
+                    (long long)o->warmup, (long long)o->steps);
+  return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
+}
+
+static int64_t meta_step(const vl_safetensors *st) {
+  const char *s = vl_st_metadata(st, "vlens_step");
+  char *end;
+  long long v = s ? strtoll(s, &end, 10) : -1;
+  return s && *s && !*end && v >= 0 ? v : -1;
+}
+
+/* Options, step and optimizer state of an existing run in o.out_dir. */
+static int open_resume(trainer *t, vl_safetensors **ost) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/optimizer.safetensors", t->o.out_dir);
+  vl_safetensors *st = vl_st_open(path);
+  if (!st) return vl_error_context("train: --resume needs an earlier run in %s", t->o.out_dir);
+  const char *oj = vl_st_metadata(st, "vlens_train_opts");
+  int64_t step = meta_step(st);
+  int rc = !oj || step < 0 ? vl_error(VL_ERR_FORMAT, "%s: no vlens training state", path) : VL_OK;
+  if (!rc) rc = opts_parse(oj, path, &t->o);
+  snprintf(path, sizeof path, "%s/model.safetensors", t->o.out_dir);
+  vl_safetensors *ms = rc ? NULL : vl_st_open(path);
+  if (!rc && !ms) rc = vl_last_error_code();
+  if (!rc && meta_step(ms) != step)
+    rc = vl_error(VL_ERR_FORMAT,
+                  "%s: step %lld but optimizer.safetensors is at step %lld (interrupted "
+                  "while saving); start again or restore a copy",
+                  path, (long long)meta_step(ms), (long long)step);
+  vl_st_close(ms);
+  if (rc) {
+    vl_st_close(st);
+    return rc;
+  }
+  t->step = step;
+  *ost = st;
+  return VL_OK;
+}
+
+int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
+  int rc = check_opts(oin);
+  if (rc) return rc;
+  trainer t = {.o = *oin};
+  vl_safetensors *ost = NULL;
+  vl_ctx *c = NULL;
+  if (oin->resume) {
+    if ((rc = open_resume(&t, &ost))) return rc;
+    t.o.out_dir = oin->out_dir;
+    t.o.stop_after = oin->stop_after;
+    t.o.save_every = oin->save_every;
+    t.o.resume = true;
+    vl_log("train: resuming %s at step %lld of %lld", t.o.out_dir, (long long)t.step,
+           (long long)t.o.steps);
+  } else {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", oin->out_dir);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      fclose(f);
+      return vl_error(VL_ERR_INVALID,
+                      "train: %s already holds a training run; pass --resume to continue it "
+                      "or choose another --out",
+                      oin->out_dir);
+    }
+    if (t.o.warmup < 0) t.o.warmup = t.o.steps / 20;
+    if ((rc = vl_train_init_model(t.o.out_dir, t.o.config, t.o.patch, t.o.seed))) return rc;
+  }
+  t.m = vl_train_load_blip(t.o.out_dir, &t.params, &t.n_params);
+  if (!t.m) {
+    rc = vl_last_error_code();
+    goto done;
+  }
+  if ((rc = make_optimizer(&t))) goto done;
+  if (ost) {
+    if ((rc = load_optimizer(&t, ost))) goto done;
+    t.opt->step = t.step;
+  }
+  if (!(c = vl_ctx_new())) {
+    rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
+    goto done;
+  }
+  vl_ctx_set_recording(c, true);
+  const int64_t end =
+      t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
+  int64_t n_params = 0;
+  for (int64_t i = 0; i < t.n_params; i++) n_params += t.params[i]->numel;
+  vl_log("train: %s BLIP, %lld parameters, %lld steps x %lld images, lr %g, out %s",
+         t.o.config, (long long)n_params, (long long)t.o.steps, (long long)t.o.batch, t.o.lr,
+         t.o.out_dir);
+  vl_progress pr;
+  vl_progress_start(&pr, "train", end - t.step);
+  const double t0 = vl_now_seconds();
+  const int64_t first = t.step;
+  double loss = 0, loss_first = 0;
+  bool have_ema = false;
+  while (t.step < end && !rc) {
+    const int64_t s = t.step;
+    const double lr = vl_lr_cosine(s, t.o.steps, t.o.warmup, t.o.lr, t.o.min_lr_ratio);
+    vl_zero_param_grads(t.params, t.n_params);
+    step_stats st = {0};
+    const int maxo = vl_train_max_objects(&t.o, s);
+    for (int64_t b = 0; b < t.o.batch && !rc; b++) {
+      vl_train_sample smp;
+      rc = vl_train_sample_make(t.m, t.o.seed, s * t.o.batch + b, maxo, t.o.hypotheses, &smp);
+      if (!rc) rc = image_pass(c, t.m, &smp, 1.0f / (float)t.o.batch, &st);
+      vl_train_sample_free(&smp);
+    }
+    if (rc) break;
+    const double norm = vl_clip_grad_norm(t.params, t.n_params, t.o.clip);
+    if (!isfinite(norm) || !isfinite(st.loss)) {
+      rc = vl_error(VL_ERR_INVALID,
+                    "train: step %lld: loss %g, gradient norm %g (diverged; lower --lr)",
+                    (long long)s, st.loss, norm);
+      break;
+    }
+    if ((rc = vl_adamw_step(t.opt, (float)lr))) break;
+    t.step = s + 1;
+    loss = st.loss;
+    if (s == first) loss_first = loss;
+    const double ca = st.cap_n ? (double)st.cap_ok / (double)st.cap_n : 0;
+    const double aa = st.ans_n ? (double)st.ans_ok / (double)st.ans_n : 0;
+    t.ema_cap = have_ema ? 0.95 * t.ema_cap + 0.05 * ca : ca;
+    t.ema_ans = have_ema ? 0.95 * t.ema_ans + 0.05 * aa : aa;
+    have_ema = true;
+    char extra[160];
+    const double el = vl_now_seconds() - t0;
+    snprintf(extra, sizeof extra, "step %lld loss %.4f cap %.3f ans %.3f lr %.2e %.1f img/s",
+             (long long)t.step, loss, t.ema_cap, t.ema_ans, lr,
+             el > 0 ? (double)(t.step - first) * (double)t.o.batch / el : 0.0);
+    vl_progress_update(&pr, t.step - first, extra);
+    if ((t.o.save_every > 0 && t.step % t.o.save_every == 0) || t.step == end)
+      rc = save_checkpoint(&t);
+  }
+  vl_progress_end(&pr);
+  const double el = vl_now_seconds() - t0;
+  if (rep) {
+    rep->step = t.step;
+    rep->loss = loss;
+    rep->loss_first = loss_first;
+    rep->caption_acc = t.ema_cap;
+    rep->answer_acc = t.ema_ans;
+    rep->images_per_s = el > 0 ? (double)(t.step - first) * (double)t.o.batch / el : 0;
+  }
+  if (!rc)
+    vl_log("train: step %lld, loss %.4f, caption token acc %.3f, answer acc %.3f; saved in %s",
+           (long long)t.step, loss, t.ema_cap, t.ema_ans, t.o.out_dir);
+done:
+  vl_ctx_free(c);
+  vl_adamw_free(t.opt);
+  free(t.params);
+  vl_blip_free(t.m);
+  vl_st_close(ost);
+  return rc;
+}

@@ -1,0 +1,96 @@
+/* `vlens train`: trains a tiny BLIP-architecture captioning model
+ * (BlipForConditionalGeneration layout) on Shapes World scenes generated on
+ * the fly, for two tasks sharing one text decoder:
+ *  - captioning: ids [DEC] caption [SEP], teacher forcing, cross-entropy
+ *    over every caption token after [DEC] (the [SEP] included);
+ *  - visual entailment with OFA's prompt: ids [DEC] tokens(` does the image
+ *    describe " {hypothesis} "?`) then the answer word yes / maybe / no
+ *    (entailment / neutral / contradiction); loss on the answer token only.
+ *    At inference: run the prompt and compare the logits of yes/no/maybe at
+ *    the last position.
+ * Per image: loss = caption CE + mean over its K hypotheses of answer CE;
+ * the step's loss is the mean over the batch. One vision pass per image; the
+ * batch is a loop of single-image forward/backward passes whose weight
+ * gradients accumulate (the BLIP API takes one image). Then global-norm
+ * clipping, AdamW (tensor/optim.h) with warm-up + cosine LR.
+ *
+ * Output folder (written outside the repo, every file atomically): a Hub
+ * model folder (config.json, model.safetensors, preprocessor_config.json,
+ * vocab.txt, tokenizer_config.json) that vl_blip_load() reads as any BLIP
+ * checkpoint, plus optimizer.safetensors: AdamW moments ("exp_avg.<name>",
+ * "exp_avg_sq.<name>") and, in __metadata__, the step and the training
+ * options (JSON) so that --resume continues bit-identically. The data
+ * position is a function of the step: scene (seed, step * batch + b). */
+#ifndef VL_TASKS_TRAIN_H
+#define VL_TASKS_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "models/blip.h"
+
+typedef struct {
+  const char *out_dir; /* required */
+  const char *config;  /* "small" (default) or "tiny" */
+  int patch;           /* ViT patch size, 0: the config's (must divide 96) */
+  int64_t steps;       /* optimizer steps in total */
+  int64_t batch;       /* images per step */
+  int64_t warmup;      /* warm-up steps; < 0: 5% of steps */
+  int64_t save_every;  /* checkpoint period in steps (0: only at the end) */
+  int64_t stop_after;  /* stop (with a checkpoint) after this step; 0: run to the end */
+  int hypotheses;      /* K entailment hypotheses per image */
+  int max_objects;     /* 1..4: cap on objects per scene */
+  bool curriculum;     /* <=2 objects for the first 1/9, <=3 the next 1/9 */
+  double lr, min_lr_ratio, weight_decay, clip;
+  bool decay_embeddings; /* apply weight decay to embedding tables too */
+  uint64_t seed;
+  bool resume;
+} vl_train_opts;
+
+void vl_train_default_opts(vl_train_opts *o);
+
+typedef struct {
+  int64_t step;             /* steps done */
+  double loss;              /* mean loss of the last step */
+  double loss_first;        /* mean loss of the first step of this run */
+  double caption_acc;       /* running (EMA) caption token accuracy */
+  double answer_acc;        /* running (EMA) answer accuracy */
+  double images_per_s;      /* over this run */
+} vl_train_report;
+
+/* Trains (or resumes) per o; progress bar on stderr. rep may be NULL. */
+int vl_train(const vl_train_opts *o, vl_train_report *rep);
+
+/* ---- pieces, exposed for tests ------------------------------------------ */
+
+/* Writes a freshly initialised model folder into dir (created when
+ * missing): HF BLIP _init_weights (normal(0, 0.02) matrices and
+ * embeddings, zero biases, LayerNorm 1/0). */
+int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t seed);
+
+/* Loads dir with every weight F32, requires_grad and a gradient buffer;
+ * *params receives the trainable tensors (malloc'd array, names set). */
+vl_blip *vl_train_load_blip(const char *dir, vl_tensor ***params, int64_t *n_params);
+
+/* Objects cap for step s of total under the curriculum. */
+int vl_train_max_objects(const vl_train_opts *o, int64_t step);
+
+/* One training example in token ids. */
+#define VL_TRAIN_MAX_T 64
+#define VL_TRAIN_MAX_K 8
+typedef struct {
+  vl_image *image; /* the scene (owned) */
+  int64_t cap[VL_TRAIN_MAX_T];
+  int64_t cap_n;
+  int n_hyp;
+  int64_t hyp[VL_TRAIN_MAX_K][VL_TRAIN_MAX_T]; /* prompt ids, answer last */
+  int64_t hyp_n[VL_TRAIN_MAX_K];
+} vl_train_sample;
+
+/* Scene (seed, index) with at most max_objects objects and k hypotheses,
+ * tokenized with m's tokenizer. Release with vl_train_sample_free. */
+int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int max_objects, int k,
+                         vl_train_sample *s);
+void vl_train_sample_free(vl_train_sample *s);
+
+#endif

@@ -1,0 +1,234 @@
+/* Training: the Shapes World vocabulary, model initialisation through the
+ * ordinary BLIP loader, a smoke run whose loss falls, every weight moving,
+ * bit-identical resume, and error paths. Tiny config, 1-object scenes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "io/safetensors.h"
+#include "io/shapes_world.h"
+#include "models/blip.h"
+#include "tasks/shapes_vocab.h"
+#include "tasks/train.h"
+#include "test.h"
+
+static char *sub(const char *name) {
+  static char buf[8][1024];
+  static int k;
+  char *b = buf[k++ % 8];
+  snprintf(b, 1024, "%s/%s", test_tmpdir(), name);
+  return b;
+}
+
+static void test_vocab_covers_the_world(void) {
+  const char *dir = sub("vocab");
+  char cmd[1100];
+  snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+  REQUIRE(system(cmd) == 0);
+  REQUIRE(vl_shapes_vocab_write(dir) == VL_OK);
+  vl_tokenizer *tok = vl_tokenizer_load(dir);
+  REQUIRE(tok);
+  int n = 0;
+  const char *const *v = vl_shapes_vocab(&n);
+  CHECK(vl_tokenizer_n_vocab(tok) == n);
+  CHECK(vl_shapes_vocab_id("[DEC]") == VL_SV_DEC && vl_shapes_vocab_id("maybe") == n - 1);
+  int *seen = calloc((size_t)n, sizeof *seen);
+  REQUIRE(seen);
+  vl_shapes_options opt = vl_shapes_default_options();
+  opt.n_hypotheses = 6;
+  int unk = 0;
+  for (int64_t i = 0; i < 300; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(11, i, &opt);
+    REQUIRE(sc);
+    char texts[8][VL_SHAPES_TEXT_MAX + 64];
+    int nt = 0;
+    snprintf(texts[nt++], sizeof texts[0], "%s", sc->caption);
+    for (int j = 0; j < sc->n_hypotheses; j++) {
+      REQUIRE(vl_shapes_entail_prompt(sc->hypotheses[j].text, texts[nt], (int)sizeof texts[0]) ==
+              VL_OK);
+      nt++;
+      seen[vl_shapes_vocab_id(vl_shapes_answer_word((int)sc->hypotheses[j].label))]++;
+    }
+    for (int k = 0; k < nt; k++) {
+      int32_t *ids = NULL;
+      size_t m = 0;
+      REQUIRE(vl_tokenizer_encode(tok, texts[k], strlen(texts[k]), 0, &ids, &m) == VL_OK);
+      for (size_t q = 0; q < m; q++) {
+        unk += ids[q] < VL_SV_FIRST_WORD;
+        if (ids[q] >= 0 && ids[q] < n) seen[ids[q]]++;
+      }
+      free(ids);
+    }
+    vl_shapes_free(sc);
+  }
+  CHECK(unk == 0);
+  for (int i = VL_SV_FIRST_WORD; i < n; i++)
+    if (!seen[i]) printf("  word '%s' never produced\n", v[i]);
+  int dead = 0;
+  for (int i = VL_SV_FIRST_WORD; i < n; i++) dead += !seen[i];
+  CHECK(dead == 0);
+  char small[16];
+  CHECK(vl_shapes_entail_prompt("there is a red circle.", small, sizeof small) == VL_ERR_LIMIT);
+  free(seen);
+  vl_tokenizer_free(tok);
+}
+
+static void test_init_loads_with_blip_loader(void) {
+  const char *dir = sub("init");
+  REQUIRE(vl_train_init_model(dir, "tiny", 0, 3) == VL_OK);
+  vl_blip *m = vl_blip_load(dir);
+  REQUIRE(m);
+  CHECK(m->kind == VL_BLIP_CAPTION && m->vcfg.patch_size == 16 && m->tcfg.hidden == 32);
+  CHECK(m->tok != NULL && m->tcfg.bos == VL_SV_DEC && m->tcfg.sep == VL_SV_SEP);
+  int64_t *ids = NULL, n = 0;
+  REQUIRE(vl_blip_prompt_ids(m, "a small red circle.", &ids, &n) == VL_OK);
+  CHECK(n == 6 && ids[0] == VL_SV_DEC && ids[1] == vl_shapes_vocab_id("a") &&
+        ids[5] == vl_shapes_vocab_id("."));
+  free(ids);
+  vl_blip_free(m);
+  /* the trainable loader sees every tensor, patch weight included */
+  vl_tensor **p = NULL;
+  int64_t np = 0;
+  vl_blip *tm = vl_train_load_blip(dir, &p, &np);
+  REQUIRE(tm);
+  vl_safetensors *st = vl_st_open(sub("init/model.safetensors"));
+  REQUIRE(st);
+  CHECK((size_t)np == vl_st_count(st));
+  for (int64_t i = 0; i < np; i++) CHECK(vl_st_find(st, p[i]->name) != NULL && p[i]->grad);
+  vl_st_close(st);
+  free(p);
+  vl_blip_free(tm);
+  CHECK(vl_train_init_model(sub("bad"), "huge", 0, 1) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "huge") != NULL);
+  CHECK(vl_train_init_model(sub("bad"), "tiny", 7, 1) == VL_ERR_INVALID);
+}
+
+static vl_train_opts tiny_opts(const char *out, int64_t steps) {
+  vl_train_opts o;
+  vl_train_default_opts(&o);
+  o.out_dir = out;
+  o.config = "tiny";
+  o.steps = steps;
+  o.batch = 4;
+  o.warmup = 2;
+  o.hypotheses = 2;
+  o.max_objects = 1;
+  o.lr = 3e-3;
+  o.save_every = 0;
+  o.seed = 5;
+  return o;
+}
+
+/* Tensors of two safetensors files equal byte for byte; returns how many differ. */
+static int count_diff(const char *a, const char *b, int *n_out) {
+  vl_safetensors *x = vl_st_open(a), *y = vl_st_open(b);
+  if (!x || !y) {
+    vl_st_close(x);
+    vl_st_close(y);
+    return -1;
+  }
+  int diff = 0;
+  *n_out = (int)vl_st_count(x);
+  for (size_t i = 0; i < vl_st_count(x); i++) {
+    const vl_st_tensor *t = vl_st_at(x, i), *u = vl_st_find(y, t->name);
+    diff += !u || u->nbytes != t->nbytes || memcmp(u->data, t->data, t->nbytes);
+  }
+  vl_st_close(x);
+  vl_st_close(y);
+  return diff;
+}
+
+static void test_smoke_run_learns_and_reloads(void) {
+  const char *out = sub("smoke");
+  vl_train_opts o = tiny_opts(out, 20);
+  vl_train_report r;
+  REQUIRE(vl_train(&o, &r) == VL_OK);
+  CHECK(r.step == 20);
+  printf("  loss %.4f -> %.4f, caption acc %.3f, answer acc %.3f, %.1f images/s\n",
+         r.loss_first, r.loss, r.caption_acc, r.answer_acc, r.images_per_s);
+  CHECK(r.loss < 0.8 * r.loss_first);
+  /* every weight moved (the patch embedding's gradient reaches it too) */
+  REQUIRE(vl_train_init_model(sub("smoke_init"), "tiny", 0, 5) == VL_OK);
+  vl_safetensors *a = vl_st_open(sub("smoke/model.safetensors"));
+  vl_safetensors *b = vl_st_open(sub("smoke_init/model.safetensors"));
+  REQUIRE(a && b);
+  CHECK(vl_st_count(a) == vl_st_count(b));
+  for (size_t i = 0; i < vl_st_count(a); i++) {
+    const vl_st_tensor *t = vl_st_at(a, i), *u = vl_st_find(b, t->name);
+    REQUIRE(u && u->nbytes == t->nbytes);
+    if (!memcmp(t->data, u->data, t->nbytes)) printf("  unchanged: %s\n", t->name);
+    CHECK(memcmp(t->data, u->data, t->nbytes) != 0);
+  }
+  CHECK(strcmp(vl_st_metadata(a, "vlens_step"), "20") == 0);
+  vl_st_close(a);
+  vl_st_close(b);
+  /* the folder is an ordinary BLIP checkpoint */
+  vl_blip *m = vl_blip_load(out);
+  REQUIRE(m);
+  vl_shapes_scene *sc = vl_shapes_generate(99, 0, NULL);
+  REQUIRE(sc);
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *px = vl_blip_pixels(c, m, sc->image, NULL);
+  REQUIRE(px);
+  int64_t bos = m->tcfg.bos, *seq = NULL, n = 0;
+  CHECK(vl_blip_generate(m, px, &bos, 1, 24, &seq, &n) == VL_OK && n > 1);
+  free(seq);
+  vl_ctx_free(c);
+  vl_shapes_free(sc);
+  vl_blip_free(m);
+  /* a second fresh run into the same folder is refused */
+  CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--resume") != NULL);
+}
+
+static void test_resume_is_bit_identical(void) {
+  vl_train_opts a = tiny_opts(sub("straight"), 6);
+  REQUIRE(vl_train(&a, NULL) == VL_OK);
+  vl_train_opts b = tiny_opts(sub("halves"), 6);
+  b.stop_after = 3;
+  REQUIRE(vl_train(&b, NULL) == VL_OK);
+  int n = 0;
+  CHECK(count_diff(sub("straight/model.safetensors"), sub("halves/model.safetensors"), &n) > 0);
+  vl_train_opts r = {0};
+  r.out_dir = sub("halves");
+  r.resume = true;
+  REQUIRE(vl_train(&r, NULL) == VL_OK);
+  CHECK(count_diff(sub("straight/model.safetensors"), sub("halves/model.safetensors"), &n) == 0);
+  CHECK(n > 10);
+  CHECK(count_diff(sub("straight/optimizer.safetensors"), sub("halves/optimizer.safetensors"),
+                   &n) == 0);
+}
+
+static void test_errors(void) {
+  vl_train_opts o = tiny_opts(NULL, 5);
+  CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--out") != NULL);
+  o = tiny_opts(sub("e1"), 0);
+  CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
+  o = tiny_opts(sub("e1"), 5);
+  o.max_objects = 5;
+  CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
+  vl_train_opts r = {0};
+  r.out_dir = sub("nothing_here");
+  r.resume = true;
+  CHECK(vl_train(&r, NULL) < 0);
+  CHECK(strstr(vl_last_error(), "--resume") != NULL);
+  /* curriculum caps */
+  o = tiny_opts(sub("e1"), 90);
+  o.max_objects = 4;
+  CHECK(vl_train_max_objects(&o, 0) == 2 && vl_train_max_objects(&o, 10) == 3 &&
+        vl_train_max_objects(&o, 20) == 4);
+  o.curriculum = false;
+  CHECK(vl_train_max_objects(&o, 0) == 4);
+}
+
+int main(void) {
+  vl_log_set_quiet(1);
+  RUN(test_vocab_covers_the_world);
+  RUN(test_init_loads_with_blip_loader);
+  RUN(test_smoke_run_learns_and_reloads);
+  RUN(test_resume_is_bit_identical);
+  RUN(test_errors);
+  return test_summary();
+}
