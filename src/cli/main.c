@@ -15,6 +15,7 @@ static const vl_command commands[] = {
     {"shapes", "generate a Shapes World set: scenes, masks, captions, hypotheses", cmd_shapes},
     {"generate", "continue a text prompt with a Qwen2/Qwen3 model (streamed)", cmd_generate},
     {"dump", "intermediate tensors of one forward/backward pass to safetensors (parity)", cmd_dump},
+    {"train", "train a tiny BLIP on Shapes World (captions + entailment), resumable", cmd_train},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

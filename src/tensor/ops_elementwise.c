@@ -127,8 +127,8 @@ static void fwd_rows(void *arg, int64_t r0, int64_t r1, int worker) {
   for (int64_t r = r0; r < r1; r++) {
     int64_t oa, ob;
     row_offsets(p, r, &oa, &ob);
-    const float *a = f->a + oa, *b = f->b + ob;
-    float *y = f->y + r * n;
+    const float *restrict a = f->a + oa, *restrict b = f->b + ob;
+    float *restrict y = f->y + r * n;
     switch (f->op) {
     case OP_ADD: INNER_LOOP(x1 + x2); break;
     case OP_SUB: INNER_LOOP(x1 - x2); break;
@@ -158,9 +158,9 @@ static void bwd_rows(void *arg, int64_t r0, int64_t r1, int worker) {
   for (int64_t r = r0; r < r1; r++) {
     int64_t oa, ob;
     row_offsets(p, r, &oa, &ob);
-    float *d = k->dst + (k->which ? ob : oa);
-    const float *o = k->other ? k->other + (k->which ? oa : ob) : NULL;
-    const float *g = k->g + r * n;
+    float *restrict d = k->dst + (k->which ? ob : oa);
+    const float *restrict o = k->other ? k->other + (k->which ? oa : ob) : NULL;
+    const float *restrict g = k->g + r * n;
     if (sd == 1) {
       if (!o)
         for (int64_t j = 0; j < n; j++)
@@ -256,8 +256,8 @@ typedef struct {
 static void affine_range(void *arg, int64_t b, int64_t e, int worker) {
   (void)worker;
   const affine_arg *k = arg;
-  const float *x = k->x;
-  float *y = k->y, s = k->s, t = k->t;
+  const float *restrict x = k->x;
+  float *restrict y = k->y, s = k->s, t = k->t;
   for (int64_t i = b; i < e; i++)
     y[i] = x[i] * s + t;
 }

@@ -86,8 +86,8 @@ static void ln_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
   const norm_arg *k = arg;
   int64_t C = k->C;
   for (int64_t r = r0; r < r1; r++) {
-    const float *x = k->x + r * C;
-    float *y = k->y + r * C;
+    const float *restrict x = k->x + r * C;
+    float *restrict y = k->y + r * C;
     /* Centred on x[0]: mean is kept as an offset from x0 and x - x0 is exact
      * for nearby values, so |mean| >> std loses no precision. */
     float x0 = x[0], mean = sum_from(x, C, x0) / (float)C;
@@ -97,7 +97,7 @@ static void ln_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
       k->mean[r] = mean;
       k->rstd[r] = rstd;
     }
-    const float *w = k->w, *b = k->b;
+    const float *restrict w = k->w, *restrict b = k->b;
     if (w && b)
       for (int64_t j = 0; j < C; j++)
         y[j] = ((x[j] - x0) - mean) * rstd * w[j] + b[j];
@@ -119,8 +119,8 @@ static void ln_bwd_x(void *arg, int64_t r0, int64_t r1, int worker) {
   const norm_arg *k = arg;
   int64_t C = k->C;
   for (int64_t r = r0; r < r1; r++) {
-    const float *x = k->x + r * C, *g = k->g + r * C, *w = k->w;
-    float *dx = k->y + r * C;
+    const float *restrict x = k->x + r * C, *restrict g = k->g + r * C, *restrict w = k->w;
+    float *restrict dx = k->y + r * C;
     float x0 = x[0], mean = k->mean[r], rstd = k->rstd[r], s1 = 0, s2 = 0;
     for (int64_t j = 0; j < C; j++) {
       float gh = w ? g[j] * w[j] : g[j];
@@ -216,8 +216,8 @@ static void rms_bwd_x(void *arg, int64_t r0, int64_t r1, int worker) {
   const norm_arg *k = arg;
   int64_t C = k->C;
   for (int64_t r = r0; r < r1; r++) {
-    const float *x = k->x + r * C, *g = k->g + r * C, *w = k->w;
-    float *dx = k->y + r * C;
+    const float *restrict x = k->x + r * C, *restrict g = k->g + r * C, *restrict w = k->w;
+    float *restrict dx = k->y + r * C;
     float rstd = k->rstd[r], s = 0;
     for (int64_t j = 0; j < C; j++)
       s += (w ? g[j] * w[j] : g[j]) * x[j];

@@ -9,7 +9,7 @@
 
 enum { PAR_MIN = 32768 };
 
-static void add_into(float *d, const float *s, int64_t n) {
+static void add_into(float *restrict d, const float *restrict s, int64_t n) {
   for (int64_t i = 0; i < n; i++)
     d[i] += s[i];
 }
