@@ -151,7 +151,7 @@ static vl_tensor *activation(vl_ctx *c, vl_tensor *x, act kind) {
              vl_dtype_name(x->dtype));
     return NULL;
   }
-  vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, x->shape);
   if (!y) return NULL;
   act_arg k = {kind, vl_f32(x), NULL, vl_f32(y)};
   run(&k, x->numel, fwd_range);
@@ -218,7 +218,7 @@ vl_tensor *vl_swiglu(vl_ctx *c, vl_tensor *gate, vl_tensor *up) {
              vl_shape_str(gate, s1, sizeof s1), vl_shape_str(up, s2, sizeof s2));
     return NULL;
   }
-  vl_tensor *y = vl_new(c, VL_F32, gate->ndim, gate->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, gate->ndim, gate->shape);
   if (!y) return NULL;
   swiglu_arg k = {vl_f32(gate), vl_f32(up), NULL, vl_f32(y), NULL, NULL};
   if (y->numel > PAR_MIN)

@@ -144,7 +144,7 @@ vl_tensor *vl_matmul(vl_ctx *c, vl_tensor *a, vl_tensor *b, bool trans_a, bool t
   memcpy(shape, g.bshape, (size_t)g.nb * sizeof *shape);
   shape[g.nb] = g.M;
   shape[g.nb + 1] = g.N;
-  vl_tensor *y = vl_new(c, VL_F32, g.nb + 2, shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, g.nb + 2, shape);
   if (!y) return NULL;
   int64_t MK = g.M * g.K, KN = g.K * g.N, MN = g.M * g.N;
   if (mm_foldable(&g)) {
@@ -220,7 +220,7 @@ vl_tensor *vl_linear(vl_ctx *c, vl_tensor *x, vl_tensor *w, vl_tensor *bias) {
   int64_t shape[VL_MAX_DIMS];
   memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
   shape[x->ndim - 1] = out;
-  vl_tensor *y = vl_new(c, VL_F32, x->ndim, shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, shape);
   if (!y) return NULL;
   int64_t M = rows_of(x);
   float *yd = vl_f32(y);

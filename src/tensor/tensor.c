@@ -54,17 +54,23 @@ size_t vl_ctx_peak(const vl_ctx *c) { return c->peak; }
 size_t vl_ctx_mark(const vl_ctx *c) { return vl_ctx_used(c); }
 
 void vl_ctx_reset(vl_ctx *c, size_t mark) {
+  /* Nodes whose memory is about to be released leave the tape first (their
+   * headers live in the chunks freed below). */
+  while (c->n_tape && c->tape[c->n_tape - 1]->at >= mark) c->n_tape--;
   while (c->top && c->top->base > mark) {
     chunk *p = c->top->prev;
     free(c->top);
     c->top = p;
   }
   if (c->top && mark - c->top->base < c->top->used) c->top->used = mark - c->top->base;
-  /* Nodes whose memory was released leave the tape too. */
-  while (c->n_tape && c->tape[c->n_tape - 1]->at >= mark) c->n_tape--;
 }
 
-void *vl_ctx_alloc(vl_ctx *c, size_t bytes) {
+static void *arena_alloc(vl_ctx *c, size_t bytes, bool zero);
+
+void *vl_ctx_alloc(vl_ctx *c, size_t bytes) { return arena_alloc(c, bytes, true); }
+void *vl_ctx_alloc_uninit(vl_ctx *c, size_t bytes) { return arena_alloc(c, bytes, false); }
+
+static void *arena_alloc(vl_ctx *c, size_t bytes, bool zero) {
   bytes = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
   if (!bytes) bytes = ALIGN;
   if (!c->top || c->top->cap - c->top->used < bytes) {
@@ -88,7 +94,7 @@ void *vl_ctx_alloc(vl_ctx *c, size_t bytes) {
   }
   void *p = c->top->mem + c->top->used;
   c->top->used += bytes;
-  memset(p, 0, bytes);
+  if (zero) memset(p, 0, bytes);
   size_t used = vl_ctx_used(c);
   if (used > c->peak) c->peak = used;
   return p;
@@ -119,7 +125,14 @@ static vl_tensor *new_header(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t 
 vl_tensor *vl_new(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t *shape) {
   vl_tensor *t = new_header(c, dtype, ndim, shape);
   if (!t) return NULL;
-  t->data = vl_ctx_alloc(c, (size_t)t->numel * vl_dtype_size(dtype));
+  t->data = vl_ctx_alloc(c, vl_dtype_bytes(dtype, t->numel));
+  return t->data ? t : NULL;
+}
+
+vl_tensor *vl_new_uninit(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t *shape) {
+  vl_tensor *t = new_header(c, dtype, ndim, shape);
+  if (!t) return NULL;
+  t->data = vl_ctx_alloc_uninit(c, (size_t)t->numel * vl_dtype_size(dtype));
   return t->data ? t : NULL;
 }
 
@@ -146,6 +159,12 @@ float vl_get(const vl_tensor *t, int64_t i) {
   case VL_I64: return (float)((const int64_t *)t->data)[i];
   case VL_I32: return (float)((const int32_t *)t->data)[i];
   case VL_U8: return (float)((const uint8_t *)t->data)[i];
+  case VL_Q8_0: { /* block i / 32: f16 scale, then 32 int8 */
+    const uint8_t *b = (const uint8_t *)t->data + (size_t)(i / 32) * 34;
+    uint16_t d;
+    memcpy(&d, b, 2);
+    return vl_f16_to_f32(d) * (float)(int8_t)b[2 + i % 32];
+  }
   }
   return 0;
 }

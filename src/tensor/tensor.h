@@ -77,11 +77,16 @@ size_t vl_ctx_mark(const vl_ctx *ctx);
 void vl_ctx_reset(vl_ctx *ctx, size_t mark);
 /* 64-byte aligned, zero-filled arena memory; NULL + vl_error on failure. */
 void *vl_ctx_alloc(vl_ctx *ctx, size_t bytes);
+/* Same without the zero fill, for buffers the caller overwrites whole. */
+void *vl_ctx_alloc_uninit(vl_ctx *ctx, size_t bytes);
 
 /* ---- tensors ---------------------------------------------------------- */
 
 /* New zero-filled tensor in ctx. */
 vl_tensor *vl_new(vl_ctx *ctx, vl_dtype dtype, int ndim, const int64_t *shape);
+/* Same, contents undefined: for op outputs that a kernel writes entirely
+ * (zero-filling large activations costs as much as a small GEMM). */
+vl_tensor *vl_new_uninit(vl_ctx *ctx, vl_dtype dtype, int ndim, const int64_t *shape);
 /* Convenience: F32 with shape given as arguments, e.g. vl_new_f32(c, 2, 3, 4). */
 vl_tensor *vl_new_f32(vl_ctx *ctx, int ndim, ...);
 /* Tensor header over existing memory (e.g. an mmap'd weight); no copy. */
