@@ -15,10 +15,12 @@ static void lsq_grad(const float *W, const float *b, float *gW, float *gb) {
   for (int n = 0; n < 5; n++)
     for (int i = 0; i < 3; i++) {
       float r = b[i] - (float)cos(n - i);
-      for (int j = 0; j < 4; j++) r += (float)sin(n + 2 * j) * W[i * 4 + j];
+      for (int j = 0; j < 4; j++)
+        r += (float)sin(n + 2 * j) * W[i * 4 + j];
       float d = 2.0f * r / 15.0f;
       gb[i] += d;
-      for (int j = 0; j < 4; j++) gW[i * 4 + j] += d * (float)sin(n + 2 * j);
+      for (int j = 0; j < 4; j++)
+        gW[i * 4 + j] += d * (float)sin(n + 2 * j);
     }
 }
 
@@ -33,7 +35,8 @@ static void test_adamw_matches_torch(void) {
   REQUIRE(vl_grad(c, W) && vl_grad(c, b));
   for (int i = 0; i < 3; i++) {
     vl_f32(b)[i] = 0.2f - 0.1f * (float)i;
-    for (int j = 0; j < 4; j++) vl_f32(W)[i * 4 + j] = (float)(0.1 * (i - j) + 0.05);
+    for (int j = 0; j < 4; j++)
+      vl_f32(W)[i * 4 + j] = (float)(0.1 * (i - j) + 0.05);
   }
   vl_tensor *params[2] = {W, b};
   bool decay[2] = {true, false};
@@ -83,7 +86,8 @@ static void test_adamw_first_step_formula(void) {
   }
   /* zero gradient afterwards: the moment keeps moving the parameter */
   vl_zero_param_grads(&p, 1);
-  for (int i = 0; i < 4; i++) CHECK(p->grad[i] == 0.0f);
+  for (int i = 0; i < 4; i++)
+    CHECK(p->grad[i] == 0.0f);
   float before = vl_f32(p)[0];
   REQUIRE(vl_adamw_step(o, 0.01f) == VL_OK);
   CHECK(vl_f32(p)[0] < before);

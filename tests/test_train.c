@@ -66,7 +66,8 @@ static void test_vocab_covers_the_world(void) {
   for (int i = VL_SV_FIRST_WORD; i < n; i++)
     if (!seen[i]) printf("  word '%s' never produced\n", v[i]);
   int dead = 0;
-  for (int i = VL_SV_FIRST_WORD; i < n; i++) dead += !seen[i];
+  for (int i = VL_SV_FIRST_WORD; i < n; i++)
+    dead += !seen[i];
   CHECK(dead == 0);
   char small[16];
   CHECK(vl_shapes_entail_prompt("there is a red circle.", small, sizeof small) == VL_ERR_LIMIT);
@@ -95,7 +96,8 @@ static void test_init_loads_with_blip_loader(void) {
   vl_safetensors *st = vl_st_open(sub("init/model.safetensors"));
   REQUIRE(st);
   CHECK((size_t)np == vl_st_count(st));
-  for (int64_t i = 0; i < np; i++) CHECK(vl_st_find(st, p[i]->name) != NULL && p[i]->grad);
+  for (int64_t i = 0; i < np; i++)
+    CHECK(vl_st_find(st, p[i]->name) != NULL && p[i]->grad);
   vl_st_close(st);
   free(p);
   vl_blip_free(tm);
@@ -145,8 +147,8 @@ static void test_smoke_run_learns_and_reloads(void) {
   vl_train_report r;
   REQUIRE(vl_train(&o, &r) == VL_OK);
   CHECK(r.step == 20);
-  printf("  loss %.4f -> %.4f, caption acc %.3f, answer acc %.3f, %.1f images/s\n",
-         r.loss_first, r.loss, r.caption_acc, r.answer_acc, r.images_per_s);
+  printf("  loss %.4f -> %.4f, caption acc %.3f, answer acc %.3f, %.1f images/s\n", r.loss_first,
+         r.loss, r.caption_acc, r.answer_acc, r.images_per_s);
   CHECK(r.loss < 0.8 * r.loss_first);
   /* every weight moved (the patch embedding's gradient reaches it too) */
   REQUIRE(vl_train_init_model(sub("smoke_init"), "tiny", 0, 5) == VL_OK);

@@ -9,12 +9,11 @@
 static const char *const k_vocab[] = {
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]",
     /* captions: "a {size} {colour} {shape}" joined by ", " / " and ", final "." */
-    "a", "small", "large", "red", "green", "blue", "yellow", "circle", "square", "triangle",
-    "and", ",", ".",
+    "a", "small", "large", "red", "green", "blue", "yellow", "circle", "square", "triangle", "and",
+    ",", ".",
     /* hypotheses */
-    "there", "is", "are", "two", "three", "four", "circles", "squares", "triangles", "the",
-    "left", "right", "of", "above", "below", "made", "wood", "metal", "heavy", "warm", "new",
-    "old",
+    "there", "is", "are", "two", "three", "four", "circles", "squares", "triangles", "the", "left",
+    "right", "of", "above", "below", "made", "wood", "metal", "heavy", "warm", "new", "old",
     /* the OFA prompt and its answers */
     "does", "image", "describe", "\"", "?", "yes", "no", "maybe"};
 
@@ -65,7 +64,8 @@ int vl_shapes_vocab_write(const char *dir) {
   size_t off = 0;
   int n = 0;
   const char *const *v = vl_shapes_vocab(&n);
-  for (int i = 0; i < n; i++) off += (size_t)snprintf(text + off, sizeof text - off, "%s\n", v[i]);
+  for (int i = 0; i < n; i++)
+    off += (size_t)snprintf(text + off, sizeof text - off, "%s\n", v[i]);
   snprintf(path, sizeof path, "%s/vocab.txt", dir);
   int rc = write_atomic(path, text);
   if (rc) return rc;

@@ -3,8 +3,8 @@
 #include "tasks/train.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +175,8 @@ static void add_init(initw *iw, int kind, int ndim, const int64_t *shape, const 
   vsnprintf(name, sizeof name, fmt, ap);
   va_end(ap);
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
   float *d = malloc((size_t)n * sizeof *d);
   if (!d) {
     iw->rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
@@ -225,11 +226,12 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
   initw iw = {.w = vl_st_writer_new()};
   if (!iw.w) return vl_error(VL_ERR_NOMEM, "train: out of memory");
   vl_rng_seed(&iw.rng, seed, 0, 0x696e6974); /* "init" */
-  const int64_t D = a->v_hidden, F = a->v_inter, np = (VL_SHAPES_SIZE / patch) * (VL_SHAPES_SIZE / patch);
+  const int64_t D = a->v_hidden, F = a->v_inter,
+                np = (VL_SHAPES_SIZE / patch) * (VL_SHAPES_SIZE / patch);
   const char *v = "vision_model";
   add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1, D}), "%s.embeddings.class_embedding", v);
-  add_init(&iw, I_NORMAL, 4, ((int64_t[]){D, 3, patch, patch}), "%s.embeddings.patch_embedding.weight",
-           v);
+  add_init(&iw, I_NORMAL, 4, ((int64_t[]){D, 3, patch, patch}),
+           "%s.embeddings.patch_embedding.weight", v);
   add_init(&iw, I_ZERO, 1, S1(D), "%s.embeddings.patch_embedding.bias", v);
   add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1 + np, D}), "%s.embeddings.position_embedding", v);
   for (int l = 0; l < a->v_layers; l++) {
@@ -289,10 +291,11 @@ static int padd(plist *l, vl_tensor *t) {
 }
 
 static int add_attn(plist *l, const vl_bert_attn *a) {
-  vl_tensor *t[10] = {a->q_w, a->q_b, a->k_w, a->k_b, a->v_w,
+  vl_tensor *t[10] = {a->q_w, a->q_b, a->k_w, a->k_b,  a->v_w,
                       a->v_b, a->o_w, a->o_b, a->ln_w, a->ln_b};
   int rc = VL_OK;
-  for (int i = 0; i < 10 && !rc; i++) rc = padd(l, t[i]);
+  for (int i = 0; i < 10 && !rc; i++)
+    rc = padd(l, t[i]);
   return rc;
 }
 
@@ -305,24 +308,29 @@ static int collect_params(vl_blip *m, plist *l) {
   if (!vl_grad(m->wctx, v->patch_w)) return vl_last_error_code();
   vl_tensor *head[] = {v->cls, v->patch_w, v->patch_b, v->pos};
   int rc = VL_OK;
-  for (size_t i = 0; i < 4 && !rc; i++) rc = padd(l, head[i]);
+  for (size_t i = 0; i < 4 && !rc; i++)
+    rc = padd(l, head[i]);
   for (int64_t i = 0; i < v->cfg.n_layers && !rc; i++) {
     const vl_vit_layer *L = &v->layers[i];
     vl_tensor *t[12] = {L->qkv_w, L->qkv_b, L->o_w,   L->o_b,   L->ln1_w, L->ln1_b,
                         L->fc1_w, L->fc1_b, L->fc2_w, L->fc2_b, L->ln2_w, L->ln2_b};
-    for (int k = 0; k < 12 && !rc; k++) rc = padd(l, t[k]);
+    for (int k = 0; k < 12 && !rc; k++)
+      rc = padd(l, t[k]);
   }
   vl_tensor *mid[] = {v->post_w, v->post_b, m->word, m->pos, m->emb_ln_w, m->emb_ln_b};
-  for (size_t i = 0; i < 6 && !rc; i++) rc = padd(l, mid[i]);
+  for (size_t i = 0; i < 6 && !rc; i++)
+    rc = padd(l, mid[i]);
   for (int64_t i = 0; i < m->tcfg.n_layers && !rc; i++) {
     const vl_bert_layer *L = &m->layers[i];
     rc = add_attn(l, &L->self);
     if (!rc) rc = add_attn(l, &L->cross);
     vl_tensor *t[6] = {L->i_w, L->i_b, L->o_w, L->o_b, L->ln_w, L->ln_b};
-    for (int k = 0; k < 6 && !rc; k++) rc = padd(l, t[k]);
+    for (int k = 0; k < 6 && !rc; k++)
+      rc = padd(l, t[k]);
   }
   vl_tensor *tail[] = {m->tr_w, m->tr_b, m->tr_ln_w, m->tr_ln_b, m->dec_w, m->dec_b};
-  for (size_t i = 0; i < 6 && !rc; i++) rc = padd(l, tail[i]);
+  for (size_t i = 0; i < 6 && !rc; i++)
+    rc = padd(l, tail[i]);
   for (int64_t i = 0; i < l->n && !rc; i++)
     if (l->p[i]->dtype != VL_F32 || !l->p[i]->grad || !l->p[i]->name)
       rc = vl_error(VL_ERR_INVALID, "train: parameter %lld is not a trainable F32 weight",
@@ -416,7 +424,8 @@ static vl_tensor *seq_loss(vl_ctx *c, const vl_blip *m, vl_tensor *hidden, const
   lg = vl_reshape(c, lg, 2, s2);
   vl_tensor *tg = vl_wrap(c, VL_I64, 1, &n, (void *)(ids + from + 1));
   if (!lg || !tg) return NULL;
-  for (int64_t i = 0; i < n; i++) *ok += argmax_row(vl_f32(lg) + i * V, V) == ids[from + 1 + i];
+  for (int64_t i = 0; i < n; i++)
+    *ok += argmax_row(vl_f32(lg) + i * V, V) == ids[from + 1 + i];
   *cnt += n;
   return vl_cross_entropy(c, lg, tg, -100);
 }
@@ -434,8 +443,8 @@ static int image_pass(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, flo
   for (int k = 0; k < s->n_hyp && loss; k++) {
     vl_tensor *hid = vl_wrap(c, VL_I64, 1, &s->hyp_n[k], (void *)s->hyp[k]);
     vl_tensor *hh = vl_blip_text_forward(c, m, hid, img, true, NULL, NULL);
-    vl_tensor *l = seq_loss(c, m, hh, s->hyp[k], s->hyp_n[k], s->hyp_n[k] - 2, &st->ans_ok,
-                            &st->ans_n);
+    vl_tensor *l =
+        seq_loss(c, m, hh, s->hyp[k], s->hyp_n[k], s->hyp_n[k] - 2, &st->ans_ok, &st->ans_n);
     ans = ans ? vl_add(c, ans, l) : l;
     if (!ans) loss = NULL;
   }
@@ -604,8 +613,9 @@ static int check_opts(const vl_train_opts *o) {
     return vl_error(VL_ERR_INVALID, "train: --max-objects %d (1..4)", o->max_objects);
   if (!(o->lr > 0) || !(o->lr < 10) || !(o->weight_decay >= 0) || !(o->clip >= 0) ||
       !(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1))
-    return vl_error(VL_ERR_INVALID,
-                    "train: need 0 < lr < 10, weight decay >= 0, clip >= 0, min lr ratio in [0, 1]");
+    return vl_error(
+        VL_ERR_INVALID,
+        "train: need 0 < lr < 10, weight decay >= 0, clip >= 0, min lr ratio in [0, 1]");
   if (o->warmup > o->steps)
     return vl_error(VL_ERR_INVALID, "train: --warmup %lld exceeds --steps %lld",
                     (long long)o->warmup, (long long)o->steps);
@@ -690,13 +700,12 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     goto done;
   }
   vl_ctx_set_recording(c, true);
-  const int64_t end =
-      t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
+  const int64_t end = t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
   int64_t n_params = 0;
-  for (int64_t i = 0; i < t.n_params; i++) n_params += t.params[i]->numel;
-  vl_log("train: %s BLIP, %lld parameters, %lld steps x %lld images, lr %g, out %s",
-         t.o.config, (long long)n_params, (long long)t.o.steps, (long long)t.o.batch, t.o.lr,
-         t.o.out_dir);
+  for (int64_t i = 0; i < t.n_params; i++)
+    n_params += t.params[i]->numel;
+  vl_log("train: %s BLIP, %lld parameters, %lld steps x %lld images, lr %g, out %s", t.o.config,
+         (long long)n_params, (long long)t.o.steps, (long long)t.o.batch, t.o.lr, t.o.out_dir);
   vl_progress pr;
   vl_progress_start(&pr, "train", end - t.step);
   const double t0 = vl_now_seconds();

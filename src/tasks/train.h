@@ -50,12 +50,12 @@ typedef struct {
 void vl_train_default_opts(vl_train_opts *o);
 
 typedef struct {
-  int64_t step;             /* steps done */
-  double loss;              /* mean loss of the last step */
-  double loss_first;        /* mean loss of the first step of this run */
-  double caption_acc;       /* running (EMA) caption token accuracy */
-  double answer_acc;        /* running (EMA) answer accuracy */
-  double images_per_s;      /* over this run */
+  int64_t step;        /* steps done */
+  double loss;         /* mean loss of the last step */
+  double loss_first;   /* mean loss of the first step of this run */
+  double caption_acc;  /* running (EMA) caption token accuracy */
+  double answer_acc;   /* running (EMA) answer accuracy */
+  double images_per_s; /* over this run */
 } vl_train_report;
 
 /* Trains (or resumes) per o; progress bar on stderr. rep may be NULL. */

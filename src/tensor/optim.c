@@ -125,7 +125,8 @@ double vl_clip_grad_norm(vl_tensor *const *params, int64_t n, double max_norm) {
   for (int64_t i = 0; i < n; i++) {
     const float *g = params[i]->grad;
     if (!g) continue;
-    for (int64_t k = 0; k < params[i]->numel; k++) ss += (double)g[k] * g[k];
+    for (int64_t k = 0; k < params[i]->numel; k++)
+      ss += (double)g[k] * g[k];
   }
   const double norm = sqrt(ss);
   if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
@@ -133,7 +134,8 @@ double vl_clip_grad_norm(vl_tensor *const *params, int64_t n, double max_norm) {
     for (int64_t i = 0; i < n; i++) {
       float *g = params[i]->grad;
       if (!g) continue;
-      for (int64_t k = 0; k < params[i]->numel; k++) g[k] *= coef;
+      for (int64_t k = 0; k < params[i]->numel; k++)
+        g[k] *= coef;
     }
   }
   return norm;
