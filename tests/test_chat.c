@@ -10,10 +10,14 @@
 #include "text/chat.h"
 
 static int template_of(const char *name, vl_chat_template *t) {
-  if (!strcmp(name, "qwen2")) *t = VL_CHAT_QWEN2;
-  else if (!strcmp(name, "qwen2.5")) *t = VL_CHAT_QWEN25;
-  else if (!strcmp(name, "qwen3")) *t = VL_CHAT_QWEN3;
-  else return -1;
+  if (!strcmp(name, "qwen2"))
+    *t = VL_CHAT_QWEN2;
+  else if (!strcmp(name, "qwen2.5"))
+    *t = VL_CHAT_QWEN25;
+  else if (!strcmp(name, "qwen3"))
+    *t = VL_CHAT_QWEN3;
+  else
+    return -1;
   return 0;
 }
 

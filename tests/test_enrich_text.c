@@ -91,8 +91,8 @@ static void test_elements_shapes_world(void) {
     vl_shapes_free(sc);
   }
   /* Near misses are general captions, not Shapes World. */
-  const char *near[] = {"a large red circle",                   /* no full stop */
-                        "a huge red circle.",                   /* unknown size */
+  const char *near[] = {"a large red circle", /* no full stop */
+                        "a huge red circle.", /* unknown size */
                         "a large red circle and a small blue square and a large red circle.",
                         "a large red circle, a small blue square.", /* ", " before the last */
                         "a large red circle, a large red circle, a large red circle, a large red "
@@ -117,8 +117,7 @@ static void elems(const char *caption, const char *subject, const char *scene, c
 
 static void test_elements_general(void) {
   elems("a dog running on the beach", "a dog", "on the beach", "running");
-  elems("A man sitting at a table with a laptop.", "a man", "at a table with a laptop",
-        "sitting");
+  elems("A man sitting at a table with a laptop.", "a man", "at a table with a laptop", "sitting");
   elems("a red car", "a red car", "not stated", "not stated");
   elems("there is a cat with a hat in the garden", "a cat", "in the garden", "with a hat");
   elems("a picture of two birds next to a pond", "two birds", "next to a pond", "not stated");
@@ -218,7 +217,8 @@ static void test_prompt_multi(void) {
   CHECK(strstr(p, "exactly 3 descriptions"));
   CHECK(strstr(p, "about 90 words per description (between 60 and 120)"));
   int blocks = 0;
-  for (const char *q = p; (q = strstr(q, "VISION_END")); q++) blocks++;
+  for (const char *q = p; (q = strstr(q, "VISION_END")); q++)
+    blocks++;
   CHECK(blocks == 3);
   free(p);
 }
@@ -259,7 +259,8 @@ static void test_prompt_errors(void) {
   CHECK(!vl_enrich_user_prompt_multi(caps, 0, NULL));
   CHECK(!vl_enrich_user_prompt_multi(NULL, 1, NULL));
   const char *many[VL_ENRICH_ITEMS_MAX + 1];
-  for (int i = 0; i <= VL_ENRICH_ITEMS_MAX; i++) many[i] = "a cat";
+  for (int i = 0; i <= VL_ENRICH_ITEMS_MAX; i++)
+    many[i] = "a cat";
   CHECK(!vl_enrich_user_prompt_multi(many, VL_ENRICH_ITEMS_MAX + 1, NULL));
   CHECK(vl_last_error_code() == VL_ERR_LIMIT);
 }
@@ -270,10 +271,12 @@ static int split_check(const char *answer, size_t n, int want_found, const char 
   char *items[8];
   int got = vl_enrich_split_items(answer, n, items);
   int ok = got == want_found;
-  for (size_t i = 0; ok && i < n; i++) ok = items[i] && !strcmp(items[i], want[i]);
+  for (size_t i = 0; ok && i < n; i++)
+    ok = items[i] && !strcmp(items[i], want[i]);
   if (!ok) {
     printf("  split got %d:", got);
-    for (size_t i = 0; got >= 0 && i < n; i++) printf(" [%s]", items[i]);
+    for (size_t i = 0; got >= 0 && i < n; i++)
+      printf(" [%s]", items[i]);
     printf("\n");
   }
   if (got >= 0) vl_enrich_items_free(items, n);
@@ -285,8 +288,8 @@ static void test_split_items(void) {
   CHECK(split_check("[1] A red circle.\n[2] A cat, asleep.\n[3] A bus.", 3, 3, w3));
   CHECK(split_check("Here you go:\n\n1. A red circle.\n\n2) A cat,\nasleep.\n\n3: A bus.\n", 3, 3,
                     w3));
-  CHECK(split_check("**Item 1:** A red circle.\n**Item 2:** A cat, asleep.\n### Image 3\nA bus.",
-                    3, 3, w3));
+  CHECK(split_check("**Item 1:** A red circle.\n**Item 2:** A cat, asleep.\n### Image 3\nA bus.", 3,
+                    3, w3));
   CHECK(split_check("(1) A red circle.\n(2) A cat, asleep.\n(3) A bus.", 3, 3, w3));
   /* Numbers out of sequence stay text. */
   const char *w2[] = {"There are 3. shapes here", "Two."};
@@ -316,11 +319,11 @@ static void test_split_items(void) {
 
 static void test_metrics_matching(void) {
   CHECK(vl_metrics_count("A Red circle and two red squares.", "red") == 2);
-  CHECK(vl_metrics_count("Categories of cats", "cat") == 1);      /* plural, not "categories" */
-  CHECK(vl_metrics_count("a concatenation", "cat") == 0);         /* word boundary */
-  CHECK(vl_metrics_count("three boxes", "box") == 1);             /* -es */
-  CHECK(vl_metrics_count("two puppies", "puppy") == 1);           /* -ies */
-  CHECK(vl_metrics_count("one circle", "circles") == 1);          /* singular of a plural kw */
+  CHECK(vl_metrics_count("Categories of cats", "cat") == 1); /* plural, not "categories" */
+  CHECK(vl_metrics_count("a concatenation", "cat") == 0);    /* word boundary */
+  CHECK(vl_metrics_count("three boxes", "box") == 1);        /* -es */
+  CHECK(vl_metrics_count("two puppies", "puppy") == 1);      /* -ies */
+  CHECK(vl_metrics_count("one circle", "circles") == 1);     /* singular of a plural kw */
   CHECK(vl_metrics_count("a red, shiny circle", "red circle") == 0);
   CHECK(vl_metrics_count("a red\ncircle; red circles!", "Red Circle") == 2);
   CHECK(vl_metrics_count("dog's bowl", "dog") == 1);
@@ -418,8 +421,7 @@ static void test_word_lists(void) {
   vl_word_list_free(&l);
   free(line);
   vl_shapes_free(sc);
-  const char *bad[] = {"{\"objects\": 3}", "{\"objects\": [{\"color\": \"red\"}]}", "{",
-                       "[]"};
+  const char *bad[] = {"{\"objects\": 3}", "{\"objects\": [{\"color\": \"red\"}]}", "{", "[]"};
   for (size_t i = 0; i < 4; i++) {
     CHECK(vl_word_list_from_manifest(bad[i], strlen(bad[i]), &l) < 0);
     CHECK(l.n == 0 && l.words == NULL);

@@ -43,8 +43,7 @@ int vl_chat_detect(const char *jinja, const char *model_type, vl_chat_template *
       return VL_OK;
     }
     if (chatml && strstr(jinja, "'<|im_start|>system\\n" QWEN2_DEFAULT_SYSTEM "<|im_end|>\\n'") &&
-        strstr(jinja, "loop.first and messages[0]['role'] != 'system'") &&
-        !strstr(jinja, "tool")) {
+        strstr(jinja, "loop.first and messages[0]['role'] != 'system'") && !strstr(jinja, "tool")) {
       *out = VL_CHAT_QWEN2;
       return VL_OK;
     }
@@ -76,7 +75,8 @@ static char *read_text(const char *path) {
   vl_textbuf b = {0};
   char chunk[4096];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) vl_textbuf_append(&b, chunk, n);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    vl_textbuf_append(&b, chunk, n);
   fclose(f);
   return vl_textbuf_take(&b);
 }
@@ -188,11 +188,13 @@ static void render_qwen25(vl_textbuf *b, const vl_chat_message *msgs, size_t n) 
 
 /* Python's str.strip/lstrip/rstrip('\n') on a span. */
 static span lstrip_nl(span s) {
-  while (s.n && *s.p == '\n') s.p++, s.n--;
+  while (s.n && *s.p == '\n')
+    s.p++, s.n--;
   return s;
 }
 static span rstrip_nl(span s) {
-  while (s.n && s.p[s.n - 1] == '\n') s.n--;
+  while (s.n && s.p[s.n - 1] == '\n')
+    s.n--;
   return s;
 }
 

@@ -39,9 +39,12 @@ int vl_enrich_parse_range(const char *s, int *min, int *max) {
 }
 
 int vl_enrich_parse_lang(const char *s, vl_enrich_lang *out) {
-  if (s && out && !strcmp(s, "en")) *out = VL_ENRICH_EN;
-  else if (s && out && !strcmp(s, "zh")) *out = VL_ENRICH_ZH;
-  else return vl_error(VL_ERR_INVALID, "language '%s': expected en or zh", s ? s : "(null)");
+  if (s && out && !strcmp(s, "en"))
+    *out = VL_ENRICH_EN;
+  else if (s && out && !strcmp(s, "zh"))
+    *out = VL_ENRICH_ZH;
+  else
+    return vl_error(VL_ERR_INVALID, "language '%s': expected en or zh", s ? s : "(null)");
   return VL_OK;
 }
 
@@ -90,7 +93,8 @@ static int clean_caption(const char *in, char **out) {
   char *s = vl_textbuf_take(&b);
   if (!s) return VL_ERR_NOMEM;
   size_t n = strlen(s);
-  while (n && s[n - 1] == ' ') s[--n] = '\0';
+  while (n && s[n - 1] == ' ')
+    s[--n] = '\0';
   if (!n) {
     free(s);
     return vl_error(VL_ERR_INVALID, "caption: empty");
@@ -136,7 +140,8 @@ static int parse_shapes_caption(const char *c, shapes_caption *sc) {
     int counts[3] = {VL_SIZE_COUNT, VL_COLOR_COUNT, VL_SHAPE_COUNT};
     for (int k = 0; k < 3; k++) {
       const char *w = p;
-      while (p < end && *p != ' ' && *p != ',') p++;
+      while (p < end && *p != ' ' && *p != ',')
+        p++;
       if ((*slots[k] = lookup(w, (size_t)(p - w), names[k], counts[k])) < 0) return 0;
       if (k < 2) {
         if (*p != ' ') return 0;
@@ -145,9 +150,12 @@ static int parse_shapes_caption(const char *c, shapes_caption *sc) {
     }
     sc->n++;
     if (p == end) break;
-    if (!strncmp(p, ", ", 2)) p += 2;
-    else if (!strncmp(p, " and ", 5)) p += 5;
-    else return 0;
+    if (!strncmp(p, ", ", 2))
+      p += 2;
+    else if (!strncmp(p, " and ", 5))
+      p += 5;
+    else
+      return 0;
   }
   /* ", " between all but the last two, " and " before the last. */
   vl_textbuf b = {0};
@@ -196,8 +204,10 @@ static int shapes_elements(const shapes_caption *sc, vl_enrich_elements *e) {
 }
 
 static char *dup_trim(const char *p, size_t n) {
-  while (n && (*p == ' ' || *p == ',')) p++, n--;
-  while (n && (p[n - 1] == ' ' || p[n - 1] == '.' || p[n - 1] == ',')) n--;
+  while (n && (*p == ' ' || *p == ','))
+    p++, n--;
+  while (n && (p[n - 1] == ' ' || p[n - 1] == '.' || p[n - 1] == ','))
+    n--;
   char *s = malloc(n + 1);
   if (s) {
     memcpy(s, p, n);
@@ -212,18 +222,19 @@ static int general_elements(const char *caption, vl_enrich_elements *e) {
   if (!low) return vl_error(VL_ERR_NOMEM, "caption: out of memory");
   /* Padded with spaces so " on " also matches at the ends. */
   low[0] = ' ';
-  for (size_t i = 0; i < n; i++) low[i + 1] = (char)tolower((unsigned char)caption[i]);
+  for (size_t i = 0; i < n; i++)
+    low[i + 1] = (char)tolower((unsigned char)caption[i]);
   low[n + 1] = ' ';
   low[n + 2] = '\0';
   const char *s = low + 1;
-  static const char *prefixes[] = {"a picture of ", "an image of ", "a photo of ",
-                                   "a photograph of ", "there is ", "there are "};
+  static const char *prefixes[] = {"a picture of ",    "an image of ", "a photo of ",
+                                   "a photograph of ", "there is ",    "there are "};
   for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
     if (!strncmp(s, prefixes[i], strlen(prefixes[i]))) s += strlen(prefixes[i]);
   const char *end = low + n + 1;
-  static const char *preps[] = {" in ",     " on ",     " at ",     " near ",   " under ",
-                                " beside ", " next to ", " inside ", " by ",     " against ",
-                                " over ",   " behind ", " outside "};
+  static const char *preps[] = {" in ",     " on ",      " at ",     " near ", " under ",
+                                " beside ", " next to ", " inside ", " by ",   " against ",
+                                " over ",   " behind ",  " outside "};
   const char *scene = NULL;
   for (size_t i = 0; i < sizeof preps / sizeof *preps; i++) {
     const char *h = strstr(s - 1, preps[i]);
@@ -233,15 +244,17 @@ static int general_elements(const char *caption, vl_enrich_elements *e) {
   /* State: first word of the rest ending in "ing", or is/are/with. */
   const char *state = NULL;
   for (const char *w = s; w < rest_end && !state;) {
-    while (w < rest_end && *w == ' ') w++;
+    while (w < rest_end && *w == ' ')
+      w++;
     const char *we = w;
-    while (we < rest_end && *we != ' ') we++;
+    while (we < rest_end && *we != ' ')
+      we++;
     size_t wl = (size_t)(we - w);
     int trailing = wl > 0 && (w[wl - 1] == ',' || w[wl - 1] == '.');
     size_t core = wl - (size_t)trailing;
-    if (w > s && ((core > 4 && !strncmp(w + core - 3, "ing", 3)) ||
-                  (core == 2 && !strncmp(w, "is", 2)) || (core == 3 && !strncmp(w, "are", 3)) ||
-                  (core == 4 && !strncmp(w, "with", 4))))
+    if (w > s &&
+        ((core > 4 && !strncmp(w + core - 3, "ing", 3)) || (core == 2 && !strncmp(w, "is", 2)) ||
+         (core == 3 && !strncmp(w, "are", 3)) || (core == 4 && !strncmp(w, "with", 4))))
       state = w;
     w = we;
   }
@@ -319,8 +332,9 @@ static void word_list(vl_textbuf *b, const char *const *w, size_t n, const char 
 
 static void visual_block(vl_textbuf *b, const vl_enrich_elements *e, int zh) {
   vl_textbuf_puts(b, "VISION_START\n");
-  vl_textbuf_printf(b, zh ? "图像描述：%s\n主体：%s\n场景：%s\n状态：%s\n"
-                          : "Caption: %s\nSubject: %s\nScene: %s\nState: %s\n",
+  vl_textbuf_printf(b,
+                    zh ? "图像描述：%s\n主体：%s\n场景：%s\n状态：%s\n"
+                       : "Caption: %s\nSubject: %s\nScene: %s\nState: %s\n",
                     e->caption, e->subject, e->scene, e->state);
   vl_textbuf_puts(b, "VISION_END\n");
 }
@@ -357,8 +371,9 @@ static void constraints(vl_textbuf *b, const vl_enrich_options *o, size_t n_item
       word_list(b, o->keywords, o->n_keywords, ", ");
       vl_textbuf_puts(b, ".\n");
     }
-    vl_textbuf_printf(b, "- Length: about %d words%s (between %d and %d), one paragraph of "
-                         "plain prose.\n",
+    vl_textbuf_printf(b,
+                      "- Length: about %d words%s (between %d and %d), one paragraph of "
+                      "plain prose.\n",
                       mid, n_items > 1 ? " per description" : "", o->min_words, o->max_words);
     vl_textbuf_puts(b, "- Do not mention the caption, the markers or these instructions; no "
                        "lists, headings or quotes.\n");
@@ -433,11 +448,10 @@ char *vl_enrich_user_prompt(const char *caption, const vl_enrich_options *opt) {
 /* If the line at p starts with item marker k, returns where its text
  * starts; else NULL. */
 static const char *item_marker(const char *p, const char *line_end, size_t k) {
-  while (p < line_end && (*p == ' ' || *p == '\t' || *p == '#' || *p == '*' || *p == '-' ||
-                          *p == '>'))
+  while (p < line_end &&
+         (*p == ' ' || *p == '\t' || *p == '#' || *p == '*' || *p == '-' || *p == '>'))
     p++;
-  static const char *words[] = {"item", "image", "picture", "description", "第", "图片",
-                                 "图"};
+  static const char *words[] = {"item", "image", "picture", "description", "第", "图片", "图"};
   int word = 0;
   for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
     size_t wl = strlen(words[i]);
@@ -447,7 +461,8 @@ static const char *item_marker(const char *p, const char *line_end, size_t k) {
       break;
     }
   }
-  while (word && p < line_end && *p == ' ') p++;
+  while (word && p < line_end && *p == ' ')
+    p++;
   int bracket = 0;
   if (p < line_end && (*p == '[' || *p == '(')) {
     bracket = *p == '[' ? ']' : ')';
@@ -455,7 +470,8 @@ static const char *item_marker(const char *p, const char *line_end, size_t k) {
   }
   if (p >= line_end || !isdigit((unsigned char)*p)) return NULL;
   size_t v = 0;
-  while (p < line_end && isdigit((unsigned char)*p) && v < 100000) v = v * 10 + (size_t)(*p++ - '0');
+  while (p < line_end && isdigit((unsigned char)*p) && v < 100000)
+    v = v * 10 + (size_t)(*p++ - '0');
   if (v != k) return NULL;
   if (bracket) {
     if (p >= line_end || *p != bracket) return NULL;
@@ -466,22 +482,26 @@ static const char *item_marker(const char *p, const char *line_end, size_t k) {
     p++;
   }
   /* Optional trailing punctuation and emphasis. */
-  while (p < line_end && (*p == '.' || *p == ':' || *p == ')' || *p == '*' || *p == ' ' ||
-                          *p == '-' || *p == '\t'))
+  while (p < line_end &&
+         (*p == '.' || *p == ':' || *p == ')' || *p == '*' || *p == ' ' || *p == '-' || *p == '\t'))
     p++;
   for (;;) {
-    if (p < line_end && (*p == ':' || *p == ' ')) p++;
+    if (p < line_end && (*p == ':' || *p == ' '))
+      p++;
     else if (line_end - p >= 3 && (!strncmp(p, "：", 3) || !strncmp(p, "张", 3) ||
                                    !strncmp(p, "、", 3) || !strncmp(p, "段", 3)))
       p += 3;
-    else break;
+    else
+      break;
   }
   return p;
 }
 
 static void append_text(vl_textbuf *b, const char *p, const char *e) {
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
-  while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\r'))
+    p++;
+  while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+    e--;
   if (p == e) return;
   if (b->len) vl_textbuf_append(b, " ", 1);
   vl_textbuf_append(b, p, (size_t)(e - p));
@@ -494,7 +514,8 @@ static char *take_or_empty(vl_textbuf *b) {
 
 int vl_enrich_split_items(const char *answer, size_t n, char **items) {
   if (!items) return vl_error(VL_ERR_INVALID, "enrich answer: no output given");
-  for (size_t i = 0; i < n; i++) items[i] = NULL;
+  for (size_t i = 0; i < n; i++)
+    items[i] = NULL;
   if (!answer) return vl_error(VL_ERR_INVALID, "enrich answer: no text given");
   if (n == 0 || n > VL_ENRICH_ITEMS_MAX)
     return vl_error(VL_ERR_INVALID, "enrich answer: %zu items expected, need 1..%d", n,
@@ -523,7 +544,8 @@ int vl_enrich_split_items(const char *answer, size_t n, char **items) {
       const char *le = strchr(p, '\n');
       if (!le) le = p + strlen(p);
       const char *q = p;
-      while (q < le && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+      while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
+        q++;
       if (q == le) {
         blank = 1;
       } else {
@@ -539,7 +561,8 @@ int vl_enrich_split_items(const char *answer, size_t n, char **items) {
         const char *le = strchr(p, '\n');
         if (!le) le = p + strlen(p);
         const char *q = p;
-        while (q < le && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
+          q++;
         if (q == le) {
           blank = 1;
         } else {

@@ -24,10 +24,12 @@ typedef struct {
 /* The next word (run of word bytes) at or after *pos; 0 at the end. */
 static int next_word(const char **pos, wspan *w) {
   const unsigned char *p = (const unsigned char *)*pos;
-  while (*p && !word_byte(*p)) p++;
+  while (*p && !word_byte(*p))
+    p++;
   if (!*p) return 0;
   const unsigned char *s = p;
-  while (*p && word_byte(*p)) p++;
+  while (*p && word_byte(*p))
+    p++;
   w->p = (const char *)s;
   w->n = (size_t)(p - s);
   *pos = (const char *)p;
@@ -43,8 +45,7 @@ static int plural_eq(wspan w, wspan k) {
   if (eq_ci(w.p, w.n, k.p, k.n)) return 1;
   if (w.n == k.n + 1 && !strncasecmp(w.p, k.p, k.n) && tolower((unsigned char)w.p[k.n]) == 's')
     return 1;
-  if (w.n == k.n + 2 && !strncasecmp(w.p, k.p, k.n) && !strncasecmp(w.p + k.n, "es", 2))
-    return 1;
+  if (w.n == k.n + 2 && !strncasecmp(w.p, k.p, k.n) && !strncasecmp(w.p + k.n, "es", 2)) return 1;
   if (k.n > 1 && tolower((unsigned char)k.p[k.n - 1]) == 'y' && w.n == k.n + 2 &&
       !strncasecmp(w.p, k.p, k.n - 1) && !strncasecmp(w.p + k.n - 1, "ies", 3))
     return 1;
@@ -96,7 +97,8 @@ size_t vl_metrics_count(const char *text, const char *term) {
     win[have++] = w;
     if (have < nk) continue;
     int ok = 1;
-    for (size_t i = 0; i + 1 < nk && ok; i++) ok = eq_ci(win[i].p, win[i].n, kw[i].p, kw[i].n);
+    for (size_t i = 0; i + 1 < nk && ok; i++)
+      ok = eq_ci(win[i].p, win[i].n, kw[i].p, kw[i].n);
     if (ok && plural_eq(win[nk - 1], kw[nk - 1])) {
       hits++;
       have = 0; /* no overlapping matches */
@@ -140,9 +142,11 @@ size_t vl_metrics_length(const char *text, int zh) {
   }
   const unsigned char *p = (const unsigned char *)text;
   while (*p) {
-    while (*p && !(word_byte(*p) || *p == '\'')) p++;
+    while (*p && !(word_byte(*p) || *p == '\''))
+      p++;
     int has = 0;
-    while (*p && (word_byte(*p) || *p == '\'')) has |= *p++ != '\'';
+    while (*p && (word_byte(*p) || *p == '\''))
+      has |= *p++ != '\'';
     n += (size_t)has;
   }
   return n;
@@ -155,9 +159,9 @@ static int check_terms(const char *const *t, size_t n, const char *what) {
     wspan w;
     size_t words = 0;
     if (q)
-      while (next_word(&q, &w)) words++;
-    if (!t[i] || !words)
-      return vl_error(VL_ERR_INVALID, "metrics: %s %zu is empty", what, i + 1);
+      while (next_word(&q, &w))
+        words++;
+    if (!t[i] || !words) return vl_error(VL_ERR_INVALID, "metrics: %s %zu is empty", what, i + 1);
     if (words > 16)
       return vl_error(VL_ERR_LIMIT, "metrics: %s %zu has more than 16 words", what, i + 1);
   }
@@ -181,8 +185,8 @@ int vl_metrics_measure(const char *text, const vl_metrics_spec *spec, vl_text_me
   for (size_t i = 0; i < spec->n_forbidden; i++)
     out->forbidden_hits += vl_metrics_count(text, spec->forbidden[i]);
   out->length = vl_metrics_length(text, spec->zh);
-  out->in_range = !spec->max_len || (out->length >= (size_t)spec->min_len &&
-                                     out->length <= (size_t)spec->max_len);
+  out->in_range = !spec->max_len ||
+                  (out->length >= (size_t)spec->min_len && out->length <= (size_t)spec->max_len);
   return VL_OK;
 }
 
@@ -243,7 +247,8 @@ int vl_word_list_load(const char *path, vl_word_list *out) {
   vl_textbuf b = {0};
   char chunk[4096];
   size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) vl_textbuf_append(&b, chunk, got);
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+    vl_textbuf_append(&b, chunk, got);
   int err = ferror(f);
   fclose(f);
   char *text = vl_textbuf_take(&b);
@@ -258,8 +263,10 @@ int vl_word_list_load(const char *path, vl_word_list *out) {
     if (!le) le = p + strlen(p);
     line++;
     char *s = p, *e = le;
-    while (s < e && isspace((unsigned char)*s)) s++;
-    while (e > s && isspace((unsigned char)e[-1])) e--;
+    while (s < e && isspace((unsigned char)*s))
+      s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+      e--;
     if (memchr(p, '\0', (size_t)(le - p)))
       rc = vl_error(VL_ERR_FORMAT, "%s: line %d: NUL byte", path, line);
     else if (!utf8_ok(s, (size_t)(e - s)))
@@ -304,7 +311,8 @@ int vl_word_list_from_manifest(const char *json, size_t len, vl_word_list *out) 
 
 void vl_word_list_free(vl_word_list *l) {
   if (!l) return;
-  for (size_t i = 0; i < l->n; i++) free(l->words[i]);
+  for (size_t i = 0; i < l->n; i++)
+    free(l->words[i]);
   free(l->words);
   l->words = NULL;
   l->n = 0;

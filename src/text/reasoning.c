@@ -21,8 +21,10 @@ static const char *find(const char *p, size_t n, const char *needle, int last) {
 }
 
 static char *trimmed_copy(const char *p, size_t n) {
-  while (n && is_ws(*p)) p++, n--;
-  while (n && is_ws(p[n - 1])) n--;
+  while (n && is_ws(*p))
+    p++, n--;
+  while (n && is_ws(p[n - 1]))
+    n--;
   char *s = malloc(n + 1);
   if (!s) return NULL;
   if (n) memcpy(s, p, n);
@@ -34,7 +36,8 @@ static char *trimmed_copy(const char *p, size_t n) {
 static size_t strip_end_markers(const char *p, size_t n) {
   static const char *markers[] = {"<|im_end|>", "<|endoftext|>"};
   for (;;) {
-    while (n && is_ws(p[n - 1])) n--;
+    while (n && is_ws(p[n - 1]))
+      n--;
     int cut = 0;
     for (size_t m = 0; m < sizeof markers / sizeof *markers; m++) {
       size_t k = strlen(markers[m]);

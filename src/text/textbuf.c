@@ -17,7 +17,8 @@ static int reserve(vl_textbuf *b, size_t extra) {
   size_t need = b->len + extra + 1;
   if (need <= b->cap) return 1;
   size_t cap = b->cap ? b->cap : 64;
-  while (cap < need) cap *= 2;
+  while (cap < need)
+    cap *= 2;
   char *p = realloc(b->data, cap);
   if (!p) {
     b->failed = 1;
