@@ -451,6 +451,7 @@ int vl_st_to_f32(const vl_st_tensor *t, float *out) {
       break;
     }
     case VL_U8: out[i] = p[i]; break;
+    case VL_Q8_0: out[i] = 0; break; /* never in a safetensors file */
     }
   }
   return VL_OK;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "io/json.h"
 #include "tensor/ops.h"
+#include "tensor/quant.h"
 
 /* ---- config ------------------------------------------------------------ */
 
@@ -138,6 +139,7 @@ void vl_qwen_text_free(vl_qwen_text *m) {
   free(m->layers);
   vl_ctx_free(m->wctx);
   if (m->own_ck) vl_ckpt_close(m->ck);
+  vl_gguf_close(m->gguf);
   free(m);
 }
 
@@ -211,6 +213,8 @@ fail:
 }
 
 vl_qwen_text *vl_qwen_text_load(const char *dir) {
+  size_t dl = strlen(dir);
+  if (dl >= 5 && !strcmp(dir + dl - 5, ".gguf")) return vl_qwen_text_load_gguf(dir);
   vl_checkpoint *ck = vl_ckpt_open(dir);
   if (!ck) return NULL;
   char path[4096];
@@ -284,7 +288,7 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
                vl_shape_str(ids, sb, sizeof sb));
       return NULL;
     }
-    x = vl_embedding(c, m->embed, ids); /* checks dtype and id range */
+    x = vl_embedding_any(c, m->embed, ids); /* checks dtype and id range */
     if (!x) return NULL;
     if (ids->ndim == 1) {
       int64_t s[3] = {1, ids->shape[0], C};
@@ -319,9 +323,9 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
   for (int l = 0; l < (int)cfg->n_layers; l++) {
     const vl_qwen_layer *L = &m->layers[l];
     vl_tensor *h = vl_rmsnorm(c, x, L->ln1, eps);
-    vl_tensor *q = reshape4(c, vl_linear(c, h, L->wq, L->bq), B, T, H, D);
-    vl_tensor *k = reshape4(c, vl_linear(c, h, L->wk, L->bk), B, T, Hkv, D);
-    vl_tensor *v = reshape4(c, vl_linear(c, h, L->wv, L->bv), B, T, Hkv, D);
+    vl_tensor *q = reshape4(c, vl_linear_any(c, h, L->wq, L->bq), B, T, H, D);
+    vl_tensor *k = reshape4(c, vl_linear_any(c, h, L->wk, L->bk), B, T, Hkv, D);
+    vl_tensor *v = reshape4(c, vl_linear_any(c, h, L->wv, L->bv), B, T, Hkv, D);
     if (cfg->qk_norm) {
       q = vl_rmsnorm(c, q, L->q_norm, eps);
       k = vl_rmsnorm(c, k, L->k_norm, eps);
@@ -333,11 +337,11 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     vl_tensor *a =
         vl_attention(c, q, k, v, scale, &mask, opt->attn_probs ? &opt->attn_probs[l] : NULL);
     int64_t s3[3] = {B, T, H * D};
-    vl_tensor *o = vl_linear(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
+    vl_tensor *o = vl_linear_any(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
     x = vl_add(c, x, o);
     vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps);
-    vl_tensor *f = vl_swiglu(c, vl_linear(c, h2, L->gate, NULL), vl_linear(c, h2, L->up, NULL));
-    x = vl_add(c, x, vl_linear(c, f, L->down, NULL));
+    vl_tensor *f = vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
+    x = vl_add(c, x, vl_linear_any(c, f, L->down, NULL));
     if (!x) return NULL;
   }
   if (kv) vl_kv_advance(kv, T);
@@ -346,5 +350,5 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
   if (opt->hidden) *opt->hidden = x;
   if (opt->last_only && T > 1) x = vl_slice(c, x, 1, T - 1, T);
   if (opt->skip_logits) return x;
-  return vl_linear(c, x, m->lm_head, NULL);
+  return vl_linear_any(c, x, m->lm_head, NULL);
 }

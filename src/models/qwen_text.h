@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "io/gguf.h"
 #include "models/kv_cache.h"
 #include "models/weights.h"
 #include "tensor/tensor.h"
@@ -45,6 +46,7 @@ typedef struct {
   vl_qwen_config cfg;
   vl_checkpoint *ck; /* owned when loaded from a folder */
   bool own_ck;
+  vl_gguf *gguf; /* owned when loaded from a GGUF file */
   vl_ctx *wctx; /* weight headers and widened copies */
   vl_tensor *embed, *norm, *lm_head;
   vl_qwen_layer *layers;
@@ -61,6 +63,10 @@ int vl_qwen_config_parse(const cJSON *j, const char *what, vl_qwen_config *cfg);
  * generation_config.json's eos_token_id, when present, adds stop ids).
  * NULL + vl_error on any problem. */
 vl_qwen_text *vl_qwen_text_load(const char *dir);
+/* A llama.cpp GGUF file (general.architecture qwen2 / qwen3, tensor names
+ * token_embd / blk.N.attn_q ..., weights F32/F16/BF16/Q8_0; qwen_gguf.c).
+ * vl_qwen_text_load() comes here for a path ending in ".gguf". */
+vl_qwen_text *vl_qwen_text_load_gguf(const char *path);
 /* From an open checkpoint (not owned) and a parsed config, tensors named
  * prefix + "layers.0...." (prefix e.g. "model." or "model.language_model.");
  * lm_head_name e.g. "lm_head.weight" (used when present and not tied). */
