@@ -200,6 +200,12 @@ static void test_resume_is_bit_identical(void) {
   CHECK(n > 10);
   CHECK(count_diff(sub("straight/optimizer.safetensors"), sub("halves/optimizer.safetensors"),
                    &n) == 0);
+  vl_safetensors *st = vl_st_open(sub("halves/optimizer.safetensors"));
+  REQUIRE(st);
+  CHECK(!strcmp(vl_st_metadata(st, "vlens_step"), "6"));
+  CHECK(!strcmp(vl_st_metadata(st, "vlens_next_scene"), "24"));
+  CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"config\":\"tiny\"") != NULL);
+  vl_st_close(st);
 }
 
 static void test_errors(void) {

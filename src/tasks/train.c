@@ -551,6 +551,10 @@ static int save_checkpoint(trainer *t) {
   if (!rc) rc = vl_st_writer_set_metadata(mw, "vlens_step", stepbuf);
   if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_step", stepbuf);
   if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_train_opts", ojs);
+  /* The data position (informative: it is step * batch by construction). */
+  char next[32];
+  snprintf(next, sizeof next, "%lld", (long long)(t->step * t->o.batch));
+  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_next_scene", next);
   /* Optimizer first, model second: a crash in between leaves steps that
    * differ, which --resume reports instead of mixing states. */
   snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);

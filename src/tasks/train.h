@@ -18,9 +18,13 @@
  * model folder (config.json, model.safetensors, preprocessor_config.json,
  * vocab.txt, tokenizer_config.json) that vl_blip_load() reads as any BLIP
  * checkpoint, plus optimizer.safetensors: AdamW moments ("exp_avg.<name>",
- * "exp_avg_sq.<name>") and, in __metadata__, the step and the training
- * options (JSON) so that --resume continues bit-identically. The data
- * position is a function of the step: scene (seed, step * batch + b). */
+ * "exp_avg_sq.<name>") and, in __metadata__, vlens_step, vlens_next_scene
+ * and vlens_train_opts (JSON) so that --resume continues bit-identically.
+ * There is no other random state: the data position is a function of the
+ * step (scene (seed, step * batch + b)) and the model has no dropout.
+ * (Seen identical with 1 and 2 threads; kernels whose reductions split by
+ * thread count could break that across machines.) model.safetensors carries the same vlens_step; a
+ * mismatch (a crash between the two writes) is reported on --resume. */
 #ifndef VL_TASKS_TRAIN_H
 #define VL_TASKS_TRAIN_H
 
