@@ -219,7 +219,7 @@ static vl_tensor *binary(vl_ctx *c, vl_tensor *a, vl_tensor *b, binop op) {
   int nd = 0;
   int64_t shape[VL_MAX_DIMS];
   if (broadcast_plan(name, a, b, &nd, shape, p) != VL_OK) return NULL;
-  vl_tensor *y = vl_new(c, VL_F32, nd, shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, nd, shape);
   if (!y) return NULL;
   if (y->numel == 0) return y;
   vl_tensor *in[2] = {a, b};
@@ -277,7 +277,7 @@ static vl_tensor *affine(vl_ctx *c, vl_tensor *x, float s, float t, const char *
     vl_error(VL_ERR_UNSUPPORTED, "%s: input must be F32 (got %s)", name, vl_dtype_name(x->dtype));
     return NULL;
   }
-  vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, x->shape);
   if (!y) return NULL;
   affine_arg k = {vl_f32(x), vl_f32(y), s, t};
   if (x->numel > PAR_MIN)

@@ -66,7 +66,7 @@ static vl_tensor *gather_impl(vl_ctx *c, vl_tensor *x, vl_tensor *idx, const cha
   int nd = 0;
   int64_t shape[VL_MAX_DIMS];
   if (rows_shape(op, x, idx, &nd, shape) || check_idx(op, what, idx, x->shape[0])) return NULL;
-  vl_tensor *y = vl_new(c, VL_F32, nd, shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, nd, shape);
   if (!y) return NULL;
   int64_t D = x->shape[0] ? x->numel / x->shape[0] : 0;
   float *yd = vl_f32(y);
@@ -164,7 +164,7 @@ vl_tensor *vl_scatter_rows(vl_ctx *c, vl_tensor *base, vl_tensor *src, vl_tensor
     }
     replaced[r] = 1;
   }
-  vl_tensor *y = vl_new(c, VL_F32, base->ndim, base->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, base->ndim, base->shape);
   if (!y) return NULL;
   memcpy(y->data, base->data, (size_t)base->numel * sizeof(float));
   for (int64_t i = 0; i < idx->numel; i++)

@@ -168,7 +168,7 @@ vl_tensor *vl_layernorm(vl_ctx *c, vl_tensor *x, vl_tensor *w, vl_tensor *b, flo
     vl_error(VL_ERR_INVALID, "vl_layernorm: eps must be >= 0 (got %g)", (double)eps);
     return NULL;
   }
-  vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, x->shape);
   if (!y) return NULL;
   int64_t C = x->shape[x->ndim - 1], rows = x->numel / C;
   vl_tensor *in[3] = {x, w, b};
@@ -252,7 +252,7 @@ vl_tensor *vl_rmsnorm(vl_ctx *c, vl_tensor *x, vl_tensor *w, float eps) {
     vl_error(VL_ERR_INVALID, "vl_rmsnorm: eps must be >= 0 (got %g)", (double)eps);
     return NULL;
   }
-  vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, x->shape);
   if (!y) return NULL;
   int64_t C = x->shape[x->ndim - 1], rows = x->numel / C;
   vl_tensor *in[2] = {x, w};

@@ -211,7 +211,7 @@ static vl_tensor *permute_impl(vl_ctx *c, vl_tensor *x, const int *perm, const c
   int64_t shape[VL_MAX_DIMS];
   for (int i = 0; i < x->ndim; i++)
     shape[i] = x->shape[perm[i]];
-  vl_tensor *y = vl_new(c, x->dtype, x->ndim, shape);
+  vl_tensor *y = vl_new_uninit(c, x->dtype, x->ndim, shape);
   if (!y) return NULL;
   if (y->numel) {
     perm_plan p = {0};
@@ -332,7 +332,7 @@ vl_tensor *vl_concat(vl_ctx *c, int n, vl_tensor *const *xs, int axis) {
     }
     return vl_concat(c, groups, g, axis);
   }
-  vl_tensor *y = vl_new(c, x0->dtype, x0->ndim, shape);
+  vl_tensor *y = vl_new_uninit(c, x0->dtype, x0->ndim, shape);
   if (!y) return NULL;
   int64_t outer, inner;
   split_axis(y, axis, &outer, &inner);
@@ -381,7 +381,7 @@ vl_tensor *vl_slice(vl_ctx *c, vl_tensor *x, int axis, int64_t start, int64_t en
   for (int i = 0; i < x->ndim; i++)
     shape[i] = x->shape[i];
   shape[axis] = end - start;
-  vl_tensor *y = vl_new(c, x->dtype, x->ndim, shape);
+  vl_tensor *y = vl_new_uninit(c, x->dtype, x->ndim, shape);
   if (!y) return NULL;
   int64_t outer, inner;
   split_axis(x, axis, &outer, &inner);

@@ -117,7 +117,7 @@ static vl_tensor *softmax_impl(vl_ctx *c, vl_tensor *x, bool log) {
     vl_error(VL_ERR_INVALID, "%s: input needs a non-empty last dim", name);
     return NULL;
   }
-  vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, x->shape);
   if (!y) return NULL;
   int64_t C = x->shape[x->ndim - 1];
   sm_arg k = {vl_f32(x), NULL, NULL, vl_f32(y), C, log};
