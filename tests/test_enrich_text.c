@@ -221,6 +221,26 @@ static void test_prompt_multi(void) {
     blocks++;
   CHECK(blocks == 3);
   free(p);
+  /* The whole chat prompt: Qwen3 with thinking off by default. */
+  char *chat = vl_enrich_chat_prompt(VL_CHAT_QWEN3, caps, 3, NULL);
+  REQUIRE(chat);
+  CHECK(!strncmp(chat, "<|im_start|>user\nYou are an expert", 34));
+  CHECK(strstr(chat, "[3]\nVISION_START"));
+  const char *tail = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
+  CHECK(strlen(chat) > strlen(tail) && !strcmp(chat + strlen(chat) - strlen(tail), tail));
+  free(chat);
+  vl_enrich_options o = vl_enrich_default_options();
+  o.enable_thinking = 1;
+  chat = vl_enrich_chat_prompt(VL_CHAT_QWEN3, caps, 1, &o);
+  REQUIRE(chat);
+  CHECK(!strstr(chat, "<think>"));
+  free(chat);
+  chat = vl_enrich_chat_prompt(VL_CHAT_QWEN25, caps, 1, NULL);
+  REQUIRE(chat);
+  CHECK(!strncmp(chat, "<|im_start|>system\nYou are Qwen", 31) && !strstr(chat, "<think>"));
+  free(chat);
+  CHECK(!vl_enrich_chat_prompt(42, caps, 1, NULL));
+  CHECK(!vl_enrich_chat_prompt(VL_CHAT_QWEN3, caps, 0, NULL));
 }
 
 static void test_prompt_errors(void) {

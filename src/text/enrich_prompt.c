@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "io/shapes_world.h"
+#include "text/chat.h"
 #include "text/textbuf.h"
 
 vl_enrich_options vl_enrich_default_options(void) {
@@ -441,6 +442,18 @@ char *vl_enrich_user_prompt_multi(const char *const *captions, size_t n,
 
 char *vl_enrich_user_prompt(const char *caption, const vl_enrich_options *opt) {
   return vl_enrich_user_prompt_multi(&caption, 1, opt);
+}
+
+char *vl_enrich_chat_prompt(int t, const char *const *captions, size_t n,
+                            const vl_enrich_options *opt) {
+  vl_enrich_options o = opt ? *opt : vl_enrich_default_options();
+  char *user = vl_enrich_user_prompt_multi(captions, n, &o);
+  if (!user) return NULL;
+  vl_chat_message m = {"user", user, NULL};
+  vl_chat_options co = {1, o.enable_thinking ? 1 : 0};
+  char *out = vl_chat_render((vl_chat_template)t, &m, 1, &co);
+  free(user);
+  return out;
 }
 
 /* ---- answer splitting ------------------------------------------------ */

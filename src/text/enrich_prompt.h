@@ -73,6 +73,12 @@ char *vl_enrich_user_prompt(const char *caption, const vl_enrich_options *opt);
 char *vl_enrich_user_prompt_multi(const char *const *captions, size_t n,
                                   const vl_enrich_options *opt);
 
+/* The whole LLM prompt: the user message above as the only turn of chat
+ * template t, generation prompt on, opt->enable_thinking passed (so Qwen3
+ * gets its empty think block by default). malloc'd, or NULL + vl_error. */
+char *vl_enrich_chat_prompt(int t, const char *const *captions, size_t n,
+                            const vl_enrich_options *opt);
+
 /* Splits an answer to a multi-item prompt into n descriptions. Items start
  * at a line that begins (after spaces, '#', '*', '-') with the next expected
  * number as "[k]", "k.", "k)", "k:", "(k)", "Item k", "Image k",
