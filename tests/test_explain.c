@@ -137,7 +137,7 @@ static void test_peak_non_square(void) {
   CHECK(vl_heatmap_cell_of_pixel(18, 0, 97, 50, 5, 3) == 0);
   CHECK(vl_heatmap_cell_of_pixel(19, 0, 97, 50, 5, 3) == 1);
   CHECK(vl_heatmap_cell_of_pixel(96, 49, 97, 50, 5, 3) == 14);
-  CHECK(vl_heatmap_cell_of_pixel(0, 16, 97, 50, 5, 3) == 0);  /* 16.5 < 16.67 */
+  CHECK(vl_heatmap_cell_of_pixel(0, 16, 97, 50, 5, 3) == 0); /* 16.5 < 16.67 */
   CHECK(vl_heatmap_cell_of_pixel(0, 17, 97, 50, 5, 3) == 5);
   vl_heatmap_free(m);
 }
@@ -400,10 +400,10 @@ static void test_rollout_decoder(void) {
   in.layer = -1;
   REQUIRE(vl_explain_run("attention", &in, cells) == VL_OK);
   for (int i = 0; i < 4; i++)
-    CHECK_NEAR(cells[i],
-               (f.probs[L - 1][(0 * T + 5) * T + img[i]] + f.probs[L - 1][(1 * T + 5) * T + img[i]]) /
-                   2,
-               1e-7);
+    CHECK_NEAR(
+        cells[i],
+        (f.probs[L - 1][(0 * T + 5) * T + img[i]] + f.probs[L - 1][(1 * T + 5) * T + img[i]]) / 2,
+        1e-7);
   in.layer = 0;
   REQUIRE(vl_explain_run("attention", &in, cells) == VL_OK);
   CHECK_NEAR(cells[0], (f.probs[0][5 * T + 1] + f.probs[0][(T + 5) * T + 1]) / 2, 1e-7);
@@ -440,8 +440,8 @@ static void test_relevancy_decoder(void) {
   in.n_image = 6;
   in.image_tokens = img;
   in.query = 6;
-  in.self = (vl_attn_stack){L, H, T, T, (const float *const *)f.probs,
-                            (const float *const *)f.grads};
+  in.self =
+      (vl_attn_stack){L, H, T, T, (const float *const *)f.probs, (const float *const *)f.grads};
   float cells[6];
   REQUIRE(vl_explain_run("relevancy", &in, cells) == VL_OK);
   for (int i = 0; i < 6; i++)
@@ -523,7 +523,7 @@ static void test_relevancy_encoder_decoder(void) {
   fixture_make(&va, LV, H, NI, NI, 23);
   for (int use_grads = 0; use_grads <= 1; use_grads++) {
     double Rtt[NT * NT] = {0}, Rti[NT * NI] = {0}, Rii[NI * NI] = {0}, cam[NI * NI], t1[NI * NI],
-           t2[NI * NI], nt_[NT * NT], ni_[NI * NI];
+                    t2[NI * NI], nt_[NT * NT], ni_[NI * NI];
     for (int i = 0; i < NT; i++)
       Rtt[i * NT + i] = 1;
     for (int i = 0; i < NI; i++)
@@ -562,12 +562,12 @@ static void test_relevancy_encoder_decoder(void) {
     in.n_image = 4;
     in.image_tokens = img;
     in.query = 2;
-    in.self = (vl_attn_stack){L, H, NT, NT, (const float *const *)sa.probs,
-                              (const float *const *)sa.grads};
-    in.cross = (vl_attn_stack){L, H, NT, NI, (const float *const *)ca.probs,
-                               (const float *const *)ca.grads};
-    in.vision = (vl_attn_stack){LV, H, NI, NI, (const float *const *)va.probs,
-                                (const float *const *)va.grads};
+    in.self = (vl_attn_stack){
+        L, H, NT, NT, (const float *const *)sa.probs, (const float *const *)sa.grads};
+    in.cross = (vl_attn_stack){
+        L, H, NT, NI, (const float *const *)ca.probs, (const float *const *)ca.grads};
+    in.vision = (vl_attn_stack){
+        LV, H, NI, NI, (const float *const *)va.probs, (const float *const *)va.grads};
     float cells[4];
     REQUIRE(vl_explain_run(use_grads ? "relevancy" : "rollout", &in, cells) == VL_OK);
     for (int i = 0; i < 4; i++)
@@ -612,8 +612,8 @@ static void test_vision_only(void) {
   in.n_image = 4;
   in.image_tokens = img;
   in.query = 0;
-  in.vision = (vl_attn_stack){L, H, T, T, (const float *const *)f.probs,
-                              (const float *const *)f.grads};
+  in.vision =
+      (vl_attn_stack){L, H, T, T, (const float *const *)f.probs, (const float *const *)f.grads};
   float a[4], b[4];
   REQUIRE(vl_explain_run("rollout", &in, a) == VL_OK);
   /* same numbers through the decoder-only path */
@@ -788,7 +788,7 @@ static void test_scoring_hand(void) {
   CHECK(vl_pointing_hit(m, b) == 1);
   CHECK_NEAR(vl_mass_in_box(m, b), 1.0, 1e-12);
   m->cells[3 * 12 + 2] = 0;
-  m->cells[2 * 12 + 0] = 1; /* cell x [0,8), y [16,24): 2x8 of 64 px inside */
+  m->cells[2 * 12 + 0] = 1;          /* cell x [0,8), y [16,24): 2x8 of 64 px inside */
   CHECK(vl_pointing_hit(m, b) == 0); /* peak (4, 20) */
   CHECK_NEAR(vl_mass_in_box(m, b), 0.25, 1e-12);
   /* min-subtraction: adding a constant changes nothing */

@@ -113,7 +113,8 @@ static void test_report_page(void) {
   CHECK(count(html, "<table>") == NW * NM + 2);
   CHECK(strstr(html, "there is a red circle.") && strstr(html, "0.9000"));
   CHECK(strstr(html, "shapes-blip") != NULL);
-  /* each embedded PNG decodes, at the display size (48x32: the longer side scaled by a whole 6 to reach 256 -> 288x192) */
+  /* each embedded PNG decodes, at the display size (48x32: the longer side scaled by a whole 6 to
+   * reach 256 -> 288x192) */
   int decoded = 0;
   for (const char *p = strstr(html, "base64,"); p; p = strstr(p + 1, "base64,")) {
     size_t n;

@@ -78,7 +78,6 @@ double vl_trapezoid_auc(const double *y, int n) {
   return s / (n - 1);
 }
 
-
 typedef struct {
   float v;
   int i;
@@ -179,7 +178,8 @@ int vl_faithfulness_run(const vl_image *img, const vl_heatmap *m, vl_prob_fn pro
   int *order = malloc(sizeof(int) * (size_t)n);
   int rc = (!blurred || !order) ? vl_error(VL_ERR_NOMEM, "faithfulness: out of memory") : VL_OK;
   if (!rc) rc = vl_faithfulness_order(m, order);
-  if (!rc) rc = vl_faithfulness_curve(img, blurred, order, m->gw, m->gh, 0, prob, arg, out->deletion);
+  if (!rc)
+    rc = vl_faithfulness_curve(img, blurred, order, m->gw, m->gh, 0, prob, arg, out->deletion);
   if (!rc)
     rc = vl_faithfulness_curve(img, blurred, order, m->gw, m->gh, 1, prob, arg, out->insertion);
   if (!rc) {

@@ -67,7 +67,7 @@ typedef int (*vl_explain_fn)(const vl_explain_input *in, float *cells);
 enum { VL_NEEDS_ATTN = 1, VL_NEEDS_ATTN_GRAD = 2, VL_NEEDS_ACTS = 4, VL_NEEDS_PIXEL_GRAD = 8 };
 
 typedef struct {
-  const char *name;  /* the --method value */
+  const char *name; /* the --method value */
   vl_explain_fn run;
   unsigned needs;    /* VL_NEEDS_* : what the model must record */
   const char *about; /* one line for --help */
@@ -93,14 +93,12 @@ int vl_explain_check_grid(const vl_explain_input *in, const char *method);
 int vl_explain_check_stack(const vl_attn_stack *s, int need_grads, const char *method,
                            const char *which);
 /* Every image token index in [0, limit); `what` names the indexed thing. */
-int vl_explain_check_tokens(const int *idx, int n, int limit, const char *method,
-                            const char *what);
+int vl_explain_check_tokens(const int *idx, int n, int limit, const char *method, const char *what);
 /* Encoder-decoder relevancy (relevancy.h rules): vision self-attention
  * (rule 6 on R_ii), then per decoder layer self-attention (rules 6-7) and
  * cross-attention (rules 10-11 with eqs. 8-9); reads R_ti[query, image
  * tokens]. use_grads 0: Ā = mean_h(A) (rollout's variant). */
-int vl_explain_bimodal(const vl_explain_input *in, int use_grads, const char *method,
-                       float *cells);
+int vl_explain_bimodal(const vl_explain_input *in, int use_grads, const char *method, float *cells);
 /* The stack a method reads for in->arch (self, cross or vision). */
 const vl_attn_stack *vl_explain_read_stack(const vl_explain_input *in, const char **which);
 

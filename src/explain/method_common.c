@@ -84,14 +84,8 @@ int vl_explain_check_tokens(const int *idx, int n, int limit, const char *method
 
 const vl_attn_stack *vl_explain_read_stack(const vl_explain_input *in, const char **which) {
   switch (in->arch) {
-  case VL_ARCH_ENCODER_DECODER:
-    *which = "cross";
-    return &in->cross;
-  case VL_ARCH_VISION_ONLY:
-    *which = "vision";
-    return &in->vision;
-  default:
-    *which = "self";
-    return &in->self;
+  case VL_ARCH_ENCODER_DECODER: *which = "cross"; return &in->cross;
+  case VL_ARCH_VISION_ONLY: *which = "vision"; return &in->vision;
+  default: *which = "self"; return &in->self;
   }
 }

@@ -103,11 +103,8 @@ int vl_method_relevancy(const vl_explain_input *in, float *cells) {
   int rc = vl_explain_check_grid(in, "relevancy");
   if (rc) return rc;
   switch (in->arch) {
-  case VL_ARCH_ENCODER_DECODER:
-    return vl_explain_bimodal(in, 1, "relevancy", cells);
-  case VL_ARCH_VISION_ONLY:
-    return relevancy_row(in, &in->vision, "vision", cells);
-  default:
-    return relevancy_row(in, &in->self, "self", cells);
+  case VL_ARCH_ENCODER_DECODER: return vl_explain_bimodal(in, 1, "relevancy", cells);
+  case VL_ARCH_VISION_ONLY: return relevancy_row(in, &in->vision, "vision", cells);
+  default: return relevancy_row(in, &in->self, "self", cells);
   }
 }

@@ -14,8 +14,7 @@ static int rollout_row(const vl_explain_input *in, const vl_attn_stack *s, const
   if (rc) return rc;
   int T = s->n_q;
   if (s->n_k != T)
-    return vl_error(VL_ERR_INVALID, "rollout: %s attention is %dx%d, not square", which, T,
-                    s->n_k);
+    return vl_error(VL_ERR_INVALID, "rollout: %s attention is %dx%d, not square", which, T, s->n_k);
   if ((rc = vl_explain_check_tokens(in->image_tokens, in->n_image, T, M, "positions"))) return rc;
   if (in->query < 0 || in->query >= T)
     return vl_error(VL_ERR_INVALID, "rollout: query %d outside the %d positions", in->query, T);
@@ -54,11 +53,8 @@ int vl_method_rollout(const vl_explain_input *in, float *cells) {
   int rc = vl_explain_check_grid(in, "rollout");
   if (rc) return rc;
   switch (in->arch) {
-  case VL_ARCH_ENCODER_DECODER:
-    return vl_explain_bimodal(in, 0, "rollout", cells);
-  case VL_ARCH_VISION_ONLY:
-    return rollout_row(in, &in->vision, "vision", cells);
-  default:
-    return rollout_row(in, &in->self, "self", cells);
+  case VL_ARCH_ENCODER_DECODER: return vl_explain_bimodal(in, 0, "rollout", cells);
+  case VL_ARCH_VISION_ONLY: return rollout_row(in, &in->vision, "vision", cells);
+  default: return rollout_row(in, &in->self, "self", cells);
   }
 }

@@ -110,8 +110,8 @@ static int mm_rules(const double *R_ss, const double *R_qq, const double *R_qs, 
     memcpy(ss, R_ss, (size_t)ns * ns * sizeof(double));
     memcpy(qq, R_qq, (size_t)nq * nq * sizeof(double));
   }
-  gemm(0, ns, nq, nq, cam, qq, 0.0, t);     /* cam R̄_qq */
-  gemm(1, ns, nq, ns, ss, t, 0.0, add_sq);  /* R̄_ssᵀ (…) */
+  gemm(0, ns, nq, nq, cam, qq, 0.0, t);    /* cam R̄_qq */
+  gemm(1, ns, nq, ns, ss, t, 0.0, add_sq); /* R̄_ssᵀ (…) */
   gemm(0, ns, ns, nq, cam, R_qs, 0.0, add_ss);
   free(buf);
   return VL_OK;

@@ -151,8 +151,7 @@ static const char *SCRIPT =
 
 /* One method's overlay figure with its statistics table. */
 static int figure(sbuf *b, const vl_image *shown, const vl_heatmap *src, const vl_report *r) {
-  if (!src || !src->cells)
-    return vl_error(VL_ERR_INVALID, "report: a word has a missing heatmap");
+  if (!src || !src->cells) return vl_error(VL_ERR_INVALID, "report: a word has a missing heatmap");
   if (src->image_w != r->image->width || src->image_h != r->image->height)
     return vl_error(VL_ERR_INVALID,
                     "report: heatmap '%s' was made for a %dx%d image, the report's is %dx%d",
@@ -189,8 +188,8 @@ static int figure(sbuf *b, const vl_image *shown, const vl_heatmap *src, const v
               "<tr><td class=\"k\">top10_mass</td><td>%.3f</td></tr>"
               "<tr><td class=\"k\">focus_area</td><td>%.3f</td></tr>"
               "<tr><td class=\"k\">mean / std</td><td>%.3f / %.3f</td></tr>",
-              st.region, px, py, cx, cy, st.concentration, st.entropy, st.top10_mass,
-              st.focus_area, st.mean, st.std);
+              st.region, px, py, cx, cy, st.concentration, st.entropy, st.top10_mass, st.focus_area,
+              st.mean, st.std);
     sb_str(b, "</table></figure>");
   }
   vl_image_free(ov);
@@ -200,7 +199,8 @@ static int figure(sbuf *b, const vl_image *shown, const vl_heatmap *src, const v
 
 static int figures(sbuf *b, const vl_image *shown, int n, const vl_heatmap *const *maps,
                    const vl_report *r) {
-  if (n > 0 && !maps) return vl_error(VL_ERR_INVALID, "report: %d heatmaps announced, none given", n);
+  if (n > 0 && !maps)
+    return vl_error(VL_ERR_INVALID, "report: %d heatmaps announced, none given", n);
   sb_str(b, "<div class=\"row\">");
   for (int k = 0; k < n; k++) {
     int rc = figure(b, shown, maps[k], r);
@@ -215,8 +215,7 @@ int vl_report_html(const vl_report *r, char **html, size_t *len) {
   if (html) *html = NULL;
   if (len) *len = 0;
   if (!r || !html) return vl_error(VL_ERR_INVALID, "report: no report or output");
-  if (!r->image || !r->image->pixels)
-    return vl_error(VL_ERR_INVALID, "report: no image");
+  if (!r->image || !r->image->pixels) return vl_error(VL_ERR_INVALID, "report: no image");
   if (r->n_words < 0 || (r->n_words > 0 && !r->words))
     return vl_error(VL_ERR_INVALID, "report: %d words announced, none given", r->n_words);
   int side = r->panel > 0 ? r->panel : 256, pw, ph;

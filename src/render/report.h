@@ -20,23 +20,23 @@ typedef struct {
 
 typedef struct {
   const char *hypothesis;
-  const char *label;             /* "entailment" | "neutral" | "contradiction" */
-  double probs[3];               /* entailment, neutral, contradiction */
+  const char *label; /* "entailment" | "neutral" | "contradiction" */
+  double probs[3];   /* entailment, neutral, contradiction */
   int n_maps;
   const vl_heatmap *const *maps; /* explanations of the decision */
 } vl_report_entail;
 
 typedef struct {
-  const char *title;              /* NULL: "vlens report" */
-  const char *model;              /* shown under the title; NULL: not shown */
-  const vl_image *image;          /* the original image (1, 3 or 4 channels) */
+  const char *title;     /* NULL: "vlens report" */
+  const char *model;     /* shown under the title; NULL: not shown */
+  const vl_image *image; /* the original image (1, 3 or 4 channels) */
   int n_words;
   const vl_report_word *words;
   const vl_report_entail *entail; /* NULL: no entailment section */
   vl_colormap cmap;               /* default (0) jet */
   float alpha;                    /* overlay opacity; <= 0: 0.5 */
-  int panel; /* longer display side at least this (whole-number upscale, see
-              * vl_figure_panel_size), at most twice it; <= 0: 256 */
+  int panel;                      /* longer display side at least this (whole-number upscale, see
+                                   * vl_figure_panel_size), at most twice it; <= 0: 256 */
 } vl_report;
 
 /* The page in *html (malloc'd, NUL-terminated, caller frees); maps are
