@@ -337,6 +337,61 @@ static void reductions(void) {
   vl_ctx_free(c);
 }
 
+/* Outputs are allocated without zero-fill: poison the arena with NaN, drop
+ * it, and check every op still writes every output element. */
+static void outputs_fully_written_over_stale_arena(void) {
+  vl_ctx *c = vl_ctx_new();
+  const int64_t s[] = {3, 4, 5}, sw[] = {5}, sr[] = {4, 1}, si[] = {3};
+  vl_tensor *x = mk(c, 3, s, 50, false), *w = mk(c, 1, sw, 51, false);
+  vl_tensor *r = mk(c, 2, sr, 52, false), *idx = vl_new(c, VL_I64, 1, si);
+  ((int64_t *)idx->data)[0] = 2;
+  ((int64_t *)idx->data)[2] = 1;
+  size_t m = vl_ctx_mark(c);
+  vl_tensor *junk = vl_new_f32(c, 1, (int64_t)8000); /* inside the first arena chunk */
+  REQUIRE(junk);
+  for (int64_t i = 0; i < junk->numel; i++)
+    vl_f32(junk)[i] = NAN;
+  vl_ctx_reset(c, m);
+  /* The poison is really there for the next allocations. */
+  vl_tensor *probe = vl_new_uninit(c, VL_F32, 1, (const int64_t[]){16});
+  REQUIRE(probe);
+  CHECK(isnan(vl_f32(probe)[15]));
+  const int p[] = {2, 0, 1};
+  vl_tensor *cat_in[2] = {x, x};
+  vl_tensor *x12 = vl_reshape(c, x, 2, (const int64_t[]){12, 5});
+  vl_tensor *outs[] = {vl_add(c, x, r),
+                       vl_mul(c, x, w),
+                       vl_scale(c, x, 2),
+                       vl_gelu(c, x),
+                       vl_swiglu(c, x, x),
+                       vl_layernorm(c, x, w, w, 1e-5f),
+                       vl_rmsnorm(c, x, w, 1e-6f),
+                       vl_softmax(c, x),
+                       vl_log_softmax(c, x),
+                       vl_permute(c, x, p),
+                       vl_transpose(c, x, 0, 1),
+                       vl_concat(c, 2, cat_in, 1),
+                       vl_slice(c, x, 2, 1, 4),
+                       vl_gather_rows(c, x, idx),
+                       vl_scatter_rows(c, x12, vl_gather_rows(c, x12, idx), idx),
+                       vl_sum(c, x, 1, false),
+                       vl_mean(c, x, 0, true),
+                       vl_sum_all(c, x)};
+  for (size_t k = 0; k < sizeof outs / sizeof *outs; k++) {
+    if (!outs[k]) {
+      printf("  op %zu failed: %s\n", k, vl_last_error());
+      CHECK(outs[k] != NULL);
+      continue;
+    }
+    int bad = 0;
+    for (int64_t i = 0; i < outs[k]->numel; i++)
+      bad += !isfinite(vl_f32(outs[k])[i]);
+    if (bad) printf("  op %zu: %d non-finite outputs\n", k, bad);
+    CHECK(bad == 0);
+  }
+  vl_ctx_free(c);
+}
+
 int main(void) {
   RUN(reshape_shares_data_and_infers);
   RUN(permute_values_and_backward);
@@ -346,5 +401,6 @@ int main(void) {
   RUN(gather_and_embedding);
   RUN(scatter_rows_values_and_backward);
   RUN(reductions);
+  RUN(outputs_fully_written_over_stale_arena);
   return test_summary();
 }
