@@ -1,0 +1,327 @@
+/* The Shapes World description grammar: checked by parsing the text back
+ * into claims (objects named, regions, relations, counts) and verifying each
+ * claim against the scene with the rules recomputed here, independently of
+ * src/io/shapes_describe.c. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "io/shapes_describe.h"
+#include "test.h"
+
+#define N_SCENES 300
+#define MAXW 256
+
+static const char *const SIZES[] = {"small", "large"};
+static const char *const COLORS[] = {"red", "green", "blue", "yellow"};
+static const char *const SHAPES[] = {"circle", "square", "triangle"};
+static const char *const NUMS[] = {"a", "two", "three", "four"};
+
+typedef struct {
+  char w[MAXW][24];
+  int end[MAXW]; /* word ends a sentence */
+  int n;
+} words;
+
+static void split(const char *t, words *ws) {
+  ws->n = 0;
+  for (const char *p = t; *p;) {
+    while (*p && !isalpha((unsigned char)*p))
+      p++;
+    if (!*p) break;
+    int k = 0;
+    while (isalpha((unsigned char)*p) && k < 23)
+      ws->w[ws->n][k++] = (char)tolower((unsigned char)*p++);
+    ws->w[ws->n][k] = 0;
+    ws->end[ws->n] = *p == '.';
+    if (ws->n < MAXW - 1) ws->n++;
+  }
+}
+
+static int idx(const char *const *list, int n, const char *w) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(list[i], w)) return i;
+  return -1;
+}
+
+static int is(const words *ws, int i, const char *w) { return i < ws->n && !strcmp(ws->w[i], w); }
+
+/* Independent region rule: thirds of 96 from the box centre x0 + s/2. */
+static int region_of(const vl_shapes_object *o) {
+  double cx = o->x0 + o->s / 2.0, cy = o->y0 + o->s / 2.0;
+  int col = cx < 32 ? 0 : cx < 64 ? 1 : 2, row = cy < 32 ? 0 : cy < 64 ? 1 : 2;
+  return row * 3 + col;
+}
+
+/* Region phrase at word i -> region index (row*3+col) and its length, or -1. */
+static int parse_region(const words *ws, int i, int *len) {
+  static const char *const ph[9] = {"in the top left corner",
+                                    "at the top",
+                                    "in the top right corner",
+                                    "on the left",
+                                    "in the centre",
+                                    "on the right",
+                                    "in the bottom left corner",
+                                    "at the bottom",
+                                    "in the bottom right corner"};
+  int best = -1, bl = 0;
+  for (int r = 0; r < 9; r++) {
+    words p;
+    split(ph[r], &p);
+    int ok = 1;
+    for (int j = 0; j < p.n && ok; j++)
+      ok = is(ws, i + j, p.w[j]);
+    if (ok && p.n > bl) {
+      best = r;
+      bl = p.n;
+    }
+  }
+  *len = bl;
+  return best;
+}
+
+/* "[size] colour shape" at word i: matching objects as a bitmask (0: no
+ * name there), *len words. */
+static int parse_name(const vl_shapes_scene *sc, const words *ws, int i, int *len) {
+  int sz = i < ws->n ? idx(SIZES, 2, ws->w[i]) : -1, o = sz >= 0;
+  if (i + o + 1 >= ws->n) return 0;
+  int c = idx(COLORS, 4, ws->w[i + o]), s = idx(SHAPES, 3, ws->w[i + o + 1]);
+  if (c < 0 || s < 0) return 0;
+  int m = 0;
+  for (int k = 0; k < sc->n_objects; k++) {
+    const vl_shapes_object *ob = &sc->objects[k];
+    if ((int)ob->color == c && (int)ob->shape == s && (sz < 0 || (int)ob->size == sz)) m |= 1 << k;
+  }
+  *len = o + 2;
+  return m ? m : -1; /* -1: a name that fits no object */
+}
+
+static int popcount(int m) {
+  int n = 0;
+  for (; m; m &= m - 1)
+    n++;
+  return n;
+}
+
+/* Checks one description of scene sc; scene_mode: regions/relations too. */
+static void check_text(const vl_shapes_scene *sc, const char *text, int scene_mode) {
+  words ws;
+  split(text, &ws);
+  int sentences = 0;
+  for (const char *p = text; *p; p++)
+    sentences += *p == '.';
+  CHECK(sentences >= 2 && sentences <= 4);
+  CHECK(text[strlen(text) - 1] == '.');
+  CHECK(isupper((unsigned char)text[0]));
+  int present_c[4] = {0}, present_s[3] = {0}, n_shape[3] = {0};
+  for (int k = 0; k < sc->n_objects; k++) {
+    present_c[sc->objects[k].color] = 1;
+    present_s[sc->objects[k].shape] = 1;
+    n_shape[sc->objects[k].shape]++;
+  }
+  /* every object named in full; no word for an absent colour or shape */
+  for (int k = 0; k < sc->n_objects; k++) {
+    char full[64];
+    const vl_shapes_object *o = &sc->objects[k];
+    snprintf(full, sizeof full, "%s %s %s", SIZES[o->size], COLORS[o->color], SHAPES[o->shape]);
+    CHECK(strstr(text, full) != NULL);
+  }
+  int placed[VL_SHAPES_MAX_OBJECTS] = {0}, n_rel = 0;
+  for (int i = 0; i < ws.n; i++) {
+    int c = idx(COLORS, 4, ws.w[i]);
+    if (c >= 0) CHECK(present_c[c]);
+    char sing[24];
+    snprintf(sing, sizeof sing, "%s", ws.w[i]);
+    size_t l = strlen(sing);
+    int plural = l > 1 && sing[l - 1] == 's' && idx(SHAPES, 3, sing) < 0;
+    if (plural) sing[l - 1] = 0;
+    int s = idx(SHAPES, 3, sing);
+    if (s >= 0) CHECK(present_s[s]);
+    if (s >= 0 && i > 0 && (plural || !strcmp(ws.w[i - 1], "a"))) {
+      /* count phrase: "two circles", "a square" inside the overview list */
+      int num = idx(NUMS, 4, ws.w[i - 1]);
+      if (num >= 1) CHECK(n_shape[s] == num + 1);
+      if (plural) CHECK(num >= 1);
+      if (!plural && num == 0) CHECK(n_shape[s] == 1);
+    }
+    if (i > 0 && idx(SIZES, 2, ws.w[i - 1]) >= 0) continue; /* inside a longer name */
+    int nl, m = parse_name(sc, &ws, i, &nl);
+    if (m == -1) {
+      printf("  name at word %d fits no object: %s\n", i, text);
+      CHECK(0);
+    }
+    if (m <= 0) continue;
+    /* "NAME verb REGION" */
+    int rl, r = -1;
+    if (i + nl < ws.n &&
+        idx((const char *const[]){"sits", "is", "lies", "appears"}, 4, ws.w[i + nl]) >= 0)
+      r = parse_region(&ws, i + nl + 1, &rl);
+    if (r >= 0) {
+      CHECK(scene_mode);
+      int ok = 0;
+      for (int k = 0; k < sc->n_objects; k++)
+        if ((m >> k & 1) && !placed[k] && region_of(&sc->objects[k]) == r) {
+          placed[k] = 1;
+          ok = 1;
+          break;
+        }
+      if (!ok) printf("  wrong region at word %d: %s\n", i, text);
+      CHECK(ok);
+    }
+    /* "the NAME is REL the NAME" */
+    if (i > 0 && is(&ws, i - 1, "the") && is(&ws, i + nl, "is")) {
+      int j = i + nl + 1, v = 0, h = 0;
+      if (is(&ws, j, "above") || is(&ws, j, "below")) v = is(&ws, j++, "above") ? -1 : 1;
+      if (v && is(&ws, j, "and")) j++;
+      if (is(&ws, j, "to") && is(&ws, j + 1, "the") &&
+          (is(&ws, j + 2, "left") || is(&ws, j + 2, "right")) && is(&ws, j + 3, "of")) {
+        h = is(&ws, j + 2, "left") ? -1 : 1;
+        j += 4;
+      }
+      int bl, mb = (v || h) && is(&ws, j, "the") ? parse_name(sc, &ws, j + 1, &bl) : 0;
+      if (v || h) {
+        CHECK(scene_mode);
+        REQUIRE(mb > 0);
+        CHECK(popcount(m) == 1 && popcount(mb) == 1); /* names in relations are unique */
+        const vl_shapes_object *a = &sc->objects[__builtin_ctz((unsigned)m)],
+                               *b = &sc->objects[__builtin_ctz((unsigned)mb)];
+        double ax = a->x0 + a->s / 2.0, ay = a->y0 + a->s / 2.0;
+        double bx = b->x0 + b->s / 2.0, by = b->y0 + b->s / 2.0;
+        if (h < 0) CHECK(bx - ax > 2);
+        if (h > 0) CHECK(ax - bx > 2);
+        if (v < 0) CHECK(by - ay > 2);
+        if (v > 0) CHECK(ay - by > 2);
+        n_rel++;
+      }
+    }
+  }
+  if (scene_mode)
+    for (int k = 0; k < sc->n_objects; k++)
+      CHECK(placed[k]); /* every object's region stated (and right) */
+  else
+    CHECK(n_rel == 0);
+}
+
+static void test_scene_mode(void) {
+  vl_shapes_options o = vl_shapes_default_options();
+  o.n_hypotheses = 0;
+  int with_rel = 0;
+  for (int i = 0; i < N_SCENES; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(101, i, &o);
+    REQUIRE(sc);
+    char *t = vl_shapes_describe(sc, VL_DESCRIBE_SCENE, (uint64_t)i);
+    REQUIRE(t);
+    int f0 = test_current_failed;
+    check_text(sc, t, 1);
+    if (!f0 && test_current_failed) printf("  scene %d: %s\n", i, t);
+    with_rel += strstr(t, " is to the ") || strstr(t, " is above") || strstr(t, " is below");
+    free(t);
+    vl_shapes_free(sc);
+  }
+  CHECK(with_rel > N_SCENES / 2); /* relations are actually stated */
+}
+
+static void test_caption_mode(void) {
+  vl_shapes_options o = vl_shapes_default_options();
+  o.n_hypotheses = 0;
+  for (int i = 0; i < N_SCENES; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(202, i, &o);
+    REQUIRE(sc);
+    char *t = vl_shapes_describe(sc, VL_DESCRIBE_CAPTION, (uint64_t)i * 7);
+    REQUIRE(t);
+    int f0 = test_current_failed;
+    check_text(sc, t, 0);
+    /* caption order: the objects appear in the text in caption order */
+    const char *p = t;
+    if (sc->n_objects > 1) {
+      for (int k = 0; k < sc->n_objects && p; k++) {
+        char full[64];
+        const vl_shapes_object *ob = &sc->objects[k];
+        snprintf(full, sizeof full, "%s %s %s", SIZES[ob->size], COLORS[ob->color],
+                 SHAPES[ob->shape]);
+        p = strstr(strstr(t, "left to right"), full);
+        if (p) p += strlen(full);
+      }
+      CHECK(p != NULL);
+    }
+    /* only the caption matters: moving objects does not change the text */
+    vl_shapes_scene moved = *sc;
+    for (int k = 0; k < moved.n_objects; k++) {
+      moved.objects[k].y0 = 90 - moved.objects[k].y0 - moved.objects[k].s;
+      moved.objects[k].cy = moved.objects[k].y0 + moved.objects[k].s / 2.0;
+    }
+    char *t2 = vl_shapes_describe(&moved, VL_DESCRIBE_CAPTION, (uint64_t)i * 7);
+    REQUIRE(t2);
+    CHECK(!strcmp(t, t2));
+    if (!f0 && test_current_failed) printf("  scene %d: %s\n", i, t);
+    free(t);
+    free(t2);
+    vl_shapes_free(sc);
+  }
+}
+
+static void test_determinism_and_variety(void) {
+  vl_shapes_options o = vl_shapes_default_options();
+  o.n_hypotheses = 0;
+  vl_shapes_scene *sc = NULL;
+  for (int i = 0; !sc || sc->n_objects < 3; i++) {
+    vl_shapes_free(sc);
+    sc = vl_shapes_generate(5, i, &o);
+    REQUIRE(sc);
+  }
+  char *a = vl_shapes_describe(sc, VL_DESCRIBE_SCENE, 42);
+  char *b = vl_shapes_describe(sc, VL_DESCRIBE_SCENE, 42);
+  REQUIRE(a && b);
+  CHECK(!strcmp(a, b));
+  int differ = 0;
+  for (uint64_t s = 0; s < 20; s++) {
+    char *c = vl_shapes_describe(sc, VL_DESCRIBE_SCENE, s);
+    REQUIRE(c);
+    differ += strcmp(a, c) != 0;
+    free(c);
+  }
+  CHECK(differ >= 10); /* seeds pick different templates */
+  free(a);
+  free(b);
+  vl_shapes_free(sc);
+}
+
+static void test_regions_exact(void) {
+  vl_shapes_object o = {0};
+  o.s = 12;
+  int want[][3] = {{0, 0, VL_REGION_TOP_LEFT},   {26, 0, VL_REGION_TOP},
+                   {25, 25, VL_REGION_TOP_LEFT}, {26, 26, VL_REGION_CENTRE},
+                   {58, 40, VL_REGION_RIGHT},    {57, 58, VL_REGION_BOTTOM}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    o.x0 = want[i][0];
+    o.y0 = want[i][1];
+    o.cx = o.x0 + 6.0;
+    o.cy = o.y0 + 6.0;
+    CHECK((int)vl_shapes_region(&o) == want[i][2]);
+  }
+  CHECK(!strcmp(vl_region_phrase(VL_REGION_BOTTOM_RIGHT), "in the bottom right corner"));
+}
+
+static void test_bad_input(void) {
+  CHECK(vl_shapes_describe(NULL, VL_DESCRIBE_SCENE, 0) == NULL);
+  CHECK(vl_last_error_code() == VL_ERR_INVALID);
+  vl_shapes_scene sc;
+  memset(&sc, 0, sizeof sc);
+  CHECK(vl_shapes_describe(&sc, VL_DESCRIBE_SCENE, 0) == NULL);
+  sc.n_objects = 1;
+  sc.objects[0].color = (vl_color)9;
+  CHECK(vl_shapes_describe(&sc, VL_DESCRIBE_SCENE, 0) == NULL);
+  CHECK(strstr(vl_last_error(), "object 0") != NULL);
+  sc.objects[0].color = VL_COLOR_RED;
+  CHECK(vl_shapes_describe(&sc, (vl_describe_mode)5, 0) == NULL);
+}
+
+int main(void) {
+  RUN(test_regions_exact);
+  RUN(test_scene_mode);
+  RUN(test_caption_mode);
+  RUN(test_determinism_and_variety);
+  RUN(test_bad_input);
+  return test_summary();
+}
