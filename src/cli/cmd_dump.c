@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "io/json.h"
 #include "models/blip.h"
+#include "models/clip.h"
 
 static void usage(FILE *f) {
   fprintf(f, "usage: vlens dump -m MODEL_DIR [--image IMG] (--prompt TEXT | --ids \"i1 i2 ...\")\n"
@@ -21,9 +22,10 @@ static void usage(FILE *f) {
              "  --ids \"...\"         token ids, used verbatim\n"
              "  --attn              also write attention probabilities (attn.{l}, cross_attn.{l})\n"
              "  --target-pos Q      target score s = logits[Q, ID]: adds gradcam.* tensors\n"
-             "  --target-id ID      (image-text matching always targets itm_logits[0, 1])\n"
+             "  --target-id ID      (image-text matching always targets itm_logits[0, 1];\n"
+             "                      CLIP: --target-pos 0 --target-id 0 = logits_per_image[0, 0])\n"
              "  -o, --output PATH   output .safetensors\n"
-             "families: BlipForConditionalGeneration, BlipForImageTextRetrieval\n");
+             "families: BlipForConditionalGeneration, BlipForImageTextRetrieval, CLIPModel\n");
 }
 
 static int parse_i64(const char *opt, const char *s, int64_t *out) {
@@ -130,9 +132,9 @@ int cmd_dump(int argc, char **argv) {
     free(ids);
     return cli_fail("dump");
   }
-  bool blip = vl_blip_is_blip_config(cfg);
+  bool blip = vl_blip_is_blip_config(cfg), clip = vl_clip_is_clip_config(cfg);
   const char *arch = vl_json_str(cfg, "architectures.0", "(none)");
-  if (!blip) {
+  if (!blip && !clip) {
     fprintf(stderr, "vlens dump: %s: architecture '%s' is not supported by dump yet\n", path, arch);
     cJSON_Delete(cfg);
     free(ids);
@@ -140,6 +142,20 @@ int cmd_dump(int argc, char **argv) {
   }
   cJSON_Delete(cfg);
   int rc = 1;
+  if (clip) {
+    vl_clip *cm = vl_clip_load(model);
+    vl_st_writer *cw = vl_st_writer_new();
+    if (cm && cw && vl_clip_dump(cm, &o, cw) == VL_OK && vl_st_writer_save(cw, out) == VL_OK) {
+      vl_log("dump: wrote %s", out);
+      rc = 0;
+    } else {
+      cli_fail("dump");
+    }
+    vl_st_writer_free(cw);
+    vl_clip_free(cm);
+    free(ids);
+    return rc;
+  }
   vl_blip *m = vl_blip_load(model);
   vl_st_writer *w = vl_st_writer_new();
   if (m && w && vl_blip_dump(m, &o, w) == VL_OK && vl_st_writer_save(w, out) == VL_OK) {

@@ -140,4 +140,10 @@ typedef struct {
  * itm_logits[0, 1]) and adds the tensors of ../shared/spec/dump.md to w. */
 int vl_blip_dump(const vl_blip *m, const vl_dump_opts *o, vl_st_writer *w);
 
+/* Shared by the ViT families' dumps: Grad-CAM on x (1, 1 + N, C), the input
+ * of the last vision layer after vl_backward, patch rows (CLS excluded):
+ * alpha = mean over rows of dS/dX, cam = relu(X alpha); adds gradcam.acts,
+ * gradcam.grad (N, C) and gradcam (N). */
+int vl_dump_gradcam(vl_ctx *c, vl_st_writer *w, vl_tensor *x);
+
 #endif

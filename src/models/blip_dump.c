@@ -21,9 +21,7 @@ static int add(vl_st_writer *w, const char *name, const vl_tensor *t, int ndim,
   return vl_st_writer_add(w, name, t->dtype, ndim, shape, t->data);
 }
 
-/* Grad-CAM on X = input of the last vision layer, patch rows (CLS excluded):
- * alpha = mean over rows of dS/dX, cam = relu(X alpha). */
-static int add_gradcam(vl_ctx *c, vl_st_writer *w, vl_tensor *x) {
+int vl_dump_gradcam(vl_ctx *c, vl_st_writer *w, vl_tensor *x) {
   if (!x || !x->grad)
     return vl_error(VL_ERR_INVALID, "dump: no gradient reached the Grad-CAM layer");
   const int64_t N = x->shape[1] - 1, D = x->shape[2];
@@ -106,7 +104,7 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
   dout[caption ? o->target_pos * V + o->target_id : 1] = 1.0f;
   rc = vl_backward(c, score, dout);
   if (rc) return rc;
-  return add_gradcam(c, w, r.vision_layer_in[Lv - 1]);
+  return vl_dump_gradcam(c, w, r.vision_layer_in[Lv - 1]);
 }
 
 int vl_blip_dump(const vl_blip *m, const vl_dump_opts *o, vl_st_writer *w) {

@@ -139,6 +139,30 @@ static int split_qkv(vl_ctx *c, vl_tensor *qkv, int64_t H, vl_tensor **q, vl_ten
   return *q && *k && *v ? VL_OK : VL_ERR_NOMEM;
 }
 
+vl_tensor *vl_vit_layer_forward(vl_ctx *c, const vl_vit_layer *L, const vl_vit_config *cfg,
+                                vl_tensor *x, const vl_attn_mask *mask, vl_tensor **probs_out) {
+  if (!x) return NULL;
+  const int64_t B = x->shape[0], T = x->shape[1], D = cfg->hidden, H = cfg->n_heads;
+  const float scale = 1.0f / sqrtf((float)(D / H));
+  vl_tensor *h = vl_layernorm(c, x, L->ln1_w, L->ln1_b, cfg->eps), *q, *k, *v;
+  if (!h) return NULL;
+  if (L->qkv_w) {
+    if (split_qkv(c, vl_linear(c, h, L->qkv_w, L->qkv_b), H, &q, &k, &v)) return NULL;
+  } else {
+    int64_t s4[4] = {B, T, H, D / H};
+    q = vl_reshape(c, vl_linear(c, h, L->q_w, L->q_b), 4, s4);
+    k = vl_reshape(c, vl_linear(c, h, L->k_w, L->k_b), 4, s4);
+    v = vl_reshape(c, vl_linear(c, h, L->v_w, L->v_b), 4, s4);
+  }
+  vl_tensor *a = vl_attention(c, q, k, v, scale, mask, probs_out);
+  int64_t s3[3] = {B, T, D};
+  x = vl_add(c, x, vl_linear(c, vl_reshape(c, a, 3, s3), L->o_w, L->o_b));
+  h = vl_layernorm(c, x, L->ln2_w, L->ln2_b, cfg->eps);
+  h = vl_linear(c, vl_act_apply(c, cfg->act, vl_linear(c, h, L->fc1_w, L->fc1_b)), L->fc2_w,
+                L->fc2_b);
+  return vl_add(c, x, h);
+}
+
 vl_tensor *vl_vit_forward(vl_ctx *c, const vl_vit *m, vl_tensor *pixels, const vl_vit_fwd *opt) {
   const vl_vit_config *cfg = &m->cfg;
   if (!pixels) return NULL;
@@ -150,7 +174,7 @@ vl_tensor *vl_vit_forward(vl_ctx *c, const vl_vit *m, vl_tensor *pixels, const v
              (long long)cfg->image_size, (long long)cfg->image_size);
     return NULL;
   }
-  const int64_t B = pixels->shape[0], D = cfg->hidden, H = cfg->n_heads;
+  const int64_t B = pixels->shape[0], D = cfg->hidden;
   const int P = (int)cfg->patch_size;
   vl_tensor *x = vl_linear(c, vl_patchify(c, pixels, 1, P, P), m->patch_w, m->patch_b);
   vl_tensor *cls = vl_add(c, vl_new_f32(c, 3, B, (int64_t)1, D), m->cls);
@@ -158,31 +182,12 @@ vl_tensor *vl_vit_forward(vl_ctx *c, const vl_vit *m, vl_tensor *pixels, const v
   x = vl_add(c, vl_concat(c, 2, parts, 1), m->pos);
   if (m->pre_w) x = vl_layernorm(c, x, m->pre_w, m->pre_b, cfg->eps);
   if (!x) return NULL;
-  const int64_t T = x->shape[1];
-  const float scale = 1.0f / sqrtf((float)(D / H));
   for (int l = 0; l < (int)cfg->n_layers; l++) {
-    const vl_vit_layer *L = &m->layers[l];
     if (opt && opt->layer_in) opt->layer_in[l] = x;
-    vl_tensor *h = vl_layernorm(c, x, L->ln1_w, L->ln1_b, cfg->eps), *q, *k, *v;
-    if (!h) return NULL;
-    if (L->qkv_w) {
-      if (split_qkv(c, vl_linear(c, h, L->qkv_w, L->qkv_b), H, &q, &k, &v)) return NULL;
-    } else {
-      int64_t s4[4] = {B, T, H, D / H};
-      q = vl_reshape(c, vl_linear(c, h, L->q_w, L->q_b), 4, s4);
-      k = vl_reshape(c, vl_linear(c, h, L->k_w, L->k_b), 4, s4);
-      v = vl_reshape(c, vl_linear(c, h, L->v_w, L->v_b), 4, s4);
-    }
-    vl_tensor *probs = NULL;
-    vl_tensor *a = vl_attention(c, q, k, v, scale, NULL, opt && opt->attn ? &probs : NULL);
-    if (opt && opt->attn) opt->attn[l] = probs;
-    int64_t s3[3] = {B, T, D};
-    x = vl_add(c, x, vl_linear(c, vl_reshape(c, a, 3, s3), L->o_w, L->o_b));
-    h = vl_layernorm(c, x, L->ln2_w, L->ln2_b, cfg->eps);
-    h = vl_linear(c, vl_act_apply(c, cfg->act, vl_linear(c, h, L->fc1_w, L->fc1_b)), L->fc2_w,
-                  L->fc2_b);
-    x = vl_add(c, x, h);
+    x = vl_vit_layer_forward(c, &m->layers[l], cfg, x, NULL,
+                             opt && opt->attn ? &opt->attn[l] : NULL);
     if (!x) return NULL;
   }
-  return vl_layernorm(c, x, m->post_w, m->post_b, cfg->eps);
+  /* CLIP normalises the pooled CLS only: its towers leave post_w NULL */
+  return m->post_w ? vl_layernorm(c, x, m->post_w, m->post_b, cfg->eps) : x;
 }

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "models/weights.h"
+#include "tensor/ops.h"
 #include "tensor/tensor.h"
 
 typedef enum { VL_ACT_GELU = 0, VL_ACT_GELU_TANH, VL_ACT_QUICK_GELU, VL_ACT_RELU } vl_act;
@@ -42,7 +43,7 @@ typedef struct {
   vl_tensor *cls;             /* (1, 1, D) F32 */
   vl_tensor *pos;             /* (1, 1 + patches, D) F32 */
   vl_tensor *pre_w, *pre_b;   /* optional LayerNorm before the blocks */
-  vl_tensor *post_w, *post_b; /* LayerNorm after the blocks (all tokens) */
+  vl_tensor *post_w, *post_b; /* LayerNorm after the blocks (all tokens); NULL: none (CLIP) */
   vl_vit_layer *layers;       /* n_layers, malloc'd */
 } vl_vit;
 
@@ -61,8 +62,14 @@ typedef struct {
   vl_tensor **attn;
 } vl_vit_fwd;
 
+/* One pre-norm block on x (B, T, hidden): x + attn(ln1(x)), then
+ * + mlp(ln2(.)). mask may be NULL (CLIP's text tower passes causal); with
+ * probs_out the attention probabilities (B, heads, T, T) are handed out. */
+vl_tensor *vl_vit_layer_forward(vl_ctx *c, const vl_vit_layer *L, const vl_vit_config *cfg,
+                                vl_tensor *x, const vl_attn_mask *mask, vl_tensor **probs_out);
+
 /* pixels (B, C, image_size, image_size) F32 -> (B, 1 + patches, D), CLS
- * first, after post_layernorm. opt may be NULL. */
+ * first, after post_layernorm (none when post_w is NULL). opt may be NULL. */
 vl_tensor *vl_vit_forward(vl_ctx *c, const vl_vit *m, vl_tensor *pixels, const vl_vit_fwd *opt);
 
 #endif
