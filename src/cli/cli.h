@@ -21,5 +21,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_shapes(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const vl_command commands[] = {
     {"tokenize", "text to token ids (or --decode ids to text) with a model's tokenizer", cmd_tokenize},
     {"shapes", "generate a Shapes World set: scenes, masks, captions, hypotheses", cmd_shapes},
     {"generate", "continue a text prompt with a Qwen2/Qwen3 model (streamed)", cmd_generate},
+    {"chat", "multi-turn chat with a Qwen2/Qwen3 model on stdin (streamed, /reset)", cmd_chat},
     {"dump", "intermediate tensors of one forward/backward pass to safetensors (parity)", cmd_dump},
     {"train", "train a tiny BLIP on Shapes World (captions + entailment), resumable", cmd_train},
 };
