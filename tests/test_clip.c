@@ -3,7 +3,8 @@
  * every vision layer's input and attention, vision hidden state and pooled
  * output, text attention and hidden state, image/text embeddings,
  * logits_per_image, Grad-CAM of logits_per_image[0, 0] (acts, grad, cam),
- * the `vlens dump` output in memory and through the CLI; EOS pooling rules;
+ * the `vlens dump` output in memory and through the CLI; the recorded
+ * forward feeding the explanation methods (vision-only readout); EOS pooling rules;
  * clear errors for broken folders and bad inputs. */
 #include <limits.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "explain/method.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/clip.h"
@@ -223,6 +225,91 @@ static void test_dump(void) {
   vl_clear_error();
   vl_st_close(out);
   free(buf);
+  vl_st_close(st);
+  vl_clip_free(m);
+}
+
+/* The recorded forward feeds the explanation plug-ins as a vision-only
+ * readout: query = CLS of the vision tower, image tokens = patches 1..N,
+ * target = logits_per_image[0, 0]. gradcam and attention against the golden;
+ * the other methods give finite maps. */
+static void test_explain_hooks(void) {
+  vl_clip *m = vl_clip_load(test_shared_path(MODEL));
+  REQUIRE(m);
+  vl_safetensors *st = vl_st_open(gpath("golden.safetensors"));
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *ids = case_ids(c);
+  vl_image *img = vl_image_load(gpath("image.png"), 0);
+  REQUIRE(st && ids && img);
+  vl_tensor *px = vl_clip_pixels(c, m, img, NULL);
+  REQUIRE(px);
+  vl_ctx_set_recording(c, true);
+  enum { L = 2 };
+  REQUIRE(m->vcfg.n_layers == L);
+  vl_tensor *vin[L] = {0}, *vat[L] = {0};
+  vl_clip_run r = {.pixels = px, .ids = ids, .vision_layer_in = vin, .vision_attn = vat};
+  REQUIRE(vl_clip_forward(c, m, &r) == VL_OK);
+  REQUIRE(vl_backward(c, r.logits_per_image, NULL) == VL_OK);
+  const int T = (int)vin[L - 1]->shape[1], N = T - 1, D = (int)vin[L - 1]->shape[2];
+  const int g = (int)(m->vcfg.image_size / m->vcfg.patch_size);
+  REQUIRE(g * g == N && px->grad);
+  int tokens[64];
+  for (int i = 0; i < N; i++)
+    tokens[i] = 1 + i;
+  const float *probs[L], *grads[L];
+  for (int l = 0; l < L; l++) {
+    REQUIRE(vat[l] && vat[l]->grad);
+    probs[l] = vl_f32(vat[l]);
+    grads[l] = vat[l]->grad;
+  }
+  vl_explain_input in = {.arch = VL_ARCH_VISION_ONLY,
+                         .grid_w = g,
+                         .grid_h = g,
+                         .query = 0,
+                         .n_image = N,
+                         .image_tokens = tokens,
+                         .vision = {L, (int)m->vcfg.n_heads, T, T, probs, grads},
+                         .layer = -1,
+                         .acts = vl_f32(vin[L - 1]),
+                         .acts_grad = vin[L - 1]->grad,
+                         .n_tokens = T,
+                         .channels = D,
+                         .pixel_grad = px->grad,
+                         .pix_c = 3,
+                         .pix_h = (int)px->shape[2],
+                         .pix_w = (int)px->shape[3],
+                         .seed = 7};
+  float cells[64], want[64];
+  REQUIRE(vl_explain_run("gradcam", &in, cells) == VL_OK);
+  CHECK(cmp(st, "gradcam", cells, N) <= TOL_GRAD);
+  /* attention: CLS row of the last layer's golden probabilities, mean over heads */
+  REQUIRE(vl_explain_run("attention", &in, cells) == VL_OK);
+  const vl_st_tensor *ga = vl_st_find(st, "vision_attn.1");
+  REQUIRE(ga && vl_st_numel(ga) == (int64_t)m->vcfg.n_heads * T * T);
+  float *a = malloc((size_t)vl_st_numel(ga) * sizeof *a);
+  REQUIRE(a && vl_st_to_f32(ga, a) == VL_OK);
+  for (int i = 0; i < N; i++) {
+    double s = 0;
+    for (int h = 0; h < m->vcfg.n_heads; h++)
+      s += a[(size_t)h * T * T + 1 + i];
+    want[i] = (float)(s / m->vcfg.n_heads);
+  }
+  free(a);
+  double e = test_max_rel_err(cells, want, (size_t)N);
+  printf("  attention (CLS row) max rel err %.2e\n", e);
+  CHECK(e <= TOL);
+  const char *others[] = {"rollout", "relevancy", "gradient", "random"};
+  for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+    int rc = vl_explain_run(others[k], &in, cells);
+    if (rc) printf("  %s: %s\n", others[k], vl_last_error());
+    CHECK(rc == VL_OK);
+    double sum = 0;
+    for (int i = 0; i < N; i++)
+      sum += cells[i];
+    CHECK(isfinite(sum) && sum > 0);
+  }
+  vl_image_free(img);
+  vl_ctx_free(c);
   vl_st_close(st);
   vl_clip_free(m);
 }
@@ -444,6 +531,7 @@ static void test_dump_cli(void) {
 int main(void) {
   RUN(test_parity);
   RUN(test_dump);
+  RUN(test_explain_hooks);
   RUN(test_eos_position);
   RUN(test_errors);
   RUN(test_dump_cli);
