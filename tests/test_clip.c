@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/half.h"
 #include "explain/method.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -478,6 +479,74 @@ static void test_errors(void) {
   vl_clip_free(m);
 }
 
+/* clip-a's weights stored as BF16 (A) and as F32 holding the same rounded
+ * values (B): the BF16 paths (matrices kept BF16, vectors widened) must give
+ * B's outputs. */
+static void test_bf16_weights(void) {
+  vl_safetensors *src = vl_st_open(gpath("model.safetensors"));
+  REQUIRE(src);
+  vl_st_writer *wa = vl_st_writer_new(), *wb = vl_st_writer_new();
+  for (size_t i = 0; i < vl_st_count(src); i++) {
+    const vl_st_tensor *t = vl_st_at(src, i);
+    int64_t n = vl_st_numel(t);
+    if (t->dtype != VL_F32) {
+      CHECK(vl_st_writer_add(wa, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
+      CHECK(vl_st_writer_add(wb, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
+      continue;
+    }
+    float *f = malloc((size_t)n * sizeof *f);
+    uint16_t *h = malloc((size_t)n * sizeof *h);
+    REQUIRE(f && h && vl_st_to_f32(t, f) == VL_OK);
+    for (int64_t k = 0; k < n; k++) {
+      h[k] = vl_f32_to_bf16(f[k]);
+      f[k] = vl_bf16_to_f32(h[k]);
+    }
+    CHECK(vl_st_writer_add(wa, t->name, VL_BF16, t->ndim, t->shape, h) == VL_OK);
+    CHECK(vl_st_writer_add(wb, t->name, VL_F32, t->ndim, t->shape, f) == VL_OK);
+    free(f);
+    free(h);
+  }
+  vl_st_close(src);
+  char pa[1024], pb[1024];
+  snprintf(pa, sizeof pa, "%s/bf16.safetensors", test_tmpdir());
+  snprintf(pb, sizeof pb, "%s/rounded.safetensors", test_tmpdir());
+  CHECK(vl_st_writer_save(wa, pa) == VL_OK && vl_st_writer_save(wb, pb) == VL_OK);
+  vl_st_writer_free(wa);
+  vl_st_writer_free(wb);
+  vl_clip *ma = vl_clip_load(folder("bf16", NULL, pa, NULL));
+  if (!ma) printf("  %s\n", vl_last_error());
+  vl_clip *mb = vl_clip_load(folder("rounded", NULL, pb, NULL));
+  REQUIRE(ma && mb);
+  CHECK(ma->vision.layers[0].q_w->dtype == VL_BF16 && ma->tok_emb->dtype == VL_BF16 &&
+        ma->vis_proj->dtype == VL_BF16);
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *ids = case_ids(c);
+  vl_image *img = vl_image_load(gpath("image.png"), 0);
+  REQUIRE(ids && img);
+  vl_tensor *px = vl_clip_pixels(c, ma, img, NULL);
+  REQUIRE(px);
+  vl_clip_run ra = {.pixels = px, .ids = ids}, rb = {.pixels = px, .ids = ids};
+  REQUIRE(vl_clip_forward(c, ma, &ra) == VL_OK && vl_clip_forward(c, mb, &rb) == VL_OK);
+  double ev = test_max_rel_err(vl_f32(ra.vision_hidden), vl_f32(rb.vision_hidden),
+                               (size_t)rb.vision_hidden->numel);
+  double et = test_max_rel_err(vl_f32(ra.text_embeds), vl_f32(rb.text_embeds),
+                               (size_t)rb.text_embeds->numel);
+  double el = test_max_rel_err(vl_f32(ra.logits_per_image), vl_f32(rb.logits_per_image), 1);
+  printf("  bf16 vs rounded f32: vision %.2e, text_embeds %.2e, logit %.2e\n", ev, et, el);
+  CHECK(ev <= TOL && et <= TOL && el <= TOL);
+  /* and BF16 rounding moved the logit at all (the check above is not vacuous) */
+  vl_clip *m = vl_clip_load(test_shared_path(MODEL));
+  REQUIRE(m);
+  vl_clip_run r = {.pixels = px, .ids = ids};
+  REQUIRE(vl_clip_forward(c, m, &r) == VL_OK);
+  CHECK(vl_f32(r.logits_per_image)[0] != vl_f32(rb.logits_per_image)[0]);
+  vl_clip_free(m);
+  vl_image_free(img);
+  vl_ctx_free(c);
+  vl_clip_free(ma);
+  vl_clip_free(mb);
+}
+
 /* build/<variant>/vlens dump end to end: exit codes and the written file. */
 static int run_vlens(const char *args) {
   char exe[1024], cmd[4096];
@@ -534,6 +603,7 @@ int main(void) {
   RUN(test_explain_hooks);
   RUN(test_eos_position);
   RUN(test_errors);
+  RUN(test_bf16_weights);
   RUN(test_dump_cli);
   return test_summary();
 }
