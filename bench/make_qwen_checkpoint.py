@@ -86,8 +86,9 @@ def main():
     json.dump(cfg, open(os.path.join(a.out, "config.json"), "w"), indent=1)
     b2u = bytes_to_unicode()
     vocab = {b2u[b]: b for b in range(256)}
-    for i in range(256, 151643):
-        vocab[f"\u0100tok{i}"] = i
+    for i in range(256, V):  # every id the model can produce decodes
+        if not 151643 <= i <= 151645:
+            vocab[f"\u0100tok{i}"] = i
     added = [{"id": 151643 + i, "content": t, "special": True, "single_word": False, "lstrip": False,
               "rstrip": False, "normalized": False}
              for i, t in enumerate(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])]
