@@ -46,11 +46,29 @@ static vl_enrich_run_opts small_opts(void) {
   return o;
 }
 
+/* Strict UTF-8 (descriptions go into JSON). */
+static int valid_utf8(const char *p) {
+  const unsigned char *s = (const unsigned char *)p;
+  while (*s) {
+    int k = *s < 0x80             ? 1
+            : (*s & 0xe0) == 0xc0 ? 2
+            : (*s & 0xf0) == 0xe0 ? 3
+            : (*s & 0xf8) == 0xf0 ? 4
+                                  : 0;
+    if (!k || (k == 2 && *s < 0xc2)) return 0;
+    for (int i = 1; i < k; i++)
+      if ((s[i] & 0xc0) != 0x80) return 0;
+    s += k;
+  }
+  return 1;
+}
+
 /* Every item's metrics are those of its description; the totals theirs. */
 static void check_metrics(const vl_enrich_result *r, const vl_enrich_run_opts *o) {
   vl_text_metrics ms[8];
   for (size_t i = 0; i < r->n && i < 8; i++) {
     const vl_enrich_item *it = &r->items[i];
+    CHECK(valid_utf8(it->description));
     vl_metrics_spec spec = {.keywords = (const char *const *)it->keywords.words,
                             .n_keywords = it->keywords.n,
                             .forbidden = o->prompt.forbidden,

@@ -14,18 +14,17 @@
 #include "tasks/model_paths.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: vlens chat [-m MODEL_DIR] [options]   (one message per line on stdin)\n"
-          "  -m, --model DIR        Qwen2/Qwen3 chat model folder (default: the embedded\n"
-          "                         models/" VL_DEFAULT_LLM ")\n"
-          "  --system TEXT          system prompt\n"
-          "  --think                let Qwen3 think before answering (default: thinking off)\n"
-          "  --show-thinking        print the <think> reasoning too (hidden by default)\n"
-          "  -n, --max-tokens N     tokens per answer (default 512)\n"
-          "  --context N            KV cache size in tokens (default: model max, <= 8192)\n"
-          "  --temperature T        0 = greedy (default 0)\n"
-          "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as generate\n"
-          "in the chat: /reset clears the history, /quit (or end of input) ends\n");
+  fprintf(f, "usage: vlens chat [-m MODEL_DIR] [options]   (one message per line on stdin)\n"
+             "  -m, --model DIR        Qwen2/Qwen3 chat model folder (default: the embedded\n"
+             "                         models/" VL_DEFAULT_LLM ")\n"
+             "  --system TEXT          system prompt\n"
+             "  --think                let Qwen3 think before answering (default: thinking off)\n"
+             "  --show-thinking        print the <think> reasoning too (hidden by default)\n"
+             "  -n, --max-tokens N     tokens per answer (default 512)\n"
+             "  --context N            KV cache size in tokens (default: model max, <= 8192)\n"
+             "  --temperature T        0 = greedy (default 0)\n"
+             "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as generate\n"
+             "in the chat: /reset clears the history, /quit (or end of input) ends\n");
 }
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -123,8 +122,7 @@ int cmd_chat(int argc, char **argv) {
   }
   char def[4096];
   if (!model) {
-    if (vl_model_default_path(VL_DEFAULT_LLM, NULL, "-m", def, sizeof def))
-      return cli_fail("chat");
+    if (vl_model_default_path(VL_DEFAULT_LLM, NULL, "-m", def, sizeof def)) return cli_fail("chat");
     model = def;
   }
   double t0 = vl_now_seconds();
@@ -147,8 +145,8 @@ int cmd_chat(int argc, char **argv) {
     goto out;
   }
   int tty = isatty(0);
-  vl_log("chat: %s (%s template), loaded in %.2f s; /reset clears the history, /quit ends",
-         model, vl_chat_template_name(tmpl), vl_now_seconds() - t0);
+  vl_log("chat: %s (%s template), loaded in %.2f s; /reset clears the history, /quit ends", model,
+         vl_chat_template_name(tmpl), vl_now_seconds() - t0);
   char *line = NULL;
   size_t cap = 0;
   for (;;) {

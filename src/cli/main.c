@@ -15,8 +15,12 @@ static const vl_command commands[] = {
     {"shapes", "generate a Shapes World set: scenes, masks, captions, hypotheses", cmd_shapes},
     {"generate", "continue a text prompt with a Qwen2/Qwen3 model (streamed)", cmd_generate},
     {"chat", "multi-turn chat with a Qwen2/Qwen3 model on stdin (streamed, /reset)", cmd_chat},
+    {"enrich", "caption images, enrich the captions with an LLM, measure the descriptions", cmd_enrich},
     {"dump", "intermediate tensors of one forward/backward pass to safetensors (parity)", cmd_dump},
     {"train", "train a tiny BLIP on Shapes World (captions + entailment), resumable", cmd_train},
+    {"describe", "caption an image and show where the model looked for every word", cmd_describe},
+    {"entail", "does the image entail a sentence? with the decision's explanation", cmd_entail},
+    {"eval", "evaluate captions, entailment and explanations on a Shapes World set", cmd_eval},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -64,7 +64,6 @@ typedef struct {
  * (room for len + 16 bytes) and returns its length. Leading blank space of
  * the answer is dropped. At the end call once with len 0 and flush 1 for
  * held-back bytes (a tail that could have begun a tag). */
-size_t vl_think_filter_feed(vl_think_filter *f, const char *text, size_t len, int flush,
-                            char *out);
+size_t vl_think_filter_feed(vl_think_filter *f, const char *text, size_t len, int flush, char *out);
 
 #endif

@@ -110,6 +110,43 @@ static int caption_one(const vl_blip *m, const vl_image *img, const vl_enrich_ru
   return rc;
 }
 
+/* Bytes of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  size_t k = s[0] < 0x80             ? 1
+             : (s[0] & 0xe0) == 0xc0 ? 2
+             : (s[0] & 0xf0) == 0xe0 ? 3
+             : (s[0] & 0xf8) == 0xf0 ? 4
+                                     : 0;
+  if (!k || k > n || (k == 2 && s[0] < 0xc2) || (k == 4 && s[0] > 0xf4)) return 0;
+  for (size_t i = 1; i < k; i++)
+    if ((s[i] & 0xc0) != 0x80) return 0;
+  if (k == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
+  if (k == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
+  return k;
+}
+
+/* A byte-level model may stop inside a character or emit stray bytes: they
+ * become U+FFFD, so descriptions are valid UTF-8 (JSON output). malloc'd. */
+static char *utf8_clean(const char *text) {
+  size_t n = strlen(text), w = 0;
+  char *out = malloc(n * 3 + 1);
+  if (!out) return NULL;
+  for (size_t i = 0; i < n;) {
+    size_t k = utf8_seq((const unsigned char *)text + i, n - i);
+    if (k) {
+      memcpy(out + w, text + i, k);
+      w += k;
+      i += k;
+    } else {
+      memcpy(out + w, "\xef\xbf\xbd", 3);
+      w += 3;
+      i++;
+    }
+  }
+  out[w] = 0;
+  return out;
+}
+
 typedef struct {
   char *buf;
   size_t len, cap;
@@ -168,11 +205,10 @@ static int llm_call(const vl_qwen_text *llm, const vl_tokenizer *tok, vl_chat_te
   int found = rc ? 0 : vl_enrich_split_items(r.answer, k, split);
   if (!rc && found < 0) rc = found;
   for (size_t i = 0; !rc && i < k; i++) {
-    items[i].description = split[i];
-    split[i] = NULL;
+    items[i].description = utf8_clean(split[i]);
     items[i].prompt = strdup(prompt);
-    if (o->keep_reasoning) items[i].reasoning = strdup(r.reasoning);
-    if (!items[i].prompt || (o->keep_reasoning && !items[i].reasoning))
+    if (o->keep_reasoning) items[i].reasoning = utf8_clean(r.reasoning);
+    if (!items[i].description || !items[i].prompt || (o->keep_reasoning && !items[i].reasoning))
       rc = vl_error(VL_ERR_NOMEM, "enrich: out of memory");
   }
   if (!rc) {
