@@ -1,0 +1,36 @@
+/* Training data for the embedded enrich LLM on Shapes World: (prompt,
+ * target) pairs and a text corpus for its tokenizer.
+ *
+ * Prompt: the user message of `vlens enrich` for the scene's caption
+ * (vl_enrich_user_prompt, text/enrich_prompt.h), so the model trains on
+ * exactly what it will see; the chat template is the trainer's business
+ * (text/chat.h). Target: the description grammar in caption mode
+ * (io/shapes_describe.h), which states only what the caption determines, so
+ * the model is never taught to guess. Pair (seed, index) is a pure
+ * function of those numbers: scene `index` of `seed`, template choices
+ * seeded by both. */
+#ifndef VL_TEXT_SHAPES_ENRICH_H
+#define VL_TEXT_SHAPES_ENRICH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "text/enrich_prompt.h"
+
+/* Word range the prompt asks for by default: what the grammar writes. */
+#define VL_SHAPES_ENRICH_MIN_WORDS 15
+#define VL_SHAPES_ENRICH_MAX_WORDS 70
+
+/* opt NULL = enrich defaults with the word range above. *prompt, *target
+ * malloc'd (caller frees); *caption (when not NULL) gets a malloc'd copy of
+ * the scene's caption. VL_OK or a negative vl_status (outputs NULL). */
+int vl_shapes_enrich_pair(uint64_t seed, int64_t index, const vl_enrich_options *opt, char **prompt,
+                          char **target, char **caption);
+
+/* Tokenizer corpus: for scenes 0..n-1 of seed, the caption, the
+ * scene-mode and caption-mode descriptions and the enrich prompt, each on
+ * its own line(s), scenes separated by blank lines. malloc'd (len without
+ * the NUL), or NULL + vl_error. */
+char *vl_shapes_enrich_corpus(uint64_t seed, int64_t n, size_t *len);
+
+#endif
