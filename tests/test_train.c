@@ -1,6 +1,7 @@
 /* Training: the Shapes World vocabulary, model initialisation through the
  * ordinary BLIP loader, a smoke run whose loss falls, every weight moving,
  * bit-identical resume, and error paths. Tiny config, 1-object scenes. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@
 #include "models/blip.h"
 #include "tasks/shapes_vocab.h"
 #include "tasks/train.h"
+#include "tensor/ops.h"
+#include "tensor/optim.h"
 #include "test.h"
 
 static char *sub(const char *name) {
@@ -208,6 +211,110 @@ static void test_resume_is_bit_identical(void) {
   vl_st_close(st);
 }
 
+/* The per-image reference: for each image its own vision pass, one text
+ * pass per text, loss = caption CE + mean answer CE, backward scaled 1/n
+ * (how vlens train ran before batching). */
+static double per_image_loss(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b++) {
+    size_t mark = vl_ctx_mark(c);
+    vl_tensor *px = vl_blip_pixels(c, m, s[b].image, NULL);
+    vl_tensor *img = vl_vit_forward(c, &m->vision, px, NULL);
+    vl_tensor *loss = NULL, *ans = NULL;
+    for (int k = -1; k < s[b].n_hyp; k++) {
+      const int64_t *ids = k < 0 ? s[b].cap : s[b].hyp[k];
+      int64_t T = k < 0 ? s[b].cap_n : s[b].hyp_n[k], from = k < 0 ? 0 : T - 2, nr = T - 1 - from;
+      vl_tensor *id = vl_wrap(c, VL_I64, 1, &T, (void *)ids);
+      vl_tensor *h = vl_blip_text_forward(c, m, id, img, true, NULL, NULL);
+      int64_t s2[2] = {nr, m->tcfg.vocab};
+      vl_tensor *lg = vl_reshape(c, vl_blip_lm_head(c, m, vl_slice(c, h, 1, from, T - 1)), 2, s2);
+      vl_tensor *tg = vl_wrap(c, VL_I64, 1, &nr, (void *)(ids + from + 1));
+      vl_tensor *l = vl_cross_entropy(c, lg, tg, -100);
+      if (k < 0)
+        loss = l;
+      else
+        ans = ans ? vl_add(c, ans, l) : l;
+    }
+    if (ans) loss = vl_add(c, loss, vl_scale(c, ans, 1.0f / (float)s[b].n_hyp));
+    if (!loss) return -1;
+    float scale = 1.0f / (float)n;
+    total += vl_f32(loss)[0] * scale;
+    if (vl_backward(c, loss, &scale)) return -1;
+    vl_ctx_reset(c, mark);
+  }
+  return total;
+}
+
+static void test_batched_equals_per_image(void) {
+  const char *dir = sub("batch_parity");
+  REQUIRE(vl_train_init_model(dir, "tiny", 0, 9) == VL_OK);
+  vl_tensor **p = NULL;
+  int64_t np = 0;
+  vl_blip *m = vl_train_load_blip(dir, &p, &np);
+  REQUIRE(m);
+  enum { N = 4 };
+  vl_train_sample s[N];
+  int64_t cap_rows = 0;
+  bool differ = false;
+  for (int b = 0; b < N; b++) { /* up to 4 objects: captions of 7..17 tokens */
+    REQUIRE(vl_train_sample_make(m, 4, b, 4, 2, &s[b]) == VL_OK);
+    cap_rows += s[b].cap_n - 1;
+    differ |= s[b].cap_n != s[0].cap_n;
+  }
+  CHECK(differ);
+  vl_ctx *c = vl_ctx_new();
+  REQUIRE(c);
+  vl_ctx_set_recording(c, true);
+  vl_zero_param_grads(p, np);
+  double ref = per_image_loss(c, m, s, N);
+  REQUIRE(ref > 0);
+  float **g = calloc((size_t)np, sizeof *g);
+  REQUIRE(g);
+  for (int64_t i = 0; i < np; i++) {
+    g[i] = malloc((size_t)p[i]->numel * sizeof(float));
+    REQUIRE(g[i]);
+    memcpy(g[i], p[i]->grad, (size_t)p[i]->numel * sizeof(float));
+  }
+  vl_zero_param_grads(p, np);
+  vl_train_stats st = {0};
+  REQUIRE(vl_train_batch(c, m, s, N, &st) == VL_OK);
+  printf("  loss per-image %.7f batched %.7f\n", ref, st.loss);
+  CHECK(fabs(st.loss - ref) <= 1e-4 * fabs(ref));
+  CHECK(st.cap_n == cap_rows && st.ans_n == 2 * N);
+  /* Relative to the tensor's largest gradient, or to 1e-3 of the largest
+   * overall: key biases get exactly zero gradient in exact arithmetic
+   * (softmax ignores a per-row shift), so theirs is rounding noise. */
+  double gmax = 0;
+  for (int64_t i = 0; i < np; i++)
+    for (int64_t j = 0; j < p[i]->numel; j++)
+      gmax = fmax(gmax, fabs(g[i][j]));
+  double worst = 0;
+  const char *worst_name = "";
+  for (int64_t i = 0; i < np; i++) {
+    double mx = 0, d = 0;
+    for (int64_t j = 0; j < p[i]->numel; j++) {
+      mx = fmax(mx, fabs(g[i][j]));
+      d = fmax(d, fabs(g[i][j] - p[i]->grad[j]));
+    }
+    CHECK(mx > 0); /* every parameter gets a gradient */
+    double rel = d / fmax(mx, 1e-3 * gmax);
+    if (rel > worst) {
+      worst = rel;
+      worst_name = p[i]->name;
+    }
+    free(g[i]);
+  }
+  printf("  worst gradient difference %.2e (relative to the tensor's max) in %s\n", worst,
+         worst_name);
+  CHECK(worst <= 1e-4);
+  free(g);
+  for (int b = 0; b < N; b++)
+    vl_train_sample_free(&s[b]);
+  vl_ctx_free(c);
+  free(p);
+  vl_blip_free(m);
+}
+
 static void test_errors(void) {
   vl_train_opts o = tiny_opts(NULL, 5);
   CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
@@ -235,6 +342,7 @@ int main(void) {
   vl_log_set_quiet(1);
   RUN(test_vocab_covers_the_world);
   RUN(test_init_loads_with_blip_loader);
+  RUN(test_batched_equals_per_image);
   RUN(test_smoke_run_learns_and_reloads);
   RUN(test_resume_is_bit_identical);
   RUN(test_errors);

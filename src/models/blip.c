@@ -99,7 +99,9 @@ static int load_preprocess(vl_blip *m, const char *dir) {
   return VL_OK;
 }
 
-vl_blip *vl_blip_load(const char *dir) {
+vl_blip *vl_blip_load(const char *dir) { return vl_blip_load_ex(dir, false); }
+
+vl_blip *vl_blip_load_ex(const char *dir, bool trainable) {
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   cJSON *j = vl_json_load(path);
@@ -118,7 +120,7 @@ vl_blip *vl_blip_load(const char *dir) {
     goto fail;
   }
   if (!(m->ck = vl_ckpt_open(dir))) goto fail;
-  vl_weights w = {.ck = m->ck, .ctx = m->wctx};
+  vl_weights w = {.ck = m->ck, .ctx = m->wctx, .trainable = trainable};
   if (vl_vit_load_blip(&w, &m->vcfg, "vision_model.", &m->vision)) goto fail;
   const int64_t C = m->tcfg.hidden, V = m->tcfg.vocab;
   if (m->kind == VL_BLIP_CAPTION) {
@@ -150,6 +152,83 @@ vl_blip *vl_blip_load(const char *dir) {
 fail:
   vl_blip_free(m);
   return NULL;
+}
+
+/* ---- parameter list ---------------------------------------------------- */
+
+typedef struct {
+  vl_tensor **p;
+  int64_t n, cap;
+} plist;
+
+static int padd(plist *l, vl_tensor *t) {
+  if (!t) return VL_OK; /* optional slot */
+  if (l->n == l->cap) {
+    int64_t cap = l->cap ? 2 * l->cap : 128;
+    vl_tensor **p = realloc(l->p, (size_t)cap * sizeof *p);
+    if (!p) return vl_error(VL_ERR_NOMEM, "blip: out of memory");
+    l->p = p;
+    l->cap = cap;
+  }
+  l->p[l->n++] = t;
+  return VL_OK;
+}
+
+static int padd_n(plist *l, vl_tensor *const *t, int n) {
+  int rc = VL_OK;
+  for (int i = 0; i < n && !rc; i++)
+    rc = padd(l, t[i]);
+  return rc;
+}
+
+static int padd_attn(plist *l, const vl_bert_attn *a) {
+  vl_tensor *t[10] = {a->q_w, a->q_b, a->k_w, a->k_b,  a->v_w,
+                      a->v_b, a->o_w, a->o_b, a->ln_w, a->ln_b};
+  return padd_n(l, t, 10);
+}
+
+int vl_blip_params(const vl_blip *m, vl_tensor ***params, int64_t *n) {
+  *params = NULL;
+  *n = 0;
+  plist l = {0};
+  const vl_vit *v = &m->vision;
+  vl_tensor *head[] = {v->cls, v->patch_w, v->patch_b, v->pos};
+  int rc = padd_n(&l, head, 4);
+  for (int64_t i = 0; i < v->cfg.n_layers && !rc; i++) {
+    const vl_vit_layer *L = &v->layers[i];
+    vl_tensor *t[12] = {L->qkv_w, L->qkv_b, L->o_w,   L->o_b,   L->ln1_w, L->ln1_b,
+                        L->fc1_w, L->fc1_b, L->fc2_w, L->fc2_b, L->ln2_w, L->ln2_b};
+    rc = padd_n(&l, t, 12);
+  }
+  vl_tensor *mid[] = {v->post_w, v->post_b, m->word, m->pos, m->emb_ln_w, m->emb_ln_b};
+  if (!rc) rc = padd_n(&l, mid, 6);
+  for (int64_t i = 0; i < m->tcfg.n_layers && !rc; i++) {
+    const vl_bert_layer *L = &m->layers[i];
+    rc = padd_attn(&l, &L->self);
+    if (!rc) rc = padd_attn(&l, &L->cross);
+    vl_tensor *t[6] = {L->i_w, L->i_b, L->o_w, L->o_b, L->ln_w, L->ln_b};
+    if (!rc) rc = padd_n(&l, t, 6);
+  }
+  vl_tensor *tail[] = {m->tr_w,  m->tr_b,  m->tr_ln_w, m->tr_ln_b,
+                       m->dec_w, m->dec_b, m->itm_w,   m->itm_b};
+  if (!rc) rc = padd_n(&l, tail, 8);
+  if (rc) {
+    free(l.p);
+    return rc;
+  }
+  *params = l.p;
+  *n = l.n;
+  return VL_OK;
+}
+
+void vl_blip_param_shape(const vl_blip *m, const vl_tensor *p, int *ndim, int64_t *shape) {
+  *ndim = p->ndim;
+  memcpy(shape, p->shape, sizeof p->shape);
+  if (p == m->vision.patch_w) { /* the conv's (D, C, P, P) */
+    *ndim = 4;
+    shape[1] = m->vcfg.channels;
+    shape[2] = shape[3] = m->vcfg.patch_size;
+  }
 }
 
 /* PIL's convert("RGB"): grey replicated, alpha dropped. */

@@ -75,7 +75,17 @@ int vl_blip_text_config_parse(const cJSON *tc, const char *what, vl_blip_text_co
 int vl_blip_text_load(vl_weights *w, vl_blip *m, const char *prefix);
 
 vl_blip *vl_blip_load(const char *dir);
+/* trainable: every weight widened to F32 with requires_grad and a gradient
+ * buffer (see vl_weights), as training needs. */
+vl_blip *vl_blip_load_ex(const char *dir, bool trainable);
 void vl_blip_free(vl_blip *m);
+/* Every weight tensor of m, each with its checkpoint name in ->name, in a
+ * fixed order (vision, text, heads). *params malloc'd (free it; the tensors
+ * belong to m). The patch embedding is held 2-D (D, C*P*P); its checkpoint
+ * shape is 4-D (see vl_blip_param_shape). */
+int vl_blip_params(const vl_blip *m, vl_tensor ***params, int64_t *n);
+/* The shape parameter p has in the checkpoint file: *ndim, shape. */
+void vl_blip_param_shape(const vl_blip *m, const vl_tensor *p, int *ndim, int64_t *shape);
 
 /* Image -> (1, 3, H, W) pixel values in c, per preprocessor_config.json
  * (convert to RGB, resize, rescale, normalise). resized_u8 as vl_preprocess. */
@@ -109,6 +119,17 @@ int vl_blip_forward(vl_ctx *c, const vl_blip *m, vl_blip_run *r);
  * Returns the hidden state (1, T, hidden). */
 vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_tensor *img,
                                 bool causal, vl_tensor **self_attn, vl_tensor **cross_attn);
+/* Batched text side (training): ids (Bt, T) I64, each text padded on the
+ * right to T (any valid id); img (Bi, N, enc_hidden) with Bt = Bi * G, text
+ * b reading image b / G. Cross-attention is row-wise given the image, so the
+ * G texts of an image attend as one (Bi, G*T) query block (no copies of the
+ * image tokens, one key/value projection per image). With causal, right
+ * padding needs no mask: a real token never sees a later (padding) key, and
+ * padding rows are not read. Without causal, lens (Bt real lengths; NULL:
+ * all T) becomes an additive -inf mask on padding keys. Returns the hidden
+ * state (Bt, T, hidden); rows at and past a text's length are undefined. */
+vl_tensor *vl_blip_text_forward_batch(vl_ctx *c, const vl_blip *m, vl_tensor *ids,
+                                      const int64_t *lens, vl_tensor *img, bool causal);
 /* Caption LM head on hidden (..., hidden) -> (..., vocab). */
 vl_tensor *vl_blip_lm_head(vl_ctx *c, const vl_blip *m, vl_tensor *hidden);
 

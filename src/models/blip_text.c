@@ -108,7 +108,8 @@ int vl_blip_text_load(vl_weights *w, vl_blip *m, const char *p) {
 
 /* BlipTextAttention + BlipTextSelfOutput: LayerNorm(dense(attn(x, kv)) + x). */
 static vl_tensor *attn_block(vl_ctx *c, const vl_blip_text_config *cfg, const vl_bert_attn *a,
-                             vl_tensor *x, vl_tensor *kv, bool causal, vl_tensor **probs_out) {
+                             vl_tensor *x, vl_tensor *kv, const vl_attn_mask *mask,
+                             vl_tensor **probs_out) {
   if (!x || !kv) return NULL;
   const int64_t B = x->shape[0], T = x->shape[1], N = kv->shape[1], H = cfg->n_heads;
   const int64_t Dh = cfg->hidden / H;
@@ -116,9 +117,7 @@ static vl_tensor *attn_block(vl_ctx *c, const vl_blip_text_config *cfg, const vl
   vl_tensor *q = vl_reshape(c, vl_linear(c, x, a->q_w, a->q_b), 4, sq);
   vl_tensor *k = vl_reshape(c, vl_linear(c, kv, a->k_w, a->k_b), 4, sk);
   vl_tensor *v = vl_reshape(c, vl_linear(c, kv, a->v_w, a->v_b), 4, sk);
-  vl_attn_mask mask = {.causal = causal};
-  vl_tensor *o =
-      vl_attention(c, q, k, v, 1.0f / sqrtf((float)Dh), causal ? &mask : NULL, probs_out);
+  vl_tensor *o = vl_attention(c, q, k, v, 1.0f / sqrtf((float)Dh), mask, probs_out);
   o = vl_linear(c, vl_reshape(c, o, 3, s3), a->o_w, a->o_b);
   return vl_layernorm(c, vl_add(c, o, x), a->ln_w, a->ln_b, cfg->eps);
 }
@@ -159,10 +158,81 @@ vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_
   vl_tensor *x = vl_reshape(c, vl_embedding(c, m->word, ids), 3, s3);
   x = vl_add(c, x, vl_slice(c, m->pos, 0, 0, T));
   x = vl_layernorm(c, x, m->emb_ln_w, m->emb_ln_b, cfg->eps);
+  const vl_attn_mask cm = {.causal = true};
   for (int l = 0; l < (int)cfg->n_layers && x; l++) {
     const vl_bert_layer *L = &m->layers[l];
-    x = attn_block(c, cfg, &L->self, x, x, causal, self_attn ? &self_attn[l] : NULL);
-    x = attn_block(c, cfg, &L->cross, x, img, false, cross_attn ? &cross_attn[l] : NULL);
+    x = attn_block(c, cfg, &L->self, x, x, causal ? &cm : NULL, self_attn ? &self_attn[l] : NULL);
+    x = attn_block(c, cfg, &L->cross, x, img, NULL, cross_attn ? &cross_attn[l] : NULL);
+    vl_tensor *h = vl_act_apply(c, cfg->act, vl_linear(c, x, L->i_w, L->i_b));
+    h = vl_linear(c, h, L->o_w, L->o_b);
+    x = vl_layernorm(c, vl_add(c, h, x), L->ln_w, L->ln_b, cfg->eps);
+  }
+  return x;
+}
+
+static bool ids_valid(const vl_tensor *ids, int64_t vocab) {
+  for (int64_t i = 0; i < ids->numel; i++) {
+    int64_t id =
+        ids->dtype == VL_I64 ? ((const int64_t *)ids->data)[i] : ((const int32_t *)ids->data)[i];
+    if (id < 0 || id >= vocab) {
+      vl_error(VL_ERR_INVALID,
+               "blip: token id %lld at position %lld is outside the vocabulary "
+               "(0..%lld)",
+               (long long)id, (long long)i, (long long)vocab - 1);
+      return false;
+    }
+  }
+  return true;
+}
+
+vl_tensor *vl_blip_text_forward_batch(vl_ctx *c, const vl_blip *m, vl_tensor *ids,
+                                      const int64_t *lens, vl_tensor *img, bool causal) {
+  const vl_blip_text_config *cfg = &m->tcfg;
+  if (!ids || !img) return NULL;
+  char b1[64], b2[64];
+  if ((ids->dtype != VL_I64 && ids->dtype != VL_I32) || ids->ndim != 2 || ids->numel < 1 ||
+      img->ndim != 3 || img->shape[0] < 1 || img->shape[2] != cfg->enc_hidden ||
+      ids->shape[0] % img->shape[0]) {
+    vl_error(VL_ERR_INVALID,
+             "blip: batched text needs ids (Bt, T) I64/I32 and image tokens (Bi, N, %lld) with "
+             "Bt a multiple of Bi; got ids %s, image tokens %s",
+             (long long)cfg->enc_hidden, vl_shape_str(ids, b1, sizeof b1),
+             vl_shape_str(img, b2, sizeof b2));
+    return NULL;
+  }
+  const int64_t Bt = ids->shape[0], T = ids->shape[1], Bi = img->shape[0], G = Bt / Bi;
+  const int64_t C = cfg->hidden;
+  if (T > cfg->max_pos) {
+    vl_error(VL_ERR_LIMIT, "blip: %lld tokens exceed max_position_embeddings %lld", (long long)T,
+             (long long)cfg->max_pos);
+    return NULL;
+  }
+  if (!ids_valid(ids, cfg->vocab)) return NULL;
+  vl_attn_mask self = {.causal = causal};
+  if (!causal && lens) { /* -inf on padding keys, (Bt, 1, 1, T) */
+    int64_t sm[4] = {Bt, 1, 1, T};
+    self.add = vl_new_uninit(c, VL_F32, 4, sm);
+    if (!self.add) return NULL;
+    for (int64_t b = 0; b < Bt; b++) {
+      if (lens[b] < 1 || lens[b] > T) {
+        vl_error(VL_ERR_INVALID, "blip: text %lld has length %lld (1..%lld)", (long long)b,
+                 (long long)lens[b], (long long)T);
+        return NULL;
+      }
+      for (int64_t j = 0; j < T; j++)
+        vl_f32(self.add)[b * T + j] = j < lens[b] ? 0.0f : -INFINITY;
+    }
+  }
+  const bool use_mask = causal || self.add;
+  int64_t s3[3] = {Bt, T, C}, sg[3] = {Bi, G * T, C};
+  vl_tensor *x = vl_reshape(c, vl_embedding(c, m->word, ids), 3, s3);
+  x = vl_add(c, x, vl_slice(c, m->pos, 0, 0, T));
+  x = vl_layernorm(c, x, m->emb_ln_w, m->emb_ln_b, cfg->eps);
+  for (int l = 0; l < (int)cfg->n_layers && x; l++) {
+    const vl_bert_layer *L = &m->layers[l];
+    x = attn_block(c, cfg, &L->self, x, x, use_mask ? &self : NULL, NULL);
+    x = attn_block(c, cfg, &L->cross, vl_reshape(c, x, 3, sg), img, NULL, NULL);
+    x = vl_reshape(c, x, 3, s3);
     vl_tensor *h = vl_act_apply(c, cfg->act, vl_linear(c, x, L->i_w, L->i_b));
     h = vl_linear(c, h, L->o_w, L->o_b);
     x = vl_layernorm(c, vl_add(c, h, x), L->ln_w, L->ln_b, cfg->eps);

@@ -87,8 +87,13 @@ int vl_vit_load_blip(vl_weights *w, const vl_vit_config *cfg, const char *p, vl_
   int64_t s4[4] = {D, C, P, P};
   vl_tensor *pw = vl_weight(w, name, 4, s4, 0);
   if (!pw) goto fail;
-  int64_t s2[2] = {D, C * P * P};
-  m->patch_w = vl_wrap(w->ctx, pw->dtype, 2, s2, pw->data);
+  /* The forward is a linear with the conv weight viewed (D, C*P*P): re-head
+   * the loaded tensor itself, so that its name and (trainable) gradient
+   * buffer are the ones the forward uses. Checkpoints keep it 4-D. */
+  pw->ndim = 2;
+  pw->shape[1] = C * P * P;
+  pw->shape[2] = pw->shape[3] = 0;
+  m->patch_w = pw;
   m->patch_b = vl_weight1(w, 0, D, "%sembeddings.patch_embedding.bias", p);
   if (!m->patch_w || !m->patch_b) goto fail;
   int64_t s3[3] = {1, 1, D};

@@ -22,8 +22,6 @@
 #include "tensor/ops.h"
 #include "tensor/optim.h"
 
-#define PATCH_NAME "vision_model.embeddings.patch_embedding.weight"
-
 void vl_train_default_opts(vl_train_opts *o) {
   memset(o, 0, sizeof *o);
   o->config = "small";
@@ -272,140 +270,24 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
 
 /* ---- trainable loading -------------------------------------------------- */
 
-typedef struct {
-  vl_tensor **p;
-  int64_t n, cap;
-} plist;
-
-static int padd(plist *l, vl_tensor *t) {
-  if (!t) return VL_OK; /* optional slot */
-  if (l->n == l->cap) {
-    int64_t cap = l->cap ? 2 * l->cap : 128;
-    vl_tensor **p = realloc(l->p, (size_t)cap * sizeof *p);
-    if (!p) return vl_error(VL_ERR_NOMEM, "train: out of memory");
-    l->p = p;
-    l->cap = cap;
-  }
-  l->p[l->n++] = t;
-  return VL_OK;
-}
-
-static int add_attn(plist *l, const vl_bert_attn *a) {
-  vl_tensor *t[10] = {a->q_w, a->q_b, a->k_w, a->k_b,  a->v_w,
-                      a->v_b, a->o_w, a->o_b, a->ln_w, a->ln_b};
-  int rc = VL_OK;
-  for (int i = 0; i < 10 && !rc; i++)
-    rc = padd(l, t[i]);
-  return rc;
-}
-
-static int collect_params(vl_blip *m, plist *l) {
-  vl_vit *v = &m->vision;
-  /* vit.c views the 4-D conv weight through a 2-D header of its own: give
-   * that header the gradient (it is the tensor the forward uses). */
-  v->patch_w->name = PATCH_NAME;
-  v->patch_w->requires_grad = true;
-  if (!vl_grad(m->wctx, v->patch_w)) return vl_last_error_code();
-  vl_tensor *head[] = {v->cls, v->patch_w, v->patch_b, v->pos};
-  int rc = VL_OK;
-  for (size_t i = 0; i < 4 && !rc; i++)
-    rc = padd(l, head[i]);
-  for (int64_t i = 0; i < v->cfg.n_layers && !rc; i++) {
-    const vl_vit_layer *L = &v->layers[i];
-    vl_tensor *t[12] = {L->qkv_w, L->qkv_b, L->o_w,   L->o_b,   L->ln1_w, L->ln1_b,
-                        L->fc1_w, L->fc1_b, L->fc2_w, L->fc2_b, L->ln2_w, L->ln2_b};
-    for (int k = 0; k < 12 && !rc; k++)
-      rc = padd(l, t[k]);
-  }
-  vl_tensor *mid[] = {v->post_w, v->post_b, m->word, m->pos, m->emb_ln_w, m->emb_ln_b};
-  for (size_t i = 0; i < 6 && !rc; i++)
-    rc = padd(l, mid[i]);
-  for (int64_t i = 0; i < m->tcfg.n_layers && !rc; i++) {
-    const vl_bert_layer *L = &m->layers[i];
-    rc = add_attn(l, &L->self);
-    if (!rc) rc = add_attn(l, &L->cross);
-    vl_tensor *t[6] = {L->i_w, L->i_b, L->o_w, L->o_b, L->ln_w, L->ln_b};
-    for (int k = 0; k < 6 && !rc; k++)
-      rc = padd(l, t[k]);
-  }
-  vl_tensor *tail[] = {m->tr_w, m->tr_b, m->tr_ln_w, m->tr_ln_b, m->dec_w, m->dec_b};
-  for (size_t i = 0; i < 6 && !rc; i++)
-    rc = padd(l, tail[i]);
-  for (int64_t i = 0; i < l->n && !rc; i++)
-    if (l->p[i]->dtype != VL_F32 || !l->p[i]->grad || !l->p[i]->name)
-      rc = vl_error(VL_ERR_INVALID, "train: parameter %lld is not a trainable F32 weight",
-                    (long long)i);
-  return rc;
-}
-
-/* vl_blip_load with trainable weights (models/blip.c loads for inference). */
 vl_blip *vl_train_load_blip(const char *dir, vl_tensor ***params, int64_t *n_params) {
   *params = NULL;
   *n_params = 0;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  cJSON *j = vl_json_load(path);
-  if (!j) return NULL;
-  vl_blip *m = calloc(1, sizeof *m);
-  plist pl = {0};
-  if (!m) {
-    cJSON_Delete(j);
-    vl_error(VL_ERR_NOMEM, "train: out of memory");
-    return NULL;
-  }
-  int rc = vl_blip_config_parse(j, path, &m->kind, &m->vcfg, &m->tcfg);
-  cJSON_Delete(j);
-  if (rc) goto fail;
+  vl_blip *m = vl_blip_load_ex(dir, true);
+  if (!m) return NULL;
   if (m->kind != VL_BLIP_CAPTION) {
-    vl_error(VL_ERR_UNSUPPORTED, "%s: training needs BlipForConditionalGeneration", path);
-    goto fail;
+    vl_error(VL_ERR_UNSUPPORTED, "%s/config.json: training needs BlipForConditionalGeneration",
+             dir);
+  } else if (!m->tok) {
+    vl_error(VL_ERR_NOTFOUND, "%s: training needs the tokenizer (vocab.txt)", dir);
+  } else if (!vl_blip_params(m, params, n_params)) {
+    return m;
   }
-  if (!(m->dir = strdup(dir)) || !(m->wctx = vl_ctx_new())) {
-    vl_error(VL_ERR_NOMEM, "train: out of memory");
-    goto fail;
-  }
-  if (!(m->ck = vl_ckpt_open(dir))) goto fail;
-  vl_weights w = {.ck = m->ck, .ctx = m->wctx, .trainable = true};
-  if (vl_vit_load_blip(&w, &m->vcfg, "vision_model.", &m->vision)) goto fail;
-  if (vl_blip_text_load(&w, m, "text_decoder.bert.")) goto fail;
-  const int64_t C = m->tcfg.hidden, V = m->tcfg.vocab;
-  const char *p = "text_decoder.cls.predictions.";
-  if (!(m->tr_w = vl_weight2(&w, 0, C, C, "%stransform.dense.weight", p)) ||
-      !(m->tr_b = vl_weight1(&w, 0, C, "%stransform.dense.bias", p)) ||
-      !(m->tr_ln_w = vl_weight1(&w, 0, C, "%stransform.LayerNorm.weight", p)) ||
-      !(m->tr_ln_b = vl_weight1(&w, 0, C, "%stransform.LayerNorm.bias", p)) ||
-      !(m->dec_w = vl_weight2(&w, 0, V, C, "%sdecoder.weight", p)) ||
-      !(m->dec_b = vl_weight1(&w, 0, V, "%sbias", p)))
-    goto fail;
-  /* Preprocessing and tokenizer exactly as inference reads them. */
-  vl_preprocess_cfg_default(&m->pre);
-  m->pre.size_width = m->pre.size_height = (int)m->vcfg.image_size;
-  snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-  {
-    FILE *f = fopen(path, "rb");
-    char buf[8192];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    if (n && vl_preprocess_cfg_parse(&m->pre, buf, path)) goto fail;
-  }
-  if (!(m->tok = vl_tokenizer_load(dir))) goto fail;
-  if (collect_params(m, &pl)) goto fail;
-  *params = pl.p;
-  *n_params = pl.n;
-  return m;
-fail:
-  free(pl.p);
   vl_blip_free(m);
   return NULL;
 }
 
 /* ---- the training step -------------------------------------------------- */
-
-typedef struct {
-  double loss;
-  int64_t cap_ok, cap_n, ans_ok, ans_n;
-} step_stats;
 
 static int64_t argmax_row(const float *r, int64_t n) {
   int64_t b = 0;
@@ -414,48 +296,120 @@ static int64_t argmax_row(const float *r, int64_t n) {
   return b;
 }
 
-/* Cross-entropy of logits (1, T, V) rows [from, T-1) against ids[from+1..]
- * plus the accuracy counts. */
-static vl_tensor *seq_loss(vl_ctx *c, const vl_blip *m, vl_tensor *hidden, const int64_t *ids,
-                           int64_t T, int64_t from, int64_t *ok, int64_t *cnt) {
-  const int64_t V = m->tcfg.vocab, n = T - 1 - from;
-  vl_tensor *lg = vl_blip_lm_head(c, m, vl_slice(c, hidden, 1, from, T - 1));
-  int64_t s2[2] = {n, V};
-  lg = vl_reshape(c, lg, 2, s2);
-  vl_tensor *tg = vl_wrap(c, VL_I64, 1, &n, (void *)(ids + from + 1));
-  if (!lg || !tg) return NULL;
-  for (int64_t i = 0; i < n; i++)
-    *ok += argmax_row(vl_f32(lg) + i * V, V) == ids[from + 1 + i];
-  *cnt += n;
-  return vl_cross_entropy(c, lg, tg, -100);
+/* Pixel values of the n scenes, (n, 3, H, W). */
+static vl_tensor *batch_pixels(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n) {
+  const int64_t S = m->vcfg.image_size, one = 3 * S * S;
+  int64_t shape[4] = {n, 3, S, S};
+  vl_tensor *px = vl_new_uninit(c, VL_F32, 4, shape);
+  for (int64_t b = 0; b < n && px; b++) {
+    size_t mark = vl_ctx_mark(c);
+    vl_tensor *p = vl_blip_pixels(c, m, s[b].image, NULL);
+    if (!p) return NULL;
+    if (p->numel != one) {
+      vl_error(VL_ERR_INVALID, "train: scene %lld preprocesses to %lld values, expected %lld",
+               (long long)b, (long long)p->numel, (long long)one);
+      return NULL;
+    }
+    memcpy(vl_f32(px) + b * one, p->data, (size_t)one * sizeof(float));
+    vl_ctx_reset(c, mark);
+  }
+  return px;
 }
 
-/* Forward + backward of one image (gradient scale `scale`), in c. */
-static int image_pass(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, float scale,
-                      step_stats *st) {
+/* One vision pass over the n images, one text pass over their n * G texts
+ * (caption first, then the hypotheses; G = 1 + most hypotheses; a sample
+ * with fewer gets 1-token filler texts without loss), padded to a common
+ * length. The loss rows are gathered before the LM head: every caption
+ * position but the last, the answer position of each hypothesis. Each row's
+ * cross-entropy is weighted so that the sum is the mean over images of
+ * (mean caption CE + mean answer CE), as per-image passes would give. */
+int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n,
+                   vl_train_stats *st) {
+  if (n < 1) return vl_error(VL_ERR_INVALID, "train: empty batch");
+  int G = 1;
+  int64_t T = 1, R = 0;
+  for (int64_t b = 0; b < n; b++) {
+    if (s[b].cap_n < 2)
+      return vl_error(VL_ERR_INVALID, "train: sample %lld has no caption", (long long)b);
+    G = s[b].n_hyp + 1 > G ? s[b].n_hyp + 1 : G;
+    T = s[b].cap_n > T ? s[b].cap_n : T;
+    R += s[b].cap_n - 1 + s[b].n_hyp;
+    for (int k = 0; k < s[b].n_hyp; k++) {
+      if (s[b].hyp_n[k] < 2)
+        return vl_error(VL_ERR_INVALID, "train: sample %lld hypothesis %d is empty", (long long)b,
+                        k);
+      T = s[b].hyp_n[k] > T ? s[b].hyp_n[k] : T;
+    }
+  }
+  const int64_t Bt = n * G, V = m->tcfg.vocab;
   size_t mark = vl_ctx_mark(c);
-  vl_tensor *px = vl_blip_pixels(c, m, s->image, NULL);
+  int64_t sid[2] = {Bt, T}, sr[1] = {R}, srw[2] = {R, 1};
+  vl_tensor *ids = vl_new_uninit(c, VL_I64, 2, sid);
+  vl_tensor *rows = vl_new_uninit(c, VL_I64, 1, sr); /* hidden row per loss row */
+  vl_tensor *tgt = vl_new_uninit(c, VL_I64, 1, sr);  /* target id per loss row */
+  vl_tensor *wt = vl_new_uninit(c, VL_F32, 2, srw);  /* -weight per loss row */
+  int64_t *lens = vl_ctx_alloc_uninit(c, (size_t)Bt * sizeof *lens);
+  if (!ids || !rows || !tgt || !wt || !lens) goto fail;
+  int64_t *id = ids->data, *rw = rows->data, *tg = tgt->data, r = 0;
+  float *w = vl_f32(wt);
+  for (int64_t b = 0; b < n; b++) {
+    for (int g = 0; g < G; g++) {
+      const int64_t t = b * G + g;
+      const int64_t *src = g == 0 ? s[b].cap : g <= s[b].n_hyp ? s[b].hyp[g - 1] : NULL;
+      const int64_t len = g == 0 ? s[b].cap_n : src ? s[b].hyp_n[g - 1] : 1;
+      for (int64_t i = 0; i < T; i++)
+        id[t * T + i] = src && i < len ? src[i] : m->tcfg.pad;
+      if (!src) id[t * T] = m->tcfg.bos;
+      lens[t] = len;
+      if (!src) continue;
+      const int64_t from = g == 0 ? 0 : len - 2;
+      const float wk = g == 0 ? 1.0f / (float)((len - 1) * n) : 1.0f / (float)(s[b].n_hyp * n);
+      for (int64_t i = from; i < len - 1; i++, r++) {
+        rw[r] = t * T + i;
+        tg[r] = src[i + 1];
+        w[r] = -wk;
+      }
+    }
+  }
+  vl_tensor *px = batch_pixels(c, m, s, n);
   vl_tensor *img = vl_vit_forward(c, &m->vision, px, NULL);
-  vl_tensor *ids = vl_wrap(c, VL_I64, 1, &s->cap_n, (void *)s->cap);
-  vl_tensor *h = vl_blip_text_forward(c, m, ids, img, true, NULL, NULL);
-  vl_tensor *loss = seq_loss(c, m, h, s->cap, s->cap_n, 0, &st->cap_ok, &st->cap_n);
-  vl_tensor *ans = NULL;
-  for (int k = 0; k < s->n_hyp && loss; k++) {
-    vl_tensor *hid = vl_wrap(c, VL_I64, 1, &s->hyp_n[k], (void *)s->hyp[k]);
-    vl_tensor *hh = vl_blip_text_forward(c, m, hid, img, true, NULL, NULL);
-    vl_tensor *l =
-        seq_loss(c, m, hh, s->hyp[k], s->hyp_n[k], s->hyp_n[k] - 2, &st->ans_ok, &st->ans_n);
-    ans = ans ? vl_add(c, ans, l) : l;
-    if (!ans) loss = NULL;
+  vl_tensor *h = vl_blip_text_forward_batch(c, m, ids, lens, img, true);
+  int64_t s2[2] = {Bt * T, m->tcfg.hidden};
+  vl_tensor *lg = vl_blip_lm_head(c, m, vl_gather_rows(c, vl_reshape(c, h, 2, s2), rows));
+  vl_tensor *lp = vl_log_softmax(c, lg);
+  /* log p[r, tgt[r]]: row r * V + tgt[r] of lp viewed (R * V, 1) */
+  int64_t s1[2] = {R * V, 1};
+  vl_tensor *pick = vl_new_uninit(c, VL_I64, 1, sr);
+  if (!lp || !pick) goto fail;
+  for (int64_t i = 0; i < R; i++) {
+    if (tg[i] < 0 || tg[i] >= V) {
+      vl_error(VL_ERR_INVALID, "train: target id %lld outside the vocabulary", (long long)tg[i]);
+      goto fail;
+    }
+    ((int64_t *)pick->data)[i] = i * V + tg[i];
   }
-  if (loss && ans) loss = vl_add(c, loss, vl_scale(c, ans, 1.0f / (float)s->n_hyp));
-  int rc = loss ? VL_OK : (vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM);
-  if (!rc) {
-    st->loss += (double)vl_f32(loss)[0] * scale;
-    rc = vl_backward(c, loss, &scale);
+  vl_tensor *loss = vl_sum_all(c, vl_mul(c, vl_gather_rows(c, vl_reshape(c, lp, 2, s1), pick), wt));
+  if (!loss) goto fail;
+  if (st) {
+    st->loss += (double)vl_f32(loss)[0];
+    for (int64_t i = 0; i < R; i++) {
+      const bool ok = argmax_row(vl_f32(lg) + i * V, V) == tg[i];
+      const bool cap = rw[i] / T % G == 0;
+      if (cap) {
+        st->cap_ok += ok;
+        st->cap_n++;
+      } else {
+        st->ans_ok += ok;
+        st->ans_n++;
+      }
+    }
   }
+  int rc = vl_backward(c, loss, NULL);
   vl_ctx_reset(c, mark);
   return rc;
+fail:
+  vl_ctx_reset(c, mark);
+  return vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
 }
 
 /* ---- state, checkpoints ------------------------------------------------- */
@@ -529,17 +483,11 @@ static int save_checkpoint(trainer *t) {
   cJSON_Delete(oj);
   vl_st_writer *mw = vl_st_writer_new(), *ow = vl_st_writer_new();
   int rc = (!ojs || !mw || !ow) ? vl_error(VL_ERR_NOMEM, "train: out of memory") : VL_OK;
-  const int64_t P = t->m->vcfg.patch_size;
   for (int64_t i = 0; i < t->n_params && !rc; i++) {
     vl_tensor *p = t->params[i];
-    int ndim = p->ndim;
+    int ndim;
     int64_t shape[VL_MAX_DIMS];
-    memcpy(shape, p->shape, sizeof shape);
-    if (!strcmp(p->name, PATCH_NAME)) { /* back to the conv's (D, C, P, P) */
-      ndim = 4;
-      shape[1] = t->m->vcfg.channels;
-      shape[2] = shape[3] = P;
-    }
+    vl_blip_param_shape(t->m, p, &ndim, shape);
     char nm[300];
     rc = vl_st_writer_add(mw, p->name, VL_F32, ndim, shape, p->data);
     snprintf(nm, sizeof nm, "exp_avg.%s", p->name);
@@ -667,6 +615,7 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
   trainer t = {.o = *oin};
   vl_safetensors *ost = NULL;
   vl_ctx *c = NULL;
+  vl_train_sample *smp = NULL;
   if (oin->resume) {
     if ((rc = open_resume(&t, &ost))) return rc;
     t.o.out_dir = oin->out_dir;
@@ -704,6 +653,10 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     goto done;
   }
   vl_ctx_set_recording(c, true);
+  if (!(smp = calloc((size_t)t.o.batch, sizeof *smp))) {
+    rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
+    goto done;
+  }
   const int64_t end = t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
   int64_t n_params = 0;
   for (int64_t i = 0; i < t.n_params; i++)
@@ -720,14 +673,15 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     const int64_t s = t.step;
     const double lr = vl_lr_cosine(s, t.o.steps, t.o.warmup, t.o.lr, t.o.min_lr_ratio);
     vl_zero_param_grads(t.params, t.n_params);
-    step_stats st = {0};
+    vl_train_stats st = {0};
     const int maxo = vl_train_max_objects(&t.o, s);
-    for (int64_t b = 0; b < t.o.batch && !rc; b++) {
-      vl_train_sample smp;
-      rc = vl_train_sample_make(t.m, t.o.seed, s * t.o.batch + b, maxo, t.o.hypotheses, &smp);
-      if (!rc) rc = image_pass(c, t.m, &smp, 1.0f / (float)t.o.batch, &st);
-      vl_train_sample_free(&smp);
-    }
+    int64_t made = 0;
+    for (; made < t.o.batch && !rc; made++)
+      rc = vl_train_sample_make(t.m, t.o.seed, s * t.o.batch + made, maxo, t.o.hypotheses,
+                                &smp[made]);
+    if (!rc) rc = vl_train_batch(c, t.m, smp, t.o.batch, &st);
+    for (int64_t b = 0; b < made; b++)
+      vl_train_sample_free(&smp[b]);
     if (rc) break;
     const double norm = vl_clip_grad_norm(t.params, t.n_params, t.o.clip);
     if (!isfinite(norm) || !isfinite(st.loss)) {
@@ -768,6 +722,7 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     vl_log("train: step %lld, loss %.4f, caption token acc %.3f, answer acc %.3f; saved in %s",
            (long long)t.step, loss, t.ema_cap, t.ema_ans, t.o.out_dir);
 done:
+  free(smp);
   vl_ctx_free(c);
   vl_adamw_free(t.opt);
   free(t.params);

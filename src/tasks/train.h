@@ -9,9 +9,10 @@
  *    At inference: run the prompt and compare the logits of yes/no/maybe at
  *    the last position.
  * Per image: loss = caption CE + mean over its K hypotheses of answer CE;
- * the step's loss is the mean over the batch. One vision pass per image; the
- * batch is a loop of single-image forward/backward passes whose weight
- * gradients accumulate (the BLIP API takes one image). Then global-norm
+ * the step's loss is the mean over the batch. A step is one batched
+ * forward/backward (vl_train_batch): the ViT over (B, 3, H, W), the decoder
+ * over all B * (1 + K) texts padded to a common length, each image's texts
+ * cross-attending to its tokens (vl_blip_text_forward_batch). Then global-norm
  * clipping, AdamW (tensor/optim.h) with warm-up + cosine LR.
  *
  * Output folder (written outside the repo, every file atomically): a Hub
@@ -72,8 +73,9 @@ int vl_train(const vl_train_opts *o, vl_train_report *rep);
  * embeddings, zero biases, LayerNorm 1/0). */
 int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t seed);
 
-/* Loads dir with every weight F32, requires_grad and a gradient buffer;
- * *params receives the trainable tensors (malloc'd array, names set). */
+/* vl_blip_load_ex(dir, trainable) for a captioning model with a tokenizer;
+ * *params receives the trainable tensors (vl_blip_params: malloc'd array,
+ * names set). */
 vl_blip *vl_train_load_blip(const char *dir, vl_tensor ***params, int64_t *n_params);
 
 /* Objects cap for step s of total under the curriculum. */
@@ -96,5 +98,18 @@ typedef struct {
 int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int max_objects, int k,
                          vl_train_sample *s);
 void vl_train_sample_free(vl_train_sample *s);
+
+typedef struct {
+  double loss;                          /* summed over calls */
+  int64_t cap_ok, cap_n, ans_ok, ans_n; /* argmax hits / rows */
+} vl_train_stats;
+
+/* Forward and backward of one batch of n samples in c (recording on): the
+ * loss is the mean over images of caption CE (mean over its tokens) + mean
+ * over its hypotheses of answer CE; weight gradients accumulate (+=). One
+ * vision pass over (n, 3, H, W), one text pass over every text (padded).
+ * st may be NULL. */
+int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n,
+                   vl_train_stats *st);
 
 #endif

@@ -9,8 +9,10 @@
 #include "base/half.h"
 
 /* Arena: a list of chunks, bump-allocated. A mark is the total number of
- * bytes handed out so far; reset frees whole chunks past the mark and rewinds
- * the chunk that holds it. */
+ * bytes handed out so far; reset rewinds the chunk that holds the mark and
+ * keeps whole chunks past it on a spare list for the next allocations (a
+ * training step or generation step reuses the same memory instead of paying
+ * malloc + page faults every time; vl_ctx_free releases them). */
 typedef struct chunk {
   struct chunk *prev;
   size_t cap, used;
@@ -20,6 +22,7 @@ typedef struct chunk {
 
 struct vl_ctx {
   chunk *top;
+  chunk *spare; /* released by reset, linked through prev */
   size_t peak;
   bool recording;
   vl_node **tape;
@@ -36,13 +39,18 @@ vl_ctx *vl_ctx_new(void) {
   return c;
 }
 
+static void free_chunks(chunk *ch) {
+  while (ch) {
+    chunk *p = ch->prev;
+    free(ch);
+    ch = p;
+  }
+}
+
 void vl_ctx_free(vl_ctx *c) {
   if (!c) return;
-  while (c->top) {
-    chunk *p = c->top->prev;
-    free(c->top);
-    c->top = p;
-  }
+  free_chunks(c->top);
+  free_chunks(c->spare);
   free(c->tape);
   free(c);
 }
@@ -56,10 +64,12 @@ size_t vl_ctx_mark(const vl_ctx *c) { return vl_ctx_used(c); }
 void vl_ctx_reset(vl_ctx *c, size_t mark) {
   /* Nodes whose memory is about to be released leave the tape first (their
    * headers live in the chunks freed below). */
-  while (c->n_tape && c->tape[c->n_tape - 1]->at >= mark) c->n_tape--;
+  while (c->n_tape && c->tape[c->n_tape - 1]->at >= mark)
+    c->n_tape--;
   while (c->top && c->top->base > mark) {
     chunk *p = c->top->prev;
-    free(c->top);
+    c->top->prev = c->spare;
+    c->spare = c->top;
     c->top = p;
   }
   if (c->top && mark - c->top->base < c->top->used) c->top->used = mark - c->top->base;
@@ -78,7 +88,16 @@ static void *arena_alloc(vl_ctx *c, size_t bytes, bool zero) {
     if (grow > CHUNK_MAX) grow = CHUNK_MAX;
     size_t cap = bytes > grow ? bytes : grow;
     size_t base = vl_ctx_used(c);
-    chunk *ch = aligned_alloc(ALIGN, (sizeof(chunk) + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
+    chunk **sp = &c->spare, *ch = NULL;
+    while (*sp && (*sp)->cap < bytes)
+      sp = &(*sp)->prev;
+    if (*sp) { /* reuse a released chunk (its pages are already mapped) */
+      ch = *sp;
+      *sp = ch->prev;
+      cap = ch->cap;
+    } else {
+      ch = aligned_alloc(ALIGN, (sizeof(chunk) + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
+    }
     if (!ch) {
       vl_error(VL_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
       return NULL;
@@ -117,7 +136,8 @@ static vl_tensor *new_header(vl_ctx *c, vl_dtype dtype, int ndim, const int64_t 
   if (!t) return NULL;
   t->dtype = dtype;
   t->ndim = ndim;
-  for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+  for (int i = 0; i < ndim; i++)
+    t->shape[i] = shape[i];
   t->numel = n;
   return t;
 }
@@ -140,7 +160,8 @@ vl_tensor *vl_new_f32(vl_ctx *c, int ndim, ...) {
   int64_t shape[VL_MAX_DIMS] = {0};
   va_list ap;
   va_start(ap, ndim);
-  for (int i = 0; i < ndim && i < VL_MAX_DIMS; i++) shape[i] = va_arg(ap, int64_t);
+  for (int i = 0; i < ndim && i < VL_MAX_DIMS; i++)
+    shape[i] = va_arg(ap, int64_t);
   va_end(ap);
   return vl_new(c, VL_F32, ndim, shape);
 }
@@ -177,7 +198,8 @@ vl_tensor *vl_clone_f32(vl_ctx *c, const vl_tensor *src) {
   if (src->dtype == VL_F32)
     memcpy(d, src->data, (size_t)src->numel * sizeof(float));
   else
-    for (int64_t i = 0; i < src->numel; i++) d[i] = vl_get(src, i);
+    for (int64_t i = 0; i < src->numel; i++)
+      d[i] = vl_get(src, i);
   return t;
 }
 
@@ -201,7 +223,8 @@ vl_node *vl_record(vl_ctx *c, vl_tensor *out, const char *op, vl_backward_fn bac
                    vl_tensor *const *in) {
   if (!c->recording || !out) return NULL;
   bool any = false;
-  for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
+  for (int i = 0; i < n_in; i++)
+    any |= in[i] && in[i]->requires_grad;
   if (!any) return NULL;
   if (c->n_tape == c->cap_tape) {
     size_t cap = c->cap_tape ? 2 * c->cap_tape : 256;
@@ -221,7 +244,8 @@ vl_node *vl_record(vl_ctx *c, vl_tensor *out, const char *op, vl_backward_fn bac
   n->op = op;
   n->out = out;
   n->n_in = n_in < VL_NODE_MAX_IN ? n_in : VL_NODE_MAX_IN;
-  for (int i = 0; i < n->n_in; i++) n->in[i] = in[i];
+  for (int i = 0; i < n->n_in; i++)
+    n->in[i] = in[i];
   out->requires_grad = true;
   out->node = n;
   c->tape[c->n_tape++] = n;
@@ -236,7 +260,8 @@ float *vl_grad(vl_ctx *c, vl_tensor *t) {
 int vl_backward(vl_ctx *c, vl_tensor *out, const float *dout) {
   if (!out) return vl_error(VL_ERR_INVALID, "backward of a failed forward");
   if (!out->requires_grad)
-    return vl_error(VL_ERR_INVALID, "backward: output does not depend on any tensor that requires grad");
+    return vl_error(VL_ERR_INVALID,
+                    "backward: output does not depend on any tensor that requires grad");
   /* Intermediates start from zero on every backward (one backward per
    * explanation target reads fresh activation gradients); leaves accumulate. */
   for (size_t k = 0; k < c->n_tape; k++) {
@@ -245,7 +270,8 @@ int vl_backward(vl_ctx *c, vl_tensor *out, const float *dout) {
   }
   float *g = vl_grad(c, out);
   if (!g) return VL_ERR_NOMEM;
-  for (int64_t i = 0; i < out->numel; i++) g[i] += dout ? dout[i] : 1.0f;
+  for (int64_t i = 0; i < out->numel; i++)
+    g[i] += dout ? dout[i] : 1.0f;
   for (size_t k = c->n_tape; k-- > 0;) {
     vl_node *n = c->tape[k];
     if (!n->out->grad) continue; /* not on a path to out */
