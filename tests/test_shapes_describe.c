@@ -9,6 +9,8 @@
 #include "base/error.h"
 #include "io/shapes_describe.h"
 #include "test.h"
+#include "text/metrics.h"
+#include "text/shapes_enrich.h"
 
 #define N_SCENES 300
 #define MAXW 256
@@ -317,11 +319,50 @@ static void test_bad_input(void) {
   CHECK(vl_shapes_describe(&sc, (vl_describe_mode)5, 0) == NULL);
 }
 
+/* LLM training pairs: the prompt carries the caption in the visual block,
+ * the target is a caption-mode description of that scene (all claims
+ * checked as above), the length is inside the range the prompt asks for,
+ * and pair (seed, index) is reproducible. */
+static void test_enrich_pairs(void) {
+  vl_shapes_options so = vl_shapes_default_options();
+  so.n_hypotheses = 0;
+  for (int i = 0; i < 60; i++) {
+    char *p, *t, *c, *p2, *t2;
+    REQUIRE(vl_shapes_enrich_pair(77, i, NULL, &p, &t, &c) == 0);
+    REQUIRE(vl_shapes_enrich_pair(77, i, NULL, &p2, &t2, NULL) == 0);
+    CHECK(!strcmp(p, p2) && !strcmp(t, t2));
+    vl_shapes_scene *sc = vl_shapes_generate(77, i, &so);
+    REQUIRE(sc);
+    CHECK(!strcmp(c, sc->caption));
+    char line[256];
+    snprintf(line, sizeof line, "VISION_START\nCaption: %s\n", sc->caption);
+    CHECK(strstr(p, line) != NULL);
+    CHECK(strstr(p, "between 15 and 80") != NULL);
+    check_text(sc, t, 0);
+    size_t nw = vl_metrics_length(t, 0);
+    CHECK(nw >= VL_SHAPES_ENRICH_MIN_WORDS && nw <= VL_SHAPES_ENRICH_MAX_WORDS);
+    free(p);
+    free(t);
+    free(c);
+    free(p2);
+    free(t2);
+    vl_shapes_free(sc);
+  }
+  size_t len;
+  char *corpus = vl_shapes_enrich_corpus(77, 3, &len);
+  REQUIRE(corpus);
+  CHECK(strlen(corpus) == len);
+  CHECK(strstr(corpus, "<|im_start|>assistant\n<think>\n\n</think>\n\n") != NULL);
+  free(corpus);
+  CHECK(vl_shapes_enrich_corpus(77, 0, &len) == NULL);
+}
+
 int main(void) {
   RUN(test_regions_exact);
   RUN(test_scene_mode);
   RUN(test_caption_mode);
   RUN(test_determinism_and_variety);
   RUN(test_bad_input);
+  RUN(test_enrich_pairs);
   return test_summary();
 }

@@ -26,5 +26,6 @@ int cmd_entail(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_enrich(int argc, char **argv);
+int cmd_bpe_train(int argc, char **argv);
 
 #endif

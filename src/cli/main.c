@@ -21,6 +21,7 @@ static const vl_command commands[] = {
     {"describe", "caption an image and show where the model looked for every word", cmd_describe},
     {"entail", "does the image entail a sentence? with the decision's explanation", cmd_entail},
     {"eval", "evaluate captions, entailment and explanations on a Shapes World set", cmd_eval},
+    {"bpe-train", "train a byte-level BPE tokenizer (tokenizer.json) on files or Shapes World", cmd_bpe_train},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "io/shapes_describe.h"
 #include "io/shapes_world.h"
+#include "text/chat.h"
 #include "text/textbuf.h"
 
 static uint64_t mix(uint64_t seed, int64_t index) {
@@ -22,11 +23,9 @@ static vl_shapes_scene *scene(uint64_t seed, int64_t index) {
   return vl_shapes_generate(seed, index, &so);
 }
 
-int vl_shapes_enrich_pair(uint64_t seed, int64_t index, const vl_enrich_options *opt, char **prompt,
-                          char **target, char **caption) {
-  if (!prompt || !target) return vl_error(VL_ERR_INVALID, "shapes enrich pair: no outputs");
-  *prompt = *target = NULL;
-  if (caption) *caption = NULL;
+/* The pair of one generated scene. */
+static int pair_of(const vl_shapes_scene *sc, uint64_t seed, int64_t index,
+                   const vl_enrich_options *opt, char **prompt, char **target) {
   vl_enrich_options o = vl_enrich_default_options();
   if (opt)
     o = *opt;
@@ -34,23 +33,30 @@ int vl_shapes_enrich_pair(uint64_t seed, int64_t index, const vl_enrich_options 
     o.min_words = VL_SHAPES_ENRICH_MIN_WORDS;
     o.max_words = VL_SHAPES_ENRICH_MAX_WORDS;
   }
+  *prompt = vl_enrich_user_prompt(sc->caption, &o);
+  *target = *prompt ? vl_shapes_describe(sc, VL_DESCRIBE_CAPTION, mix(seed, index)) : NULL;
+  if (*target) return VL_OK;
+  free(*prompt);
+  *prompt = NULL;
+  return vl_last_error_code();
+}
+
+int vl_shapes_enrich_pair(uint64_t seed, int64_t index, const vl_enrich_options *opt, char **prompt,
+                          char **target, char **caption) {
+  if (!prompt || !target) return vl_error(VL_ERR_INVALID, "shapes enrich pair: no outputs");
+  *prompt = *target = NULL;
+  if (caption) *caption = NULL;
   vl_shapes_scene *sc = scene(seed, index);
   if (!sc) return vl_last_error_code();
-  char *p = vl_enrich_user_prompt(sc->caption, &o);
-  char *t = p ? vl_shapes_describe(sc, VL_DESCRIBE_CAPTION, mix(seed, index)) : NULL;
-  char *c = t && caption ? strdup(sc->caption) : NULL;
-  vl_shapes_free(sc);
-  if (!p || !t || (caption && !c)) {
-    int rc = (!p || !t) ? vl_last_error_code()
-                        : vl_error(VL_ERR_NOMEM, "shapes enrich pair: out of memory");
-    free(p);
-    free(t);
-    return rc;
+  int rc = pair_of(sc, seed, index, opt, prompt, target);
+  if (!rc && caption && !(*caption = strdup(sc->caption))) {
+    rc = vl_error(VL_ERR_NOMEM, "shapes enrich pair: out of memory");
+    free(*prompt);
+    free(*target);
+    *prompt = *target = NULL;
   }
-  *prompt = p;
-  *target = t;
-  if (caption) *caption = c;
-  return VL_OK;
+  vl_shapes_free(sc);
+  return rc;
 }
 
 char *vl_shapes_enrich_corpus(uint64_t seed, int64_t n, size_t *len) {
@@ -60,27 +66,33 @@ char *vl_shapes_enrich_corpus(uint64_t seed, int64_t n, size_t *len) {
   }
   vl_textbuf b = {0};
   for (int64_t i = 0; i < n; i++) {
-    char *prompt, *target, *caption;
-    if (vl_shapes_enrich_pair(seed, i, NULL, &prompt, &target, &caption)) {
+    char *prompt, *target;
+    vl_shapes_scene *sc = scene(seed, i);
+    char *full = sc ? vl_shapes_describe(sc, VL_DESCRIBE_SCENE, mix(seed, i) + 1) : NULL;
+    if (!full || pair_of(sc, seed, i, NULL, &prompt, &target)) {
+      free(full);
+      vl_shapes_free(sc);
       vl_textbuf_free(&b);
       vl_error_context("shapes corpus: scene %lld", (long long)i);
       return NULL;
     }
-    vl_shapes_scene *sc = scene(seed, i);
-    char *full = sc ? vl_shapes_describe(sc, VL_DESCRIBE_SCENE, mix(seed, i) + 1) : NULL;
+    /* the conversation as the LLM sees it: Qwen3 template, thinking off */
+    vl_chat_message msgs[2] = {{"user", prompt, NULL}, {"assistant", target, NULL}};
+    vl_chat_options co = vl_chat_default_options();
+    co.add_generation_prompt = 0;
+    co.enable_thinking = 0;
+    char *chat = vl_chat_render(VL_CHAT_QWEN3, msgs, 2, &co);
+    int ok = chat != NULL;
+    if (ok) vl_textbuf_printf(&b, "%s\n%s\n%s\n\n", sc->caption, full, chat);
+    free(chat);
+    free(prompt);
+    free(target);
+    free(full);
     vl_shapes_free(sc);
-    if (!full) {
-      free(prompt);
-      free(target);
-      free(caption);
+    if (!ok) {
       vl_textbuf_free(&b);
       return NULL;
     }
-    vl_textbuf_printf(&b, "%s\n%s\n%s\n%s\n\n", caption, target, full, prompt);
-    free(prompt);
-    free(target);
-    free(caption);
-    free(full);
   }
   *len = b.len;
   return vl_textbuf_take(&b);

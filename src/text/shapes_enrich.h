@@ -19,7 +19,7 @@
 
 /* Word range the prompt asks for by default: what the grammar writes. */
 #define VL_SHAPES_ENRICH_MIN_WORDS 15
-#define VL_SHAPES_ENRICH_MAX_WORDS 70
+#define VL_SHAPES_ENRICH_MAX_WORDS 80
 
 /* opt NULL = enrich defaults with the word range above. *prompt, *target
  * malloc'd (caller frees); *caption (when not NULL) gets a malloc'd copy of
@@ -28,8 +28,9 @@ int vl_shapes_enrich_pair(uint64_t seed, int64_t index, const vl_enrich_options 
                           char **target, char **caption);
 
 /* Tokenizer corpus: for scenes 0..n-1 of seed, the caption, the
- * scene-mode and caption-mode descriptions and the enrich prompt, each on
- * its own line(s), scenes separated by blank lines. malloc'd (len without
+ * scene-mode description and the training conversation (enrich prompt and
+ * caption-mode target through the Qwen3 chat template, thinking off), scenes
+ * separated by blank lines. malloc'd (len without
  * the NUL), or NULL + vl_error. */
 char *vl_shapes_enrich_corpus(uint64_t seed, int64_t n, size_t *len);
 
