@@ -44,7 +44,7 @@ static void usage(FILE *f) {
 /* Error line on stderr and, with --json, the error document on stdout. */
 static int fail(int json, int status) {
   const char *msg = vl_last_error();
-  fprintf(stderr, "vlens: enrich: %s\n", msg);
+  fprintf(stderr, "vlens: %s%s\n", strncmp(msg, "enrich:", 7) ? "enrich: " : "", msg);
   if (json) {
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(e, "code", vl_status_name(vl_last_error_code()));
