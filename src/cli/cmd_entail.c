@@ -1,0 +1,98 @@
+/* vlens entail IMG "SENTENCE": entailment decision and its explanation
+ * (tasks/entail.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "cli/explain_args.h"
+#include "tasks/explain_output.h"
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: vlens entail IMG \"SENTENCE\" [-m MODEL] [--method m1,m2] [-o DIR] [--json]\n"
+             "  does IMG entail, contradict or leave open SENTENCE? The explanation is that\n"
+             "  of the decision (the chosen answer's logit).\n"
+             "  --no-explain       the decision alone\n" CLI_EXPLAIN_HELP);
+}
+
+int cmd_entail(int argc, char **argv) {
+  cli_explain_args a;
+  cli_explain_args_init(&a);
+  const char *image = NULL, *hyp = NULL;
+  bool explain = true;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--json")) a.json = true;
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    int k = cli_explain_arg(argc, argv, &i, &a);
+    if (k < 0) return cli_fail_json(a.json, "entail");
+    if (k > 0) continue;
+    if (!strcmp(o, "--no-explain")) {
+      explain = false;
+    } else if (o[0] == '-' && o[1]) {
+      vl_error(VL_ERR_INVALID, "unknown option '%s' (see vlens entail --help)", o);
+      return cli_fail_json(a.json, "entail");
+    } else if (!image) {
+      image = o;
+    } else if (!hyp) {
+      hyp = o;
+    } else {
+      vl_error(VL_ERR_INVALID, "unexpected argument '%s' (an image and one sentence)", o);
+      return cli_fail_json(a.json, "entail");
+    }
+  }
+  if (!image || !hyp) {
+    usage(stderr);
+    vl_error(VL_ERR_INVALID, "an image and a sentence are required");
+    return cli_fail_json(a.json, "entail");
+  }
+  vl_explain_cfg cfg;
+  if (cli_explain_cfg(&a, &cfg)) return cli_fail_json(a.json, "entail");
+  int status = 1;
+  char path[4096], name[256];
+  vl_image *img = vl_image_load(image, 0);
+  double t0 = vl_now_seconds();
+  vl_blip *m = img ? vl_task_load_blip(a.model, path, sizeof path) : NULL;
+  double ms_load = (vl_now_seconds() - t0) * 1e3;
+  vl_entail_result res;
+  memset(&res, 0, sizeof res);
+  if (!img || !m || vl_entail(m, img, hyp, &cfg, explain, &res)) {
+    status = cli_fail_json(a.json, "entail");
+    goto out;
+  }
+  vl_model_name(path, name, sizeof name);
+  if (a.out_dir) {
+    int nf = 0;
+    if (vl_explain_write_outputs(a.out_dir, img, name, NULL, hyp, &res, &nf)) {
+      status = cli_fail_json(a.json, "entail");
+      goto out;
+    }
+    vl_log("entail: %d files in %s", nf, a.out_dir);
+  }
+  if (a.json) {
+    status = cli_print_json(
+        vl_entail_to_json(&res, name, hyp, image, img->width, img->height, ms_load));
+  } else {
+    printf("%s (entailment %.3f, neutral %.3f, contradiction %.3f)\n",
+           vl_entail_label_name(res.label), res.probs[0], res.probs[1], res.probs[2]);
+    for (int k = 0; res.maps && k < res.n_methods; k++) {
+      vl_heatmap_stats st;
+      double px, py;
+      vl_heatmap_stats_compute(res.maps[k], &st);
+      vl_heatmap_peak(res.maps[k], &px, &py);
+      printf("  %s: peak (%.0f, %.0f) %s\n", cfg.methods[k], px, py, st.region);
+    }
+    status = 0;
+  }
+out:
+  vl_entail_result_free(&res);
+  vl_explain_cfg_free(&cfg);
+  vl_blip_free(m);
+  vl_image_free(img);
+  return status;
+}

@@ -1,0 +1,59 @@
+/* `vlens eval DIR`: a BLIP model on a Shapes World set (manifest.jsonl,
+ * ../shared/spec/shapes-world.md):
+ *  - captions: greedy caption vs the gold one (exact match, word accuracy);
+ *  - entailment: every hypothesis through tasks/entail.h; accuracy, per
+ *    template (read from "template" when present, else from the text),
+ *    confusion matrix (rows gold, columns predicted);
+ *  - explanations, scored as the spec says: each colour / shape word of the
+ *    gold caption (teacher forcing: one recorded forward over the caption,
+ *    one backward per word) targets the object of its phrase; the decision
+ *    of a hypothesis with one referent and gold label entailment / neutral
+ *    targets that referent. Pointing game and mass in box per method, next
+ *    to the random method (always run) and the centre baseline, and the
+ *    chance level (mean share of cell centres inside the grown boxes: what a
+ *    uniformly random peak scores on average);
+ *  - latency per caption, decision and explanation target. */
+#ifndef VL_TASKS_EVAL_H
+#define VL_TASKS_EVAL_H
+
+#include "tasks/describe.h"
+
+#define VL_EVAL_MAX_METHODS 16
+
+typedef struct {
+  int max_scenes; /* 0: all */
+  int max_length; /* caption tokens in total, 0: default */
+} vl_eval_opts;
+
+typedef struct {
+  double hits, mass; /* sums over targets */
+  int n;
+} vl_eval_score;
+
+typedef struct {
+  int scenes;
+  int caption_exact, caption_words_right, caption_words;
+  int hypotheses, correct;
+  int confusion[3][3];           /* [gold][predicted], vl_label order */
+  int tpl_n[5], tpl_correct[5];  /* vl_template order */
+  int n_methods;                 /* cfg methods + random when missing */
+  char methods[VL_EVAL_MAX_METHODS][64];
+  vl_eval_score word[VL_EVAL_MAX_METHODS], decision[VL_EVAL_MAX_METHODS];
+  vl_eval_score center_word, center_decision;
+  double chance_word, chance_decision; /* sums of the chance levels */
+  double ms_load, ms_caption, ms_decide, ms_explain;
+  int explain_targets;
+} vl_eval_result;
+
+int vl_eval(const vl_blip *m, const char *dir, const vl_eval_opts *o, const vl_explain_cfg *cfg,
+            vl_eval_result *res);
+
+/* Template of a hypothesis text: VL_TPL_* or -1. */
+int vl_eval_template_of(const char *text);
+const char *vl_eval_template_name(int tpl);
+
+/* The report as text (malloc'd) and as JSON. */
+char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char *dir);
+struct cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *dir);
+
+#endif
