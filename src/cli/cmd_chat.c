@@ -172,7 +172,8 @@ int cmd_chat(int argc, char **argv) {
     int err = vl_chat_session_send(s, line, print_piece, &ss, NULL, &st);
     if (!show_thinking) {
       char tail[32];
-      fwrite(tail, 1, vl_think_filter_feed(&ss.filter, "", 0, 1, tail), stdout);
+      size_t nt = vl_think_filter_feed(&ss.filter, "", 0, 1, tail);
+      fwrite(tail, 1, nt, stdout);
     }
     printf("\n");
     fflush(stdout);
