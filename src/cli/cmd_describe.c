@@ -150,8 +150,7 @@ int cmd_describe(int argc, char **argv) {
     }
   }
   if (!image) {
-    usage(stderr);
-    vl_error(VL_ERR_INVALID, "no image given");
+    vl_error(VL_ERR_INVALID, "no image given (see vlens describe --help)");
     return cli_fail_json(a.json, "describe");
   }
   vl_explain_cfg cfg;

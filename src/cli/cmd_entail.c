@@ -47,8 +47,7 @@ int cmd_entail(int argc, char **argv) {
     }
   }
   if (!image || !hyp) {
-    usage(stderr);
-    vl_error(VL_ERR_INVALID, "an image and a sentence are required");
+    vl_error(VL_ERR_INVALID, "an image and a sentence are required (see vlens entail --help)");
     return cli_fail_json(a.json, "entail");
   }
   vl_explain_cfg cfg;

@@ -54,8 +54,7 @@ int cmd_eval(int argc, char **argv) {
     }
   }
   if (!dir) {
-    usage(stderr);
-    vl_error(VL_ERR_INVALID, "no Shapes World folder given");
+    vl_error(VL_ERR_INVALID, "no Shapes World folder given (see vlens eval --help)");
     return cli_fail_json(a.json, "eval");
   }
   if (a.faithfulness) vl_log("eval: --faithfulness is not measured by eval (use describe/entail)");

@@ -16,6 +16,24 @@ void vl_blip_explain_opts_init(vl_blip_explain_opts *o) {
   o->head = -1;
 }
 
+int vl_blip_explain_check(const vl_blip *m, const vl_blip_explain_opts *o) {
+  const int Lv = (int)m->vcfg.n_layers, Lt = (int)m->tcfg.n_layers;
+  for (int k = 0; k < o->n_methods; k++) {
+    if (!vl_explain_find(o->methods[k])) return vl_last_error_code();
+    if (!strcmp(o->methods[k], "gradcam") && o->layer >= Lv)
+      return vl_error(VL_ERR_INVALID, "gradcam: --layer %d, the vision tower has %d layers (0..%d)",
+                      o->layer, Lv, Lv - 1);
+    if (!strcmp(o->methods[k], "attention") && o->layer >= Lt)
+      return vl_error(VL_ERR_INVALID,
+                      "attention: --layer %d, the text decoder has %d layers (0..%d)", o->layer, Lt,
+                      Lt - 1);
+  }
+  const int H = (int)(m->tcfg.n_heads < m->vcfg.n_heads ? m->tcfg.n_heads : m->vcfg.n_heads);
+  if (o->head >= H)
+    return vl_error(VL_ERR_INVALID, "--head %d: the model has %d heads (0..%d)", o->head, H, H - 1);
+  return VL_OK;
+}
+
 void vl_blip_rec_free(vl_blip_rec *r) {
   if (!r) return;
   vl_ctx_free(r->c);

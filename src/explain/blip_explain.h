@@ -64,6 +64,9 @@ typedef struct {
 } vl_blip_explain_opts;
 
 void vl_blip_explain_opts_init(vl_blip_explain_opts *o);
+/* Checks o against m before any work: known methods, --layer within the
+ * layers the asked methods read, --head within the heads. */
+int vl_blip_explain_check(const vl_blip *m, const vl_blip_explain_opts *o);
 
 /* Layer name stored in the heatmap for method at layer (opts->layer
  * resolved): "vision.blocks.L" (gradcam), "text.layers.L.crossattention"

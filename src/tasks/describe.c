@@ -249,7 +249,9 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
   res->n_methods = cfg->n_methods;
   const char *prompt = o->prompt ? o->prompt : "";
   int64_t *pids = NULL, np = 0, *seq = NULL, n = 0;
-  int rc = vl_blip_prompt_ids(m, prompt, &pids, &np);
+  int rc = vl_blip_explain_check(m, &cfg->ex);
+  if (rc) return rc;
+  rc = vl_blip_prompt_ids(m, prompt, &pids, &np);
   if (rc) return rc;
   double t0 = vl_now_seconds();
   vl_ctx *pc = vl_ctx_new();

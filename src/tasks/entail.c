@@ -31,7 +31,9 @@ int vl_entail(const vl_blip *m, const vl_image *img, const char *hypothesis,
   res->n_methods = cfg ? cfg->n_methods : 0;
   if (!hypothesis || !*hypothesis) return vl_error(VL_ERR_INVALID, "entail: empty hypothesis");
   char prompt[1024];
-  int rc = vl_shapes_entail_prompt(hypothesis, prompt, (int)sizeof prompt);
+  int rc = cfg && explain ? vl_blip_explain_check(m, &cfg->ex) : VL_OK;
+  if (rc) return rc;
+  rc = vl_shapes_entail_prompt(hypothesis, prompt, (int)sizeof prompt);
   if (rc) return rc;
   int64_t answer[3];
   for (int l = 0; l < 3; l++) {
