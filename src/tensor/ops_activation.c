@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/threads.h"
 #include "tensor/ops.h"
+#include "tensor/vmath.h"
 
 enum { PAR_MIN = 32768 };
 
@@ -19,7 +20,7 @@ static const char *const act_names[] = {"vl_relu", "vl_gelu",    "vl_gelu_tanh",
 #define SQRT_2_PI 0.79788456080286536f
 #define GELU_C 0.044715f
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigm(float x) { return 1.0f / (1.0f + vl_expf(-x)); }
 
 /* erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula
  * PyTorch's vectorised CPU kernels use; several times faster than erff. */
@@ -28,7 +29,7 @@ static inline float erf_as(float x) {
   float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
              0.254829592f) *
             t;
-  float r = 1.0f - p * expf(-a * a);
+  float r = 1.0f - p * vl_expf(-a * a);
   return copysignf(r, x);
 }
 
@@ -38,7 +39,7 @@ typedef struct {
   float *y; /* forward: output; backward: d input (accumulated) */
 } act_arg;
 
-static void fwd_range(void *arg, int64_t b, int64_t e, int worker) {
+VL_VEC_CLONES static void fwd_range(void *arg, int64_t b, int64_t e, int worker) {
   (void)worker;
   const act_arg *k = arg;
   const float *x = k->x;
@@ -77,7 +78,7 @@ static void fwd_range(void *arg, int64_t b, int64_t e, int worker) {
   }
 }
 
-static void bwd_range(void *arg, int64_t b, int64_t e, int worker) {
+VL_VEC_CLONES static void bwd_range(void *arg, int64_t b, int64_t e, int worker) {
   (void)worker;
   const act_arg *k = arg;
   const float *x = k->x, *g = k->g;
@@ -91,7 +92,7 @@ static void bwd_range(void *arg, int64_t b, int64_t e, int worker) {
     for (int64_t i = b; i < e; i++) {
       float v = x[i];
       float cdf = 0.5f * (1.0f + erf_as(v * SQRT1_2));
-      float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
+      float pdf = INV_SQRT_2PI * vl_expf(-0.5f * v * v);
       d[i] += g[i] * (cdf + v * pdf);
     }
     break;

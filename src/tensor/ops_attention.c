@@ -15,6 +15,7 @@
 #include "base/threads.h"
 #include "tensor/gemm.h"
 #include "tensor/ops.h"
+#include "tensor/vmath.h"
 
 typedef struct {
   int64_t B, Tq, Tk, Hq, Hkv, D, group; /* group = Hq / Hkv */
@@ -127,6 +128,44 @@ static inline const float *qrow(const attn_job *J, int64_t b, int64_t i, int64_t
   return J->q + ((b * d->Tq + i) * d->Hq + h) * d->D;
 }
 
+/* s[0..n) = softmax(s) given its maximum mx (finite); 16 float lanes so
+ * the max/sum loops vectorise (GCC does not reorder a scalar FP sum). */
+VL_VEC_CLONES static void exp_normalise(float *s, int64_t n) {
+  float m[16], a[16];
+  for (int l = 0; l < 16; l++)
+    m[l] = -INFINITY, a[l] = 0.0f;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; l++)
+      m[l] = s[j + l] > m[l] ? s[j + l] : m[l];
+  float mx = -INFINITY;
+  for (; j < n; j++)
+    mx = s[j] > mx ? s[j] : mx;
+  for (int l = 0; l < 16; l++)
+    mx = m[l] > mx ? m[l] : mx;
+  if (mx == -INFINITY) { /* nothing visible (or every score -inf): all zeros */
+    for (j = 0; j < n; j++)
+      s[j] = 0.0f;
+    return;
+  }
+  for (j = 0; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; l++) {
+      float e = vl_expf(s[j + l] - mx);
+      s[j + l] = e;
+      a[l] += e;
+    }
+  float sum = 0.0f;
+  for (; j < n; j++) {
+    s[j] = vl_expf(s[j] - mx);
+    sum += s[j];
+  }
+  for (int l = 0; l < 16; l++)
+    sum += a[l];
+  const float inv = 1.0f / sum;
+  for (j = 0; j < n; j++)
+    s[j] *= inv;
+}
+
 /* Row i of head (b, h): s holds scale * q.k for all Tk keys; adds the mask,
  * applies the causal limit and turns it into probabilities in place. */
 static void softmax_row(const attn_job *J, int64_t b, int64_t h, int64_t i, float *s) {
@@ -137,28 +176,14 @@ static void softmax_row(const attn_job *J, int64_t b, int64_t h, int64_t i, floa
     if (lim < 0) lim = 0;
     if (lim > d->Tk) lim = d->Tk;
   }
-  const float *mrow = J->mask ? J->mask + b * J->mst[0] + h * J->mst[1] + i * J->mst[2] : NULL;
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < lim; j++) {
-    if (mrow) s[j] += mrow[j * J->mst[3]];
-    if (s[j] > mx) mx = s[j];
+  if (J->mask) {
+    const float *mrow = J->mask + b * J->mst[0] + h * J->mst[1] + i * J->mst[2];
+    for (int64_t j = 0; j < lim; j++)
+      s[j] += mrow[j * J->mst[3]];
   }
   for (int64_t j = lim; j < d->Tk; j++)
     s[j] = 0.0f;
-  if (mx == -INFINITY) { /* nothing visible (or every score -inf): all zeros */
-    for (int64_t j = 0; j < lim; j++)
-      s[j] = 0.0f;
-    return;
-  }
-  double sum = 0;
-  for (int64_t j = 0; j < lim; j++) {
-    float e = expf(s[j] - mx);
-    s[j] = e;
-    sum += e;
-  }
-  float inv = (float)(1.0 / sum);
-  for (int64_t j = 0; j < lim; j++)
-    s[j] *= inv;
+  exp_normalise(s, lim);
 }
 
 /* Probabilities of query rows [i0, i0 + n) of head (b, h) into P (n x Tk). */
@@ -193,6 +218,21 @@ static void apply_head(void *arg, int64_t b, int64_t h) {
   apply_rows(&J->d, J->v, head_probs(J, b, h), b, h, 0, J->d.Tq, J->out);
 }
 
+/* Score tile of the fused kernel, kept per thread and grown on demand: a
+ * malloc/free of a 155 KB tile per head is an mmap/munmap pair, and its page
+ * faults cost more than the head's softmax. Reachable until the thread exits. */
+static _Thread_local float *g_scores;
+static _Thread_local size_t g_scores_n;
+
+static float *score_scratch(size_t n) {
+  if (g_scores_n < n) {
+    free(g_scores);
+    g_scores = malloc(n * sizeof *g_scores);
+    g_scores_n = g_scores ? n : 0;
+  }
+  return g_scores;
+}
+
 /* Fused: tiles of query rows, the score tile (at most ~4 MB) freed after. */
 static void fused_head(void *arg, int64_t b, int64_t h) {
   attn_job *J = arg;
@@ -200,7 +240,7 @@ static void fused_head(void *arg, int64_t b, int64_t h) {
   int64_t tile = ((int64_t)1 << 20) / (d->Tk > 0 ? d->Tk : 1);
   if (tile < 1) tile = 1;
   if (tile > d->Tq) tile = d->Tq;
-  float *S = malloc((size_t)(tile * d->Tk) * sizeof *S + 1);
+  float *S = score_scratch((size_t)(tile * d->Tk));
   if (!S) {
     __atomic_store_n(&J->failed, 1, __ATOMIC_RELAXED);
     return;
@@ -210,7 +250,6 @@ static void fused_head(void *arg, int64_t b, int64_t h) {
     probs_rows(J, b, h, i0, n, S);
     apply_rows(d, J->v, S, b, h, i0, n, J->out);
   }
-  free(S);
 }
 
 /* ---- vl_attn_probs ------------------------------------------------------ */
