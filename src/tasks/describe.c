@@ -218,8 +218,11 @@ static int describe_words(vl_describe_result *res, const vl_blip *m, const char 
     free(pw[i]);
   free(pw);
   for (int i = 0; !rc && i < res->n_tokens; i++) {
+    /* special tokens ([PAD], [MASK]...) are generated but not in the text */
+    if (res->tokens[i].special) continue;
     const char *raw = vl_tokenizer_id_to_token(m->tok, (int32_t)res->tokens[i].id);
-    bool cont = raw && !strncmp(raw, "##", 2) && res->n_words > npw;
+    bool cont = raw && !strncmp(raw, "##", 2) && res->n_words > npw &&
+                res->words[res->n_words - 1].first + res->words[res->n_words - 1].n_tokens == i;
     if (!cont) {
       vl_describe_word *w = &res->words[res->n_words++];
       w->first = i;
@@ -280,6 +283,7 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
     vl_describe_token *tk = &res->tokens[i];
     tk->id = seq[np + i];
     tk->query = np + i - 1;
+    tk->special = vl_tokenizer_is_special(m->tok, (int32_t)tk->id) != 0;
     const char *raw = vl_tokenizer_id_to_token(m->tok, (int32_t)tk->id);
     if (!raw) raw = "";
     if (!strncmp(raw, "##", 2)) raw += 2;

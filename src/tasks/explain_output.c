@@ -153,7 +153,10 @@ static int write_gif(const char *dir, const vl_image *big, const vl_describe_res
           i < d->words[w].first + d->words[w].n_tokens)
         glue = true;
     int from = (int)len + (glue ? 0 : 1);
-    len += (size_t)sprintf(text + len, "%s%s", glue ? "" : " ", t->text);
+    if (t->special) /* not in the caption: the frame shows the text so far */
+      from = -1;
+    else
+      len += (size_t)sprintf(text + len, "%s%s", glue ? "" : " ", t->text);
     vl_image *base = t->maps ? vl_heatmap_overlay(big, t->maps[0]->cells, t->maps[0]->gw,
                                                   t->maps[0]->gh, VL_CMAP_JET, 0.5f)
                              : vl_image_clone(big);
