@@ -352,6 +352,40 @@ static void test_explain_named_words_and_errors(void) {
   vl_blip_free(m);
 }
 
+/* --faithfulness: step 0 of deletion and the last insertion step show the
+ * untouched image, so both equal the target's probability in the recording. */
+static void test_faithfulness_endpoints(void) {
+  const char *dir = tiny_dir();
+  REQUIRE(dir);
+  vl_blip *m = vl_blip_load(dir);
+  REQUIRE(m);
+  vl_image *img = scene(4);
+  REQUIRE(img);
+  int64_t ids[3] = {m->tcfg.bos, 10, 11}, q[2] = {1, 2}, id[2] = {11, 12};
+  vl_blip_rec r;
+  REQUIRE(vl_blip_record(m, img, ids, 3, &r) == VL_OK);
+  vl_blip_target t = {2, q, id};
+  const char *meth[1] = {"gradcam"};
+  vl_blip_explain_opts o;
+  vl_blip_explain_opts_init(&o);
+  o.methods = meth;
+  o.n_methods = 1;
+  vl_heatmap *map;
+  REQUIRE(vl_blip_explain(&r, &t, &o, &map) == VL_OK);
+  vl_faithfulness f;
+  REQUIRE(vl_blip_faithfulness(&r, img, &t, map, 1, &f) == VL_OK);
+  double p = exp(vl_blip_logprob(&r, 1, 11) + vl_blip_logprob(&r, 2, 12));
+  CHECK_NEAR(f.deletion[0], p, 1e-4 * p);
+  CHECK_NEAR(f.insertion[VL_FAITH_STEPS], p, 1e-4 * p);
+  CHECK_NEAR(f.random_deletion[0], p, 1e-4 * p);
+  CHECK(f.deletion_auc >= 0 && f.deletion_auc <= 1 && f.random_insertion_auc >= 0);
+  CHECK(r.forwards == 1); /* masked images are inference forwards, not recordings */
+  vl_heatmap_free(map);
+  vl_blip_rec_free(&r);
+  vl_image_free(img);
+  vl_blip_free(m);
+}
+
 int main(void) {
   vl_log_set_quiet(1);
   RUN(test_describe_json_all_methods);
@@ -359,5 +393,6 @@ int main(void) {
   RUN(test_golden_gradcam);
   RUN(test_entail_decision);
   RUN(test_explain_named_words_and_errors);
+  RUN(test_faithfulness_endpoints);
   return test_summary();
 }

@@ -45,6 +45,7 @@ int cli_explain_arg(int argc, char **argv, int *i, cli_explain_args *a) {
   }
   if (!strcmp(o, "--json")) return a->json = true, 1;
   if (!strcmp(o, "--faithfulness")) return a->faithfulness = true, 1;
+  if (!strcmp(o, "--heads")) o = "--head"; /* the spelling */
   if (!strcmp(o, "--layer") || !strcmp(o, "--head")) {
     if (num(o, v, 0, 4096, &d) || d != (int)d)
       return vl_error(VL_ERR_INVALID, "%s '%s': expected a layer/head number >= 0", o,
