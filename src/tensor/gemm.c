@@ -288,19 +288,54 @@ static void pack_b(const gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_
   }
 }
 
+/* Rows of A into dst k-major, MR rows at a time: contiguous stores, MR
+ * sequential read streams; spelt out for MR 12 and 6 (the compiler does not
+ * unroll the generic loop at -O2, and packing costs as much as the
+ * multiply-adds when N is ~128). */
+static void pack_rows12(const float *const *s, int64_t kc, float *dst) {
+  const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5];
+  const float *s6 = s[6], *s7 = s[7], *s8 = s[8], *s9 = s[9], *s10 = s[10], *s11 = s[11];
+  for (int64_t k = 0; k < kc; k++, dst += 12) {
+    dst[0] = s0[k], dst[1] = s1[k], dst[2] = s2[k], dst[3] = s3[k];
+    dst[4] = s4[k], dst[5] = s5[k], dst[6] = s6[k], dst[7] = s7[k];
+    dst[8] = s8[k], dst[9] = s9[k], dst[10] = s10[k], dst[11] = s11[k];
+  }
+}
+
+static void pack_rows6(const float *const *s, int64_t kc, float *dst) {
+  const float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], *s5 = s[5];
+  for (int64_t k = 0; k < kc; k++, dst += 6) {
+    dst[0] = s0[k], dst[1] = s1[k], dst[2] = s2[k];
+    dst[3] = s3[k], dst[4] = s4[k], dst[5] = s5[k];
+  }
+}
+
+static const float g_zero_row[KC];
+
 static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
   const int64_t MR = g->im->mr;
   for (int64_t ir = 0; ir < mc; ir += MR, dst += kc * MR) {
     int64_t mr = mc - ir < MR ? mc - ir : MR;
     if (!g->ta) {
-      for (int64_t i = 0; i < MR; i++) {
-        const float *src = g->A + (i0 + ir + i) * g->lda + k0;
+      const float *src[12];
+      for (int64_t i = 0; i < MR; i++)
+        src[i] = i < mr ? g->A + (i0 + ir + i) * g->lda + k0 : g_zero_row;
+      if (MR == 12) {
+        pack_rows12(src, kc, dst);
+      } else if (MR == 6) {
+        pack_rows6(src, kc, dst);
+      } else {
         for (int64_t k = 0; k < kc; k++)
-          dst[k * MR + i] = i < mr ? src[k] : 0.0f;
+          for (int64_t i = 0; i < MR; i++)
+            dst[k * MR + i] = src[i][k];
       }
     } else {
       for (int64_t k = 0; k < kc; k++) {
         const float *src = g->A + (k0 + k) * g->lda + i0 + ir;
+        if (mr == MR && MR == 12) { /* constant size: inlined, no libc call */
+          memcpy(dst + k * 12, src, 12 * sizeof(float));
+          continue;
+        }
         for (int64_t i = 0; i < MR; i++)
           dst[k * MR + i] = i < mr ? src[i] : 0.0f;
       }
@@ -370,7 +405,10 @@ static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
    * there is enough work: more column tiles first (B packed once), then
    * split the rows of each (B slice packed once per row group). */
   int64_t ntiles = (npan * NR + NC_MAX - 1) / NC_MAX;
-  if (nt > 1 && ntiles < 2 * nt) ntiles = npan < 2 * nt ? npan : 2 * nt;
+  /* Tall products (activations times a small weight: M in the thousands, N
+   * a few hundred) split rows only: each column tile repacks all of A, which
+   * for N ~ 128 costs as much as the multiply-adds. */
+  if (nt > 1 && ntiles < 2 * nt && mtiles < 2 * nt) ntiles = npan < 2 * nt ? npan : 2 * nt;
   int64_t pan_per = (npan + ntiles - 1) / ntiles;
   gemm_job g = {im, ta, tb,           M, N,      K,      lda, ldb, ldc, alpha, beta, A, B,
                 bt, C,  pan_per * NR, 0, mtiles, mtiles, 1};
