@@ -61,8 +61,8 @@ static void test_eval_numbers_consistent(void) {
     REQUIRE(sc);
     words += 2 * sc->n_objects; /* colour + shape word of each phrase */
     for (int h = 0; h < sc->n_hypotheses; h++)
-      decisions += sc->hypotheses[h].n_referents == 1 &&
-                   sc->hypotheses[h].label != VL_LABEL_CONTRADICTION;
+      decisions +=
+          sc->hypotheses[h].n_referents == 1 && sc->hypotheses[h].label != VL_LABEL_CONTRADICTION;
     vl_shapes_free(sc);
   }
   for (int k = 0; k < r.n_methods; k++) {
@@ -78,21 +78,27 @@ static void test_eval_numbers_consistent(void) {
   CHECK(fabs(rnd - chance) < 0.2);
   char *txt = vl_eval_report_text(&r, "tiny", g_set);
   REQUIRE(txt);
-  const char *want[] = {"caption: exact match", "entailment: accuracy", "per template",
-                        "relation", "confusion matrix", "pointing game", "gradcam", "random",
-                        "center", "chance", "latency"};
+  const char *want[] = {"caption: exact match",
+                        "entailment: accuracy",
+                        "per template",
+                        "relation",
+                        "confusion matrix",
+                        "pointing game",
+                        "gradcam",
+                        "random",
+                        "center",
+                        "chance",
+                        "latency"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     CHECK(strstr(txt, want[i]));
   free(txt);
   cJSON *j = vl_eval_to_json(&r, "tiny", g_set);
   REQUIRE(j);
-  cJSON *mat = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "entailment"),
-                                                       "confusion"),
-                                   "matrix");
+  cJSON *mat = cJSON_GetObjectItem(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "entailment"), "confusion"), "matrix");
   CHECK(cJSON_GetArraySize(mat) == 3);
-  CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "explanations"),
-                                                "caption_words"),
-                            "random"));
+  CHECK(cJSON_GetObjectItem(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "explanations"), "caption_words"), "random"));
   cJSON_Delete(j);
   o.max_scenes = 2;
   REQUIRE(vl_eval(m, g_set, &o, &cfg, &r) == VL_OK);

@@ -24,8 +24,8 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
   errno = 0;
   double v = s ? strtod(s, &end) : 0;
   if (!s || errno || end == s || *end || !(v >= lo && v <= hi))
-    return vl_error(VL_ERR_INVALID, "%s '%s': expected a number in [%g, %g]", opt, s ? s : "",
-                    lo, hi);
+    return vl_error(VL_ERR_INVALID, "%s '%s': expected a number in [%g, %g]", opt, s ? s : "", lo,
+                    hi);
   *out = v;
   return 0;
 }
@@ -33,10 +33,10 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
 int cli_explain_arg(int argc, char **argv, int *i, cli_explain_args *a) {
   const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
   double d;
-  const char **str = !strcmp(o, "-m") || !strcmp(o, "--model") ? &a->model
+  const char **str = !strcmp(o, "-m") || !strcmp(o, "--model")           ? &a->model
                      : !strcmp(o, "--method") || !strcmp(o, "--methods") ? &a->methods
-                     : !strcmp(o, "-o") || !strcmp(o, "--out") ? &a->out_dir
-                                                                  : NULL;
+                     : !strcmp(o, "-o") || !strcmp(o, "--out")           ? &a->out_dir
+                                                                         : NULL;
   if (str) {
     if (!v) return vl_error(VL_ERR_INVALID, "%s needs a value", o), -1;
     *str = v;
@@ -48,8 +48,7 @@ int cli_explain_arg(int argc, char **argv, int *i, cli_explain_args *a) {
   if (!strcmp(o, "--heads")) o = "--head"; /* the spelling */
   if (!strcmp(o, "--layer") || !strcmp(o, "--head")) {
     if (num(o, v, 0, 4096, &d) || d != (int)d)
-      return vl_error(VL_ERR_INVALID, "%s '%s': expected a layer/head number >= 0", o,
-                      v ? v : ""),
+      return vl_error(VL_ERR_INVALID, "%s '%s': expected a layer/head number >= 0", o, v ? v : ""),
              -1;
     *(!strcmp(o, "--layer") ? &a->layer : &a->head) = (int)d;
   } else if (!strcmp(o, "--smooth")) {

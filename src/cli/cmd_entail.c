@@ -74,8 +74,8 @@ int cmd_entail(int argc, char **argv) {
     vl_log("entail: %d files in %s", nf, a.out_dir);
   }
   if (a.json) {
-    status = cli_print_json(
-        vl_entail_to_json(&res, name, hyp, image, img->width, img->height, ms_load));
+    status =
+        cli_print_json(vl_entail_to_json(&res, name, hyp, image, img->width, img->height, ms_load));
   } else {
     printf("%s (entailment %.3f, neutral %.3f, contradiction %.3f)\n",
            vl_entail_label_name(res.label), res.probs[0], res.probs[1], res.probs[2]);

@@ -32,16 +32,16 @@ int cli_fail_json(bool json, const char *what);
 int cli_print_json(struct cJSON *doc);
 
 #define CLI_EXPLAIN_HELP                                                                           \
-  "  -m DIR             model folder (default: the embedded models/shapes-blip)\n"               \
-  "  --method M1,M2     attention, rollout, gradcam, relevancy, gradient, random, or all\n"     \
-  "                     (default gradcam)\n"                                                      \
-  "  --layer L          gradcam: vision block L; attention: decoder layer L (default last)\n"    \
-  "  --head H           attention/rollout/relevancy on head H alone (default: all heads)\n"     \
-  "  --smooth SIGMA     Gaussian smoothing on the grid, sigma in cells\n"                        \
-  "  --sharpen T        p <- p^(1/T), renormalised\n"                                             \
-  "  --faithfulness     deletion/insertion curves and AUCs beside the random order\n"           \
-  "  --seed S           seed of the random method and order (default 0)\n"                       \
-  "  -o DIR             write pictures and report.html into DIR\n"                               \
+  "  -m DIR             model folder (default: the embedded models/shapes-blip)\n"                 \
+  "  --method M1,M2     attention, rollout, gradcam, relevancy, gradient, random, or all\n"        \
+  "                     (default gradcam)\n"                                                       \
+  "  --layer L          gradcam: vision block L; attention: decoder layer L (default last)\n"      \
+  "  --head H           attention/rollout/relevancy on head H alone (default: all heads)\n"        \
+  "  --smooth SIGMA     Gaussian smoothing on the grid, sigma in cells\n"                          \
+  "  --sharpen T        p <- p^(1/T), renormalised\n"                                              \
+  "  --faithfulness     deletion/insertion curves and AUCs beside the random order\n"              \
+  "  --seed S           seed of the random method and order (default 0)\n"                         \
+  "  -o DIR             write pictures and report.html into DIR\n"                                 \
   "  --json             one JSON document on stdout (../shared/spec/cli-json.md)\n"
 
 #endif

@@ -228,8 +228,7 @@ static int method_once(vl_blip_rec *r, const char *method, int layer, int head, 
     }
   }
   if (!rc && (em->needs & VL_NEEDS_PIXEL_GRAD)) {
-    if (!r->pixels->grad)
-      rc = vl_error(VL_ERR_INVALID, "explain: no gradient reached the pixels");
+    if (!r->pixels->grad) rc = vl_error(VL_ERR_INVALID, "explain: no gradient reached the pixels");
     in.pixel_grad = r->pixels->grad;
     in.pix_c = (int)r->pixels->shape[1];
     in.pix_h = (int)r->pixels->shape[2];

@@ -29,11 +29,11 @@ typedef struct {
   vl_ctx *c;
   vl_tensor *pixels, *ids;
   vl_blip_run run;
-  int64_t T;              /* recorded sequence length */
-  int grid_w, grid_h;     /* patch grid */
-  int n_image;            /* grid_w * grid_h */
-  int *image_tokens;      /* encoder positions of the patches: 1..n_image */
-  int image_w, image_h;   /* original image */
+  int64_t T;               /* recorded sequence length */
+  int grid_w, grid_h;      /* patch grid */
+  int n_image;             /* grid_w * grid_h */
+  int *image_tokens;       /* encoder positions of the patches: 1..n_image */
+  int image_w, image_h;    /* original image */
   int forwards, backwards; /* counters: what explanations cost */
 } vl_blip_rec;
 
@@ -57,10 +57,10 @@ typedef struct {
    * decoder cross-attention layer `layer`; -1 = each method's default (the
    * last). Other methods ignore it. */
   int layer;
-  int head;      /* attention / rollout / relevancy on one head; -1: all heads */
-  double smooth; /* sigma in cells, 0: off */
+  int head;       /* attention / rollout / relevancy on one head; -1: all heads */
+  double smooth;  /* sigma in cells, 0: off */
   double sharpen; /* T, 0: off */
-  uint64_t seed; /* random */
+  uint64_t seed;  /* random */
 } vl_blip_explain_opts;
 
 void vl_blip_explain_opts_init(vl_blip_explain_opts *o);

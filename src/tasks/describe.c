@@ -353,7 +353,8 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
         continue;
       }
       int64_t q[VL_BLIP_DEFAULT_MAX_LENGTH * 4], id[VL_BLIP_DEFAULT_MAX_LENGTH * 4];
-      int k = wd->n_tokens < (int)(sizeof q / sizeof q[0]) ? wd->n_tokens : (int)(sizeof q / sizeof q[0]);
+      int k = wd->n_tokens < (int)(sizeof q / sizeof q[0]) ? wd->n_tokens
+                                                           : (int)(sizeof q / sizeof q[0]);
       for (int j = 0; j < k; j++) {
         q[j] = res->tokens[wd->first + j].query;
         id[j] = res->tokens[wd->first + j].id;
@@ -402,7 +403,8 @@ cJSON *vl_heatmap_json_faith(const vl_heatmap *m, const vl_faithfulness *f) {
 static cJSON *explanations(vl_heatmap *const *maps, const vl_faithfulness *faith, int n) {
   cJSON *e = cJSON_CreateObject();
   for (int k = 0; e && maps && k < n; k++)
-    cJSON_AddItemToObject(e, maps[k]->method, vl_heatmap_json_faith(maps[k], faith ? &faith[k] : NULL));
+    cJSON_AddItemToObject(e, maps[k]->method,
+                          vl_heatmap_json_faith(maps[k], faith ? &faith[k] : NULL));
   return e;
 }
 

@@ -43,11 +43,11 @@ typedef struct {
 } vl_describe_opts;
 
 typedef struct {
-  int64_t id, query; /* the token, the position whose logits produced it */
-  char *text;        /* decoded alone */
-  bool special;      /* [PAD], [MASK]...: left out of the text and the words */
-  double logprob;    /* from the recorded forward */
-  vl_heatmap **maps; /* n_methods entries, or NULL when not explained */
+  int64_t id, query;      /* the token, the position whose logits produced it */
+  char *text;             /* decoded alone */
+  bool special;           /* [PAD], [MASK]...: left out of the text and the words */
+  double logprob;         /* from the recorded forward */
+  vl_heatmap **maps;      /* n_methods entries, or NULL when not explained */
   vl_faithfulness *faith; /* n_methods entries with --faithfulness, else NULL */
 } vl_describe_token;
 

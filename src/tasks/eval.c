@@ -131,7 +131,8 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
                       const vl_eval_opts *o, const vl_explain_cfg *cfg, vl_eval_result *res) {
   char what[4200], path[4200];
   snprintf(what, sizeof what, "%s/manifest.jsonl:%d", dir, lineno);
-  const char *imname = vl_json_str(line, "image", NULL), *caption = vl_json_str(line, "caption", NULL);
+  const char *imname = vl_json_str(line, "image", NULL),
+             *caption = vl_json_str(line, "caption", NULL);
   const cJSON *hyps = cJSON_GetObjectItem(line, "hypotheses");
   if (!imname || !caption || !cJSON_IsArray(hyps))
     return vl_error(VL_ERR_FORMAT, "%s: needs image, caption and hypotheses", what);
@@ -225,8 +226,9 @@ int vl_eval(const vl_blip *m, const char *dir, const vl_eval_opts *o, const vl_e
   snprintf(path, sizeof path, "%s/manifest.jsonl", dir);
   FILE *f = fopen(path, "r");
   if (!f)
-    return vl_error(VL_ERR_IO, "%s: cannot read the Shapes World manifest (make one with 'vlens "
-                               "shapes --out DIR')",
+    return vl_error(VL_ERR_IO,
+                    "%s: cannot read the Shapes World manifest (make one with 'vlens "
+                    "shapes --out DIR')",
                     path);
   char *buf = NULL;
   size_t cap = 0;
@@ -268,8 +270,8 @@ char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char
           r->caption_exact, r->scenes, 100 * div0(r->caption_exact, r->scenes),
           100 * div0(r->caption_words_right, r->caption_words), r->caption_words_right,
           r->caption_words);
-  fprintf(f, "entailment: accuracy %.1f%% (%d/%d hypotheses)\n", 100 * div0(r->correct, r->hypotheses),
-          r->correct, r->hypotheses);
+  fprintf(f, "entailment: accuracy %.1f%% (%d/%d hypotheses)\n",
+          100 * div0(r->correct, r->hypotheses), r->correct, r->hypotheses);
   fprintf(f, "  per template:\n");
   for (int t = 0; t < 5; t++)
     fprintf(f, "    %-13s %5.1f%% (%d/%d)\n", k_tpl[t], 100 * div0(r->tpl_correct[t], r->tpl_n[t]),
@@ -285,8 +287,9 @@ char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char
     fprintf(f, "\n");
   }
   int nw = r->n_methods ? r->word[0].n : 0, nd = r->n_methods ? r->decision[0].n : 0;
-  fprintf(f, "\nexplanations: pointing game / mass in box (caption words: %d targets; "
-             "decisions: %d targets)\n",
+  fprintf(f,
+          "\nexplanations: pointing game / mass in box (caption words: %d targets; "
+          "decisions: %d targets)\n",
           nw, nd);
   fprintf(f, "    %-12s %10s %10s   %10s %10s\n", "method", "word pt", "word mass", "dec pt",
           "dec mass");
@@ -300,8 +303,9 @@ char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char
           div0(r->center_decision.mass, nd));
   fprintf(f, "    %-12s %10.3f %10s   %10.3f %10s\n", "chance", div0(r->chance_word, nw), "",
           div0(r->chance_decision, nd), "");
-  fprintf(f, "\nlatency: load %.0f ms, caption %.1f ms/scene, entailment %.1f ms/hypothesis, "
-             "explanation %.1f ms/target\n",
+  fprintf(f,
+          "\nlatency: load %.0f ms, caption %.1f ms/scene, entailment %.1f ms/hypothesis, "
+          "explanation %.1f ms/target\n",
           r->ms_load, div0(r->ms_caption, r->scenes), div0(r->ms_decide, r->hypotheses),
           div0(r->ms_explain, r->explain_targets));
   fclose(f);
@@ -343,7 +347,8 @@ cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *d
     cJSON_AddItemToArray(mat, cJSON_CreateIntArray(r->confusion[g], 3));
   }
   cJSON *x = cJSON_AddObjectToObject(j, "explanations");
-  cJSON *w = cJSON_AddObjectToObject(x, "caption_words"), *d = cJSON_AddObjectToObject(x, "decisions");
+  cJSON *w = cJSON_AddObjectToObject(x, "caption_words"),
+        *d = cJSON_AddObjectToObject(x, "decisions");
   for (int k = 0; k < r->n_methods; k++) {
     cJSON_AddItemToObject(w, r->methods[k], score_json(&r->word[k]));
     cJSON_AddItemToObject(d, r->methods[k], score_json(&r->decision[k]));

@@ -34,9 +34,9 @@ typedef struct {
   int scenes;
   int caption_exact, caption_words_right, caption_words;
   int hypotheses, correct;
-  int confusion[3][3];           /* [gold][predicted], vl_label order */
-  int tpl_n[5], tpl_correct[5];  /* vl_template order */
-  int n_methods;                 /* cfg methods + random when missing */
+  int confusion[3][3];          /* [gold][predicted], vl_label order */
+  int tpl_n[5], tpl_correct[5]; /* vl_template order */
+  int n_methods;                /* cfg methods + random when missing */
   char methods[VL_EVAL_MAX_METHODS][64];
   vl_eval_score word[VL_EVAL_MAX_METHODS], decision[VL_EVAL_MAX_METHODS];
   vl_eval_score center_word, center_decision;

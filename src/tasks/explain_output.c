@@ -58,8 +58,8 @@ static int write_overlay(const char *dir, const char *stem, const vl_image *big,
   return rc;
 }
 
-static int write_figure(const char *dir, const char *file, const vl_image *img,
-                        const vl_heatmap *m, const char *title, int *nf) {
+static int write_figure(const char *dir, const char *file, const vl_image *img, const vl_heatmap *m,
+                        const char *title, int *nf) {
   char path[4600];
   snprintf(path, sizeof path, "%s/%s", dir, file);
   vl_figure_opts fo;
@@ -239,7 +239,11 @@ int vl_explain_write_outputs(const char *dir, const vl_image *img, const char *m
     }
     char t[512];
     snprintf(t, sizeof t, "vlens: %s", d && d->text ? d->text : hypothesis ? hypothesis : "");
-    vl_report r = {.title = t, .model = model, .image = img, .n_words = nw, .words = words,
+    vl_report r = {.title = t,
+                   .model = model,
+                   .image = img,
+                   .n_words = nw,
+                   .words = words,
                    .entail = ent ? &re : NULL};
     char path[4600];
     snprintf(path, sizeof path, "%s/report.html", dir);
