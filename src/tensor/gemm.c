@@ -61,7 +61,8 @@ static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
     y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_scalar = {4, 8, kern_scalar, widen_scalar, dot_scalar, axpy_scalar};
+const vl_gemm_impl vl_gemm_impl_scalar = {4,          8,           kern_scalar, widen_scalar,
+                                          dot_scalar, axpy_scalar, NULL};
 
 /* ---- kernel selection -------------------------------------------------- */
 
@@ -272,11 +273,25 @@ static void pack_b(const gemm_job *g, int64_t k0, int64_t kc, int64_t j0, int64_
   float tmp[KC];
   for (int64_t jb = j0; jb < j1; jb += NR, dst += kc * NR) {
     int64_t nr = j1 - jb < NR ? j1 - jb : NR;
-    if (!g->tb) { /* B is K x N: rows of nr contiguous values */
+    if (!g->tb && g->bt == VL_F32 && nr == NR && (NR == 32 || NR == 16)) {
+      /* F32 full panels: constant-size copies (inlined, no libc call per row) */
+      const float *src = (const float *)g->B + k0 * g->ldb + jb;
+      for (int64_t k = 0; k < kc; k++, src += g->ldb)
+        if (NR == 32)
+          memcpy(dst + k * 32, src, 32 * sizeof(float));
+        else
+          memcpy(dst + k * 16, src, 16 * sizeof(float));
+    } else if (!g->tb) { /* B is K x N: rows of nr contiguous values */
       for (int64_t k = 0; k < kc; k++) {
         im->widen(elem(g->B, g->bt, (k0 + k) * g->ldb + jb), g->bt, nr, dst + k * NR);
         for (int64_t j = nr; j < NR; j++)
           dst[k * NR + j] = 0;
+      }
+    } else if (im->pack_t && NR % 16 == 0) { /* B is N x K: transpose 16 rows at a time */
+      for (int64_t j = 0; j < NR; j += 16) {
+        int64_t rows = nr - j < 0 ? 0 : nr - j < 16 ? nr - j : 16;
+        im->pack_t(elem(g->B, g->bt, (jb + (rows ? j : 0)) * g->ldb + k0), g->bt, g->ldb, (int)rows,
+                   kc, dst + j, NR, 16);
       }
     } else { /* B is N x K: column j of op(B) is a contiguous row */
       for (int64_t j = 0; j < NR; j++) {
@@ -316,7 +331,9 @@ static void pack_a(const gemm_job *g, int64_t i0, int64_t mc, int64_t k0, int64_
   const int64_t MR = g->im->mr;
   for (int64_t ir = 0; ir < mc; ir += MR, dst += kc * MR) {
     int64_t mr = mc - ir < MR ? mc - ir : MR;
-    if (!g->ta) {
+    if (!g->ta && g->im->pack_t && MR <= 16) {
+      g->im->pack_t(g->A + (i0 + ir) * g->lda + k0, VL_F32, g->lda, (int)mr, kc, dst, MR, (int)MR);
+    } else if (!g->ta) {
       const float *src[12];
       for (int64_t i = 0; i < MR; i++)
         src[i] = i < mr ? g->A + (i0 + ir + i) * g->lda + k0 : g_zero_row;

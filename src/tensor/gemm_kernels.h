@@ -16,6 +16,10 @@ typedef struct {
   void (*widen)(const void *src, vl_dtype t, int64_t n, float *dst);
   float (*dot)(const float *a, const float *b, int64_t n);
   void (*axpy)(float a, const float *x, float *y, int64_t n); /* y += a x */
+  /* Optional (NULL: generic loops): dst[k * ds + r] = (float)row r of src at
+   * k for k < kc, r < width <= 16, zeros for r >= rows; rows ld apart. */
+  void (*pack_t)(const void *src, vl_dtype t, int64_t ld, int rows, int64_t kc, float *dst,
+                 int64_t ds, int width);
 } vl_gemm_impl;
 
 extern const vl_gemm_impl vl_gemm_impl_scalar;
