@@ -21,6 +21,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_shapes(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_train_llm(int argc, char **argv);
 int cmd_describe(int argc, char **argv);
 int cmd_entail(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -18,6 +18,7 @@ static const vl_command commands[] = {
     {"enrich", "caption images, enrich the captions with an LLM, measure the descriptions", cmd_enrich},
     {"dump", "intermediate tensors of one forward/backward pass to safetensors (parity)", cmd_dump},
     {"train", "train a tiny BLIP on Shapes World (captions + entailment), resumable", cmd_train},
+    {"train-llm", "train the tiny Qwen3 enrich LLM (+ BPE tokenizer) on Shapes World, resumable", cmd_train_llm},
     {"describe", "caption an image and show where the model looked for every word", cmd_describe},
     {"entail", "does the image entail a sentence? with the decision's explanation", cmd_entail},
     {"eval", "evaluate captions, entailment and explanations on a Shapes World set", cmd_eval},

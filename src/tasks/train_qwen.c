@@ -1,0 +1,878 @@
+/* `vlens train-llm`: tokenizer + model initialisation, trainable loading,
+ * the training step, checkpoints, resume and evaluation (see train_qwen.h). */
+#include "tasks/train_qwen.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "io/json.h"
+#include "io/rng.h"
+#include "io/safetensors.h"
+#include "tasks/generate.h"
+#include "tensor/ops.h"
+#include "tensor/optim.h"
+#include "tensor/quant.h"
+#include "text/bpe_train.h"
+#include "text/chat.h"
+#include "text/enrich_prompt.h"
+#include "text/metrics.h"
+#include "text/reasoning.h"
+#include "text/shapes_enrich.h"
+
+void vl_train_llm_default_opts(vl_train_llm_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->config = "small";
+  o->vocab_size = 1024;
+  o->tok_scenes = 2000;
+  o->steps = 3000;
+  o->batch = 16;
+  o->warmup = -1;
+  o->save_every = 100;
+  o->lr = 3e-3;
+  o->min_lr_ratio = 0.1;
+  o->weight_decay = 0.01;
+  o->clip = 1.0;
+}
+
+/* ---- configs ------------------------------------------------------------ */
+
+typedef struct {
+  const char *name;
+  int hidden, inter, layers, heads, kv_heads, head_dim, max_pos;
+} qarch;
+
+static const qarch k_archs[] = {
+    {"small", 128, 384, 4, 4, 2, 32, 1024},
+    {"tiny", 32, 64, 1, 2, 1, 16, 1024},
+};
+
+static const qarch *find_arch(const char *name) {
+  for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+    if (!strcmp(k_archs[i].name, name ? name : "small")) return &k_archs[i];
+  vl_error(VL_ERR_INVALID, "train-llm: unknown --config '%s' (small or tiny)", name ? name : "");
+  return NULL;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static int mkdirs(const char *dir) {
+  char p[4096];
+  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+    return vl_error(VL_ERR_LIMIT, "train-llm: path too long: %s", dir);
+  for (char *s = p + 1;; s++) {
+    if (*s == '/' || !*s) {
+      char c = *s;
+      *s = 0;
+      if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        return vl_error(VL_ERR_IO, "%s: cannot create folder (%s)", p, strerror(errno));
+      *s = c;
+      if (!c) break;
+    }
+  }
+  return VL_OK;
+}
+
+static int write_json(const char *dir, const char *file, cJSON *j) {
+  char *text = j ? cJSON_Print(j) : NULL;
+  cJSON_Delete(j);
+  if (!text) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+  char path[4096], tmp[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  int rc = VL_OK;
+  if (!f) {
+    rc = vl_error(VL_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+  } else {
+    size_t len = strlen(text);
+    int bad = fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path)) {
+      remove(tmp);
+      rc = vl_error(VL_ERR_IO, "%s: cannot write", path);
+    }
+  }
+  free(text);
+  return rc;
+}
+
+static int32_t special_id(const vl_tokenizer *tok, const char *name, const char *dir) {
+  int32_t id = vl_tokenizer_token_to_id(tok, name);
+  if (id < 0) vl_error(VL_ERR_FORMAT, "%s/tokenizer.json: no %s token", dir, name);
+  return id;
+}
+
+static int write_configs(const char *dir, const qarch *a, int64_t vocab, int32_t eot,
+                         int32_t im_end) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON *ar = cJSON_CreateArray();
+  cJSON_AddItemToArray(ar, cJSON_CreateString("Qwen3ForCausalLM"));
+  cJSON_AddItemToObject(j, "architectures", ar);
+  cJSON_AddStringToObject(j, "model_type", "qwen3");
+  cJSON_AddNumberToObject(j, "vocab_size", (double)vocab);
+  cJSON_AddNumberToObject(j, "hidden_size", a->hidden);
+  cJSON_AddNumberToObject(j, "intermediate_size", a->inter);
+  cJSON_AddNumberToObject(j, "num_hidden_layers", a->layers);
+  cJSON_AddNumberToObject(j, "num_attention_heads", a->heads);
+  cJSON_AddNumberToObject(j, "num_key_value_heads", a->kv_heads);
+  cJSON_AddNumberToObject(j, "head_dim", a->head_dim);
+  cJSON_AddNumberToObject(j, "max_position_embeddings", a->max_pos);
+  cJSON_AddNumberToObject(j, "rope_theta", 10000);
+  cJSON_AddNumberToObject(j, "rms_norm_eps", 1e-6);
+  cJSON_AddStringToObject(j, "hidden_act", "silu");
+  cJSON_AddBoolToObject(j, "attention_bias", 0);
+  cJSON_AddNumberToObject(j, "attention_dropout", 0);
+  cJSON_AddBoolToObject(j, "tie_word_embeddings", 1);
+  cJSON_AddBoolToObject(j, "use_sliding_window", 0);
+  cJSON_AddBoolToObject(j, "use_cache", 1);
+  cJSON_AddNumberToObject(j, "initializer_range", 0.02);
+  cJSON_AddStringToObject(j, "torch_dtype", "float32");
+  cJSON_AddNumberToObject(j, "bos_token_id", eot);
+  cJSON_AddNumberToObject(j, "eos_token_id", im_end);
+  cJSON_AddStringToObject(j, "vlens_config", a->name);
+  int rc = write_json(dir, "config.json", j);
+  if (rc) return rc;
+  cJSON *g = cJSON_CreateObject();
+  cJSON_AddNumberToObject(g, "bos_token_id", eot);
+  cJSON *eos = cJSON_CreateArray();
+  cJSON_AddItemToArray(eos, cJSON_CreateNumber(im_end));
+  cJSON_AddItemToArray(eos, cJSON_CreateNumber(eot));
+  cJSON_AddItemToObject(g, "eos_token_id", eos);
+  cJSON_AddNumberToObject(g, "pad_token_id", eot);
+  cJSON_AddBoolToObject(g, "do_sample", 0);
+  return write_json(dir, "generation_config.json", g);
+}
+
+/* ---- initialisation ----------------------------------------------------- */
+
+typedef struct {
+  vl_st_writer *w;
+  vl_rng rng;
+  int rc;
+} initw;
+
+static void add_init(initw *iw, bool normal, int64_t d0, int64_t d1, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void add_init(initw *iw, bool normal, int64_t d0, int64_t d1, const char *fmt, ...) {
+  if (iw->rc) return;
+  char name[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  const int64_t n = d0 * (d1 > 0 ? d1 : 1);
+  float *d = malloc((size_t)n * sizeof *d);
+  if (!d) {
+    iw->rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+    return;
+  }
+  for (int64_t i = 0; i < n; i++)
+    d[i] = normal ? (float)(0.02 * vl_rng_normal(&iw->rng)) : 1.0f;
+  const int64_t shape[2] = {d0, d1};
+  iw->rc = vl_st_writer_add(iw->w, name, VL_F32, d1 > 0 ? 2 : 1, shape, d);
+  free(d);
+}
+
+static int train_tokenizer(const char *dir, int vocab_size, int64_t scenes, uint64_t seed) {
+  vl_bpe_options bo = vl_bpe_default_options();
+  bo.vocab_size = vocab_size;
+  vl_bpe_trainer *t = vl_bpe_trainer_new(&bo);
+  if (!t) return vl_last_error_code();
+  vl_log("train-llm: tokenizer corpus of %lld Shapes World scenes", (long long)scenes);
+  size_t len = 0;
+  char *corpus = vl_shapes_enrich_corpus(seed, scenes, &len);
+  int rc = corpus ? vl_bpe_trainer_feed(t, corpus, len) : vl_last_error_code();
+  free(corpus);
+  vl_bpe_model bm;
+  memset(&bm, 0, sizeof bm);
+  if (!rc) rc = vl_bpe_trainer_train(t, &bm);
+  if (!rc) {
+    vl_log("train-llm: BPE %d merges, vocabulary %d + %d special", bm.n_merges, bm.n_tokens,
+           bm.n_special);
+    rc = vl_bpe_save(&bm, dir);
+  }
+  vl_bpe_model_free(&bm);
+  vl_bpe_trainer_free(t);
+  return rc ? vl_error_context("train-llm: tokenizer") : VL_OK;
+}
+
+int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64_t tok_scenes,
+                      uint64_t seed) {
+  const qarch *a = find_arch(config);
+  if (!a) return VL_ERR_INVALID;
+  if (vocab_size < 262 || tok_scenes < 1)
+    return vl_error(VL_ERR_INVALID,
+                    "train-llm: need --vocab-size >= 262 (256 bytes + special tokens) and at "
+                    "least one tokenizer scene");
+  int rc = mkdirs(dir);
+  if (!rc) rc = train_tokenizer(dir, vocab_size, tok_scenes, seed);
+  if (rc) return rc;
+  vl_tokenizer *tok = vl_tokenizer_load(dir);
+  if (!tok) return vl_last_error_code();
+  const int64_t V = vl_tokenizer_n_vocab(tok);
+  const int32_t eot = special_id(tok, "<|endoftext|>", dir);
+  const int32_t im_end = special_id(tok, "<|im_end|>", dir);
+  vl_tokenizer_free(tok);
+  if (eot < 0 || im_end < 0) return VL_ERR_FORMAT;
+  if ((rc = write_configs(dir, a, V, eot, im_end))) return rc;
+  initw iw = {.w = vl_st_writer_new()};
+  if (!iw.w) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+  vl_rng_seed(&iw.rng, seed, 0, 0x716e6974); /* "qnit" */
+  const int64_t C = a->hidden, F = a->inter, D = a->head_dim;
+  const int64_t QD = a->heads * D, KD = a->kv_heads * D;
+  const char *p = "model.layers";
+  add_init(&iw, true, V, C, "model.embed_tokens.weight");
+  for (int l = 0; l < a->layers; l++) {
+    add_init(&iw, false, C, 0, "%s.%d.input_layernorm.weight", p, l);
+    add_init(&iw, false, C, 0, "%s.%d.post_attention_layernorm.weight", p, l);
+    add_init(&iw, true, QD, C, "%s.%d.self_attn.q_proj.weight", p, l);
+    add_init(&iw, true, KD, C, "%s.%d.self_attn.k_proj.weight", p, l);
+    add_init(&iw, true, KD, C, "%s.%d.self_attn.v_proj.weight", p, l);
+    add_init(&iw, true, C, QD, "%s.%d.self_attn.o_proj.weight", p, l);
+    add_init(&iw, false, D, 0, "%s.%d.self_attn.q_norm.weight", p, l);
+    add_init(&iw, false, D, 0, "%s.%d.self_attn.k_norm.weight", p, l);
+    add_init(&iw, true, F, C, "%s.%d.mlp.gate_proj.weight", p, l);
+    add_init(&iw, true, F, C, "%s.%d.mlp.up_proj.weight", p, l);
+    add_init(&iw, true, C, F, "%s.%d.mlp.down_proj.weight", p, l);
+  }
+  add_init(&iw, false, C, 0, "model.norm.weight");
+  rc = iw.rc;
+  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "format", "pt");
+  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "vlens_step", "0");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  if (!rc) rc = vl_st_writer_save(iw.w, path);
+  vl_st_writer_free(iw.w);
+  return rc;
+}
+
+/* ---- trainable loading -------------------------------------------------- */
+
+static vl_tensor *trainable_copy(vl_ctx *c, vl_tensor *w) {
+  vl_tensor *t = vl_clone_f32(c, w);
+  if (!t) return NULL;
+  t->name = w->name;
+  t->requires_grad = true;
+  return vl_grad(c, t) ? t : NULL;
+}
+
+vl_qwen_text *vl_train_llm_load(const char *dir, vl_tensor ***params, int64_t *n_params,
+                                vl_tokenizer **tok) {
+  *params = NULL;
+  *n_params = 0;
+  if (tok) *tok = NULL;
+  vl_qwen_text *m = vl_qwen_text_load(dir);
+  if (!m) return NULL;
+  const bool tied = m->lm_head == m->embed;
+  const int64_t cap = 3 + 15 * m->cfg.n_layers;
+  vl_tensor ***slots = malloc((size_t)cap * sizeof *slots);
+  vl_tensor **list = malloc((size_t)cap * sizeof *list);
+  int64_t n = 0;
+  if (!slots || !list) {
+    vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+    goto fail;
+  }
+  slots[n++] = &m->embed;
+  for (int64_t l = 0; l < m->cfg.n_layers; l++) {
+    vl_qwen_layer *L = &m->layers[l];
+    vl_tensor **ls[] = {&L->ln1, &L->wq, &L->wk,     &L->wv,     &L->wo,  &L->bq,  &L->bk,
+                        &L->bv,  &L->bo, &L->q_norm, &L->k_norm, &L->ln2, &L->gate};
+    for (size_t i = 0; i < sizeof ls / sizeof *ls; i++)
+      if (*ls[i]) slots[n++] = ls[i];
+    slots[n++] = &L->up;
+    slots[n++] = &L->down;
+  }
+  slots[n++] = &m->norm;
+  if (!tied) slots[n++] = &m->lm_head;
+  for (int64_t i = 0; i < n; i++) {
+    if (!(*slots[i] = trainable_copy(m->wctx, *slots[i]))) goto fail;
+    list[i] = *slots[i];
+  }
+  if (tied) m->lm_head = m->embed;
+  free(slots);
+  if (tok && !(*tok = vl_tokenizer_load(dir))) {
+    free(list);
+    vl_qwen_text_free(m);
+    return NULL;
+  }
+  *params = list;
+  *n_params = n;
+  return m;
+fail:
+  free(slots);
+  free(list);
+  vl_qwen_text_free(m);
+  return NULL;
+}
+
+/* ---- examples ----------------------------------------------------------- */
+
+/* The prompt's word range, varied per example (a quarter each the enrich
+ * default 60-120 and the grammar's 15-80, the rest random). */
+static void word_range(uint64_t seed, int64_t index, int *lo, int *hi) {
+  vl_rng r;
+  vl_rng_seed(&r, seed, (uint64_t)index, 0x776f7264); /* "word" */
+  const int64_t k = vl_rng_int(&r, 0, 3);
+  if (k == 0) {
+    *lo = 60, *hi = 120;
+  } else if (k == 1) {
+    *lo = VL_SHAPES_ENRICH_MIN_WORDS, *hi = VL_SHAPES_ENRICH_MAX_WORDS;
+  } else {
+    *lo = (int)vl_rng_int(&r, 5, 100);
+    *hi = *lo + (int)vl_rng_int(&r, 10, 150);
+  }
+}
+
+static int encode(const vl_tokenizer *tok, const char *text, int32_t **ids, size_t *n) {
+  return vl_tokenizer_encode(tok, text, strlen(text), 0, ids, n);
+}
+
+/* The LLM prompt of `vlens enrich` for one caption, token ids. */
+static int prompt_ids(const vl_tokenizer *tok, const char *caption, const vl_enrich_options *o,
+                      int32_t **ids, size_t *n) {
+  char *prompt = vl_enrich_chat_prompt(VL_CHAT_QWEN3, &caption, 1, o);
+  if (!prompt) return vl_last_error_code();
+  int rc = encode(tok, prompt, ids, n);
+  free(prompt);
+  return rc;
+}
+
+int vl_llm_sample_make(const vl_tokenizer *tok, uint64_t seed, int64_t index, vl_llm_sample *s) {
+  memset(s, 0, sizeof *s);
+  const int32_t im_end = vl_tokenizer_token_to_id(tok, "<|im_end|>");
+  if (im_end < 0) return vl_error(VL_ERR_FORMAT, "train-llm: the tokenizer has no <|im_end|>");
+  vl_enrich_options o = vl_enrich_default_options();
+  o.enable_thinking = 0;
+  word_range(seed, index, &o.min_words, &o.max_words);
+  char *user = NULL, *target = NULL, *caption = NULL;
+  int rc = vl_shapes_enrich_pair(seed, index, &o, &user, &target, &caption);
+  int32_t *p = NULL, *t = NULL;
+  size_t np = 0, nt = 0;
+  if (!rc) rc = prompt_ids(tok, caption, &o, &p, &np);
+  if (!rc) rc = encode(tok, target, &t, &nt);
+  if (!rc && !(s->ids = malloc((np + nt + 1) * sizeof *s->ids)))
+    rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+  if (!rc) {
+    memcpy(s->ids, p, np * sizeof *p);
+    memcpy(s->ids + np, t, nt * sizeof *t);
+    s->ids[np + nt] = im_end;
+    s->n = (int64_t)(np + nt + 1);
+    s->n_prompt = (int64_t)np;
+  }
+  free(p);
+  free(t);
+  free(user);
+  free(target);
+  free(caption);
+  return rc ? vl_error_context("train-llm: example %lld", (long long)index) : VL_OK;
+}
+
+void vl_llm_sample_free(vl_llm_sample *s) {
+  free(s->ids);
+  memset(s, 0, sizeof *s);
+}
+
+/* ---- the training step -------------------------------------------------- */
+
+static int64_t argmax_row(const float *r, int64_t n) {
+  int64_t b = 0;
+  for (int64_t i = 1; i < n; i++)
+    if (r[i] > r[b]) b = i;
+  return b;
+}
+
+int vl_train_llm_batch(vl_ctx *c, const vl_qwen_text *m, const vl_llm_sample *s, int64_t n,
+                       int32_t pad, vl_llm_batch_stats *st) {
+  if (n < 1) return vl_error(VL_ERR_INVALID, "train-llm: empty batch");
+  int64_t T = 1, R = 0, real = 0;
+  for (int64_t b = 0; b < n; b++) {
+    if (s[b].n_prompt < 1 || s[b].n <= s[b].n_prompt)
+      return vl_error(VL_ERR_INVALID, "train-llm: sample %lld has no prompt or no target",
+                      (long long)b);
+    if (s[b].n > m->cfg.max_pos)
+      return vl_error(VL_ERR_LIMIT,
+                      "train-llm: sample %lld has %lld tokens, more than the model's %lld "
+                      "positions",
+                      (long long)b, (long long)s[b].n, (long long)m->cfg.max_pos);
+    T = s[b].n > T ? s[b].n : T;
+    R += s[b].n - s[b].n_prompt;
+    real += s[b].n;
+  }
+  const int64_t V = m->cfg.vocab;
+  size_t mark = vl_ctx_mark(c);
+  int64_t sid[2] = {n, T}, sr[1] = {R};
+  vl_tensor *ids = vl_new_uninit(c, VL_I64, 2, sid);
+  vl_tensor *rows = vl_new_uninit(c, VL_I64, 1, sr); /* hidden row per loss row */
+  vl_tensor *tgt = vl_new_uninit(c, VL_I64, 1, sr);  /* target id per loss row */
+  if (!ids || !rows || !tgt) goto fail;
+  int64_t *id = ids->data, *rw = rows->data, *tg = tgt->data, r = 0;
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t i = 0; i < T; i++)
+      id[b * T + i] = i < s[b].n ? s[b].ids[i] : pad;
+    for (int64_t i = s[b].n_prompt - 1; i < s[b].n - 1; i++, r++) {
+      rw[r] = b * T + i;
+      tg[r] = s[b].ids[i + 1];
+    }
+  }
+  const vl_qwen_fwd fo = {.skip_logits = true};
+  vl_tensor *h = vl_qwen_text_forward(c, m, ids, &fo);
+  int64_t s2[2] = {n * T, m->cfg.hidden};
+  vl_tensor *lg =
+      vl_linear_any(c, vl_gather_rows(c, vl_reshape(c, h, 2, s2), rows), m->lm_head, NULL);
+  vl_tensor *loss = vl_cross_entropy(c, lg, tgt, -100);
+  if (!loss) goto fail;
+  if (st) {
+    st->loss = (double)vl_f32(loss)[0];
+    st->tokens = real;
+    st->n = R;
+    st->ok = 0;
+    for (int64_t i = 0; i < R; i++)
+      st->ok += argmax_row(vl_f32(lg) + i * V, V) == tg[i];
+  }
+  int rc = vl_backward(c, loss, NULL);
+  vl_ctx_reset(c, mark);
+  return rc;
+fail:
+  vl_ctx_reset(c, mark);
+  return vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
+}
+
+/* ---- state, checkpoints ------------------------------------------------- */
+
+typedef struct {
+  vl_train_llm_opts o;
+  vl_qwen_text *m;
+  vl_tokenizer *tok;
+  vl_tensor **params;
+  int64_t n_params;
+  vl_adamw *opt;
+  int64_t step;
+  double ema_acc;
+} trainer;
+
+static cJSON *opts_json(const vl_train_llm_opts *o) {
+  cJSON *j = cJSON_CreateObject();
+  char seed[32];
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+  cJSON_AddStringToObject(j, "config", o->config);
+  cJSON_AddNumberToObject(j, "vocab_size", o->vocab_size);
+  cJSON_AddNumberToObject(j, "tok_scenes", (double)o->tok_scenes);
+  cJSON_AddNumberToObject(j, "steps", (double)o->steps);
+  cJSON_AddNumberToObject(j, "batch", (double)o->batch);
+  cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
+  cJSON_AddNumberToObject(j, "lr", o->lr);
+  cJSON_AddNumberToObject(j, "min_lr_ratio", o->min_lr_ratio);
+  cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
+  cJSON_AddNumberToObject(j, "clip", o->clip);
+  cJSON_AddStringToObject(j, "seed", seed);
+  return j;
+}
+
+/* The saved options; out->config points into static storage. */
+static int opts_parse(const char *text, const char *what, vl_train_llm_opts *o) {
+  cJSON *j = vl_json_parse(text, strlen(text), what);
+  if (!j) return vl_last_error_code();
+  const qarch *a = find_arch(vl_json_str(j, "config", ""));
+  const char *seed = vl_json_str(j, "seed", NULL);
+  o->steps = vl_json_int(j, "steps", 0);
+  o->batch = vl_json_int(j, "batch", 0);
+  if (!a || !seed || o->steps <= 0 || o->batch <= 0) {
+    cJSON_Delete(j);
+    return vl_error(VL_ERR_FORMAT, "%s: training options are incomplete", what);
+  }
+  o->config = a->name;
+  o->vocab_size = (int)vl_json_int(j, "vocab_size", 0);
+  o->tok_scenes = vl_json_int(j, "tok_scenes", 0);
+  o->warmup = vl_json_int(j, "warmup", 0);
+  o->lr = vl_json_float(j, "lr", 0);
+  o->min_lr_ratio = vl_json_float(j, "min_lr_ratio", 0);
+  o->weight_decay = vl_json_float(j, "weight_decay", 0);
+  o->clip = vl_json_float(j, "clip", 0);
+  o->seed = strtoull(seed, NULL, 10);
+  cJSON_Delete(j);
+  return VL_OK;
+}
+
+static int save_checkpoint(trainer *t) {
+  const char *dir = t->o.out_dir;
+  char path[4096], stepbuf[32];
+  snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)t->step);
+  cJSON *oj = opts_json(&t->o);
+  char *ojs = cJSON_PrintUnformatted(oj);
+  cJSON_Delete(oj);
+  vl_st_writer *mw = vl_st_writer_new(), *ow = vl_st_writer_new();
+  int rc = (!ojs || !mw || !ow) ? vl_error(VL_ERR_NOMEM, "train-llm: out of memory") : VL_OK;
+  for (int64_t i = 0; i < t->n_params && !rc; i++) {
+    const vl_tensor *p = t->params[i];
+    char nm[300];
+    rc = vl_st_writer_add(mw, p->name, VL_F32, p->ndim, p->shape, p->data);
+    snprintf(nm, sizeof nm, "exp_avg.%s", p->name);
+    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, p->ndim, p->shape, t->opt->m[i]);
+    snprintf(nm, sizeof nm, "exp_avg_sq.%s", p->name);
+    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, p->ndim, p->shape, t->opt->v[i]);
+  }
+  if (!rc) rc = vl_st_writer_set_metadata(mw, "format", "pt");
+  if (!rc) rc = vl_st_writer_set_metadata(mw, "vlens_step", stepbuf);
+  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_step", stepbuf);
+  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_train_llm_opts", ojs);
+  /* Optimizer first, model second: a crash in between leaves steps that
+   * differ, which --resume reports instead of mixing states. */
+  snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+  if (!rc) rc = vl_st_writer_save(ow, path);
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  if (!rc) rc = vl_st_writer_save(mw, path);
+  vl_st_writer_free(mw);
+  vl_st_writer_free(ow);
+  free(ojs);
+  return rc ? vl_error_context("train-llm: checkpoint at step %lld", (long long)t->step) : VL_OK;
+}
+
+static int make_optimizer(trainer *t) {
+  bool *decay = malloc((size_t)t->n_params * sizeof *decay);
+  if (!decay) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+  /* matrices decay, norm weights and the embedding do not (HF practice) */
+  for (int64_t i = 0; i < t->n_params; i++)
+    decay[i] = t->params[i]->ndim >= 2 && t->params[i] != t->m->embed;
+  vl_adamw_cfg cfg = vl_adamw_default_cfg();
+  cfg.weight_decay = (float)t->o.weight_decay;
+  t->opt = vl_adamw_new(t->params, decay, t->n_params, &cfg);
+  free(decay);
+  return t->opt ? VL_OK : vl_last_error_code();
+}
+
+static int load_optimizer(trainer *t, vl_safetensors *st) {
+  const char *what = vl_st_name(st);
+  for (int64_t i = 0; i < t->n_params; i++) {
+    const vl_tensor *p = t->params[i];
+    char nm[300];
+    for (int k = 0; k < 2; k++) {
+      snprintf(nm, sizeof nm, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+      const vl_st_tensor *s = vl_st_find(st, nm);
+      if (!s) return vl_last_error_code();
+      if (s->dtype != VL_F32 || vl_st_numel(s) != p->numel)
+        return vl_error(VL_ERR_FORMAT, "%s: tensor '%s' does not match the model", what, nm);
+      memcpy(k ? t->opt->v[i] : t->opt->m[i], s->data, (size_t)p->numel * sizeof(float));
+    }
+  }
+  return VL_OK;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static int check_opts(const vl_train_llm_opts *o) {
+  if (!o->out_dir || !*o->out_dir)
+    return vl_error(VL_ERR_INVALID, "train-llm: --out DIR is required");
+  if (o->resume) return VL_OK; /* the rest comes from the checkpoint */
+  if (o->steps <= 0 || o->batch <= 0)
+    return vl_error(VL_ERR_INVALID, "train-llm: --steps and --batch must be positive");
+  if (!(o->lr > 0) || !(o->lr < 10) || !(o->weight_decay >= 0) || !(o->clip >= 0) ||
+      !(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1))
+    return vl_error(
+        VL_ERR_INVALID,
+        "train-llm: need 0 < lr < 10, weight decay >= 0, clip >= 0, min lr ratio in [0, 1]");
+  if (o->warmup > o->steps)
+    return vl_error(VL_ERR_INVALID, "train-llm: --warmup %lld exceeds --steps %lld",
+                    (long long)o->warmup, (long long)o->steps);
+  if (o->vocab_size < 262 || o->tok_scenes < 1)
+    return vl_error(VL_ERR_INVALID,
+                    "train-llm: --vocab-size %d must be >= 262 and --tok-scenes >= 1",
+                    o->vocab_size);
+  return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
+}
+
+static int64_t meta_step(const vl_safetensors *st) {
+  const char *s = vl_st_metadata(st, "vlens_step");
+  char *end;
+  long long v = s ? strtoll(s, &end, 10) : -1;
+  return s && *s && !*end && v >= 0 ? v : -1;
+}
+
+/* Options, step and optimizer state of an existing run in o.out_dir. */
+static int open_resume(trainer *t, vl_safetensors **ost) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/optimizer.safetensors", t->o.out_dir);
+  vl_safetensors *st = vl_st_open(path);
+  if (!st) return vl_error_context("train-llm: --resume needs an earlier run in %s", t->o.out_dir);
+  const char *oj = vl_st_metadata(st, "vlens_train_llm_opts");
+  int64_t step = meta_step(st);
+  int rc = !oj || step < 0 ? vl_error(VL_ERR_FORMAT, "%s: no vlens train-llm state", path) : VL_OK;
+  if (!rc) rc = opts_parse(oj, path, &t->o);
+  snprintf(path, sizeof path, "%s/model.safetensors", t->o.out_dir);
+  vl_safetensors *ms = rc ? NULL : vl_st_open(path);
+  if (!rc && !ms) rc = vl_last_error_code();
+  if (!rc && meta_step(ms) != step)
+    rc = vl_error(VL_ERR_FORMAT,
+                  "%s: step %lld but optimizer.safetensors is at step %lld (interrupted "
+                  "while saving); start again or restore a copy",
+                  path, (long long)meta_step(ms), (long long)step);
+  vl_st_close(ms);
+  if (rc) {
+    vl_st_close(st);
+    return rc;
+  }
+  t->step = step;
+  *ost = st;
+  return VL_OK;
+}
+
+int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
+  int rc = check_opts(oin);
+  if (rc) return rc;
+  trainer t = {.o = *oin};
+  vl_safetensors *ost = NULL;
+  vl_ctx *c = NULL;
+  vl_llm_sample *smp = NULL;
+  if (oin->resume) {
+    if ((rc = open_resume(&t, &ost))) return rc;
+    t.o.out_dir = oin->out_dir;
+    t.o.stop_after = oin->stop_after;
+    t.o.save_every = oin->save_every;
+    t.o.resume = true;
+    vl_log("train-llm: resuming %s at step %lld of %lld", t.o.out_dir, (long long)t.step,
+           (long long)t.o.steps);
+  } else {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", oin->out_dir);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      fclose(f);
+      return vl_error(VL_ERR_INVALID,
+                      "train-llm: %s already holds a training run; pass --resume to continue "
+                      "it or choose another --out",
+                      oin->out_dir);
+    }
+    if (t.o.warmup < 0) t.o.warmup = t.o.steps / 20;
+    if ((rc = vl_train_llm_init(t.o.out_dir, t.o.config, t.o.vocab_size, t.o.tok_scenes, t.o.seed)))
+      return rc;
+  }
+  t.m = vl_train_llm_load(t.o.out_dir, &t.params, &t.n_params, &t.tok);
+  if (!t.m) {
+    rc = vl_last_error_code();
+    goto done;
+  }
+  const int32_t pad = vl_tokenizer_token_to_id(t.tok, "<|endoftext|>");
+  if (pad < 0) {
+    rc = vl_error(VL_ERR_FORMAT, "%s/tokenizer.json: no <|endoftext|> token", t.o.out_dir);
+    goto done;
+  }
+  if ((rc = make_optimizer(&t))) goto done;
+  if (ost) {
+    if ((rc = load_optimizer(&t, ost))) goto done;
+    t.opt->step = t.step;
+  }
+  if (!(c = vl_ctx_new()) || !(smp = calloc((size_t)t.o.batch, sizeof *smp))) {
+    rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+    goto done;
+  }
+  vl_ctx_set_recording(c, true);
+  const int64_t end = t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
+  int64_t n_weights = 0;
+  for (int64_t i = 0; i < t.n_params; i++)
+    n_weights += t.params[i]->numel;
+  vl_log("train-llm: %s Qwen3, %lld parameters, vocabulary %lld, %lld steps x %lld sequences, "
+         "lr %g, out %s",
+         t.o.config, (long long)n_weights, (long long)t.m->cfg.vocab, (long long)t.o.steps,
+         (long long)t.o.batch, t.o.lr, t.o.out_dir);
+  vl_progress pr;
+  vl_progress_start(&pr, "train-llm", end - t.step);
+  const double t0 = vl_now_seconds();
+  const int64_t first = t.step;
+  double loss = 0, loss_first = 0, tokens = 0;
+  bool have_ema = false;
+  while (t.step < end && !rc) {
+    const int64_t s = t.step;
+    const double lr = vl_lr_cosine(s, t.o.steps, t.o.warmup, t.o.lr, t.o.min_lr_ratio);
+    vl_zero_param_grads(t.params, t.n_params);
+    vl_llm_batch_stats st = {0};
+    int64_t made = 0;
+    for (; made < t.o.batch && !rc; made++)
+      rc = vl_llm_sample_make(t.tok, t.o.seed, s * t.o.batch + made, &smp[made]);
+    if (!rc) rc = vl_train_llm_batch(c, t.m, smp, t.o.batch, pad, &st);
+    for (int64_t b = 0; b < made; b++)
+      vl_llm_sample_free(&smp[b]);
+    if (rc) break;
+    const double norm = vl_clip_grad_norm(t.params, t.n_params, t.o.clip);
+    if (!isfinite(norm) || !isfinite(st.loss)) {
+      rc = vl_error(VL_ERR_INVALID,
+                    "train-llm: step %lld: loss %g, gradient norm %g (diverged; lower --lr)",
+                    (long long)s, st.loss, norm);
+      break;
+    }
+    if ((rc = vl_adamw_step(t.opt, (float)lr))) break;
+    t.step = s + 1;
+    loss = st.loss;
+    tokens += (double)st.tokens;
+    if (s == first) loss_first = loss;
+    const double acc = st.n ? (double)st.ok / (double)st.n : 0;
+    t.ema_acc = have_ema ? 0.95 * t.ema_acc + 0.05 * acc : acc;
+    have_ema = true;
+    char extra[160];
+    const double el = vl_now_seconds() - t0;
+    snprintf(extra, sizeof extra, "step %lld loss %.4f acc %.3f lr %.2e %.0f tok/s",
+             (long long)t.step, loss, t.ema_acc, lr, el > 0 ? tokens / el : 0.0);
+    vl_progress_update(&pr, t.step - first, extra);
+    if ((t.o.save_every > 0 && t.step % t.o.save_every == 0) || t.step == end)
+      rc = save_checkpoint(&t);
+  }
+  vl_progress_end(&pr);
+  const double el = vl_now_seconds() - t0;
+  if (rep) {
+    rep->step = t.step;
+    rep->loss = loss;
+    rep->loss_first = loss_first;
+    rep->token_acc = t.ema_acc;
+    rep->tokens_per_s = el > 0 ? tokens / el : 0;
+  }
+  if (!rc)
+    vl_log("train-llm: step %lld, loss %.4f, target token acc %.3f; saved in %s", (long long)t.step,
+           loss, t.ema_acc, t.o.out_dir);
+done:
+  free(smp);
+  vl_ctx_free(c);
+  vl_adamw_free(t.opt);
+  free(t.params);
+  vl_tokenizer_free(t.tok);
+  vl_qwen_text_free(t.m);
+  vl_st_close(ost);
+  return rc;
+}
+
+/* ---- evaluation --------------------------------------------------------- */
+
+int vl_llm_mentions_check(const char *text, const vl_shapes_scene *sc, vl_llm_mentions *out) {
+  memset(out, 0, sizeof *out);
+  if (!text || !sc) return vl_error(VL_ERR_INVALID, "train-llm: mentions: no text or scene");
+  bool pair[VL_COLOR_COUNT][VL_SHAPE_COUNT] = {{false}};
+  bool col[VL_COLOR_COUNT] = {false}, shp[VL_SHAPE_COUNT] = {false};
+  for (int i = 0; i < sc->n_objects; i++) {
+    const vl_shapes_object *o = &sc->objects[i];
+    pair[o->color][o->shape] = col[o->color] = shp[o->shape] = true;
+  }
+  for (int k = 0; k < VL_COLOR_COUNT; k++) {
+    if (!col[k]) out->invented += (int)vl_metrics_count(text, vl_color_name((vl_color)k));
+    for (int s = 0; s < VL_SHAPE_COUNT; s++) {
+      char kw[64];
+      snprintf(kw, sizeof kw, "%s %s", vl_color_name((vl_color)k), vl_shape_name((vl_shape)s));
+      const size_t hits = vl_metrics_count(text, kw);
+      if (pair[k][s]) {
+        out->keys++;
+        out->found += hits > 0;
+      } else {
+        out->invented += (int)hits;
+      }
+    }
+  }
+  for (int s = 0; s < VL_SHAPE_COUNT; s++)
+    if (!shp[s]) out->invented += (int)vl_metrics_count(text, vl_shape_name((vl_shape)s));
+  return VL_OK;
+}
+
+typedef struct {
+  char *text;
+  size_t len, cap;
+} textacc;
+
+static int collect(void *user, int32_t id, const char *text, size_t len) {
+  (void)id;
+  textacc *a = user;
+  if (!text || !len) return 0;
+  if (a->len + len + 1 > a->cap) {
+    size_t cap = (a->len + len + 1) * 2;
+    char *p = realloc(a->text, cap);
+    if (!p) return 1;
+    a->text = p;
+    a->cap = cap;
+  }
+  memcpy(a->text + a->len, text, len);
+  a->len += len;
+  a->text[a->len] = 0;
+  return 0;
+}
+
+/* Greedy description of one scene's caption, reasoning stripped. */
+static char *describe(const vl_qwen_text *m, const vl_tokenizer *tok, const char *caption,
+                      int max_tokens, size_t *n_gen) {
+  vl_enrich_options o = vl_enrich_default_options();
+  o.enable_thinking = 0;
+  int32_t *ids = NULL;
+  size_t n = 0;
+  if (prompt_ids(tok, caption, &o, &ids, &n)) return NULL;
+  vl_generate_opts g = {.sampling = vl_sampler_defaults(), .max_tokens = max_tokens};
+  if ((int64_t)n + max_tokens > m->cfg.max_pos) g.max_tokens = (int)(m->cfg.max_pos - (int64_t)n);
+  textacc acc = {0};
+  vl_generate_stats gs;
+  int rc = g.max_tokens > 0 ? vl_generate(m, tok, ids, n, &g, collect, &acc, NULL, NULL, &gs)
+                            : vl_error(VL_ERR_LIMIT,
+                                       "train-llm: prompt of %zu tokens fills "
+                                       "the context",
+                                       n);
+  free(ids);
+  if (rc) {
+    free(acc.text);
+    return NULL;
+  }
+  *n_gen = gs.n_generated;
+  char *answer = vl_reasoning_answer(acc.text ? acc.text : "");
+  free(acc.text);
+  return answer;
+}
+
+int vl_train_llm_eval(const vl_qwen_text *m, const vl_tokenizer *tok, uint64_t seed, int64_t n,
+                      int max_tokens, vl_llm_eval_cb cb, void *user, vl_llm_eval *out) {
+  memset(out, 0, sizeof *out);
+  if (!m || !tok || n < 1) return vl_error(VL_ERR_INVALID, "train-llm: eval needs n >= 1 scenes");
+  if (max_tokens <= 0) max_tokens = 256;
+  vl_shapes_options so = vl_shapes_default_options();
+  so.n_hypotheses = 0;
+  vl_progress pr;
+  vl_progress_start(&pr, "eval-llm", n);
+  const double t0 = vl_now_seconds();
+  double sum_recall = 0, words = 0;
+  int rc = VL_OK;
+  for (int64_t i = 0; i < n && !rc; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(seed, i, &so);
+    if (!sc) {
+      rc = vl_last_error_code();
+      break;
+    }
+    size_t ng = 0;
+    char *d = describe(m, tok, sc->caption, max_tokens, &ng);
+    vl_llm_mentions mn;
+    rc = d ? vl_llm_mentions_check(d, sc, &mn) : vl_last_error_code();
+    if (!rc) {
+      out->n++;
+      out->keys += mn.keys;
+      out->found += mn.found;
+      sum_recall += mn.keys ? (double)mn.found / mn.keys : 1.0;
+      out->with_invented += mn.invented > 0;
+      words += (double)vl_metrics_length(d, 0);
+      out->gen_tokens += (int64_t)ng;
+      if (cb) cb(user, i, sc->caption, d, &mn);
+      char extra[96];
+      snprintf(extra, sizeof extra, "recall %.3f invented-free %.3f",
+               out->keys ? (double)out->found / (double)out->keys : 1.0,
+               1.0 - (double)out->with_invented / (double)out->n);
+      vl_progress_update(&pr, i + 1, extra);
+    }
+    free(d);
+    vl_shapes_free(sc);
+  }
+  vl_progress_end(&pr);
+  if (rc) return vl_error_context("train-llm: eval");
+  const double el = vl_now_seconds() - t0;
+  out->recall = out->keys ? (double)out->found / (double)out->keys : 1.0;
+  out->mean_recall = sum_recall / (double)out->n;
+  out->no_invented_rate = 1.0 - (double)out->with_invented / (double)out->n;
+  out->mean_words = words / (double)out->n;
+  out->tokens_per_s = el > 0 ? (double)out->gen_tokens / el : 0;
+  return VL_OK;
+}
