@@ -12,6 +12,7 @@
 #include "io/json.h"
 #include "models/blip.h"
 #include "models/clip.h"
+#include "models/qwen_vl.h"
 
 static void usage(FILE *f) {
   fprintf(f, "usage: vlens dump -m MODEL_DIR [--image IMG] (--prompt TEXT | --ids \"i1 i2 ...\")\n"
@@ -25,7 +26,8 @@ static void usage(FILE *f) {
              "  --target-id ID      (image-text matching always targets itm_logits[0, 1];\n"
              "                      CLIP: --target-pos 0 --target-id 0 = logits_per_image[0, 0])\n"
              "  -o, --output PATH   output .safetensors\n"
-             "families: BlipForConditionalGeneration, BlipForImageTextRetrieval, CLIPModel\n");
+             "families: BlipForConditionalGeneration, BlipForImageTextRetrieval, CLIPModel,\n"
+             "          Qwen2VLForConditionalGeneration, Qwen2_5_VLForConditionalGeneration\n");
 }
 
 static int parse_i64(const char *opt, const char *s, int64_t *out) {
@@ -133,8 +135,9 @@ int cmd_dump(int argc, char **argv) {
     return cli_fail("dump");
   }
   bool blip = vl_blip_is_blip_config(cfg), clip = vl_clip_is_clip_config(cfg);
+  bool qvl = vl_qwen_vl_is_config(cfg);
   const char *arch = vl_json_str(cfg, "architectures.0", "(none)");
-  if (!blip && !clip) {
+  if (!blip && !clip && !qvl) {
     fprintf(stderr, "vlens dump: %s: architecture '%s' is not supported by dump yet\n", path, arch);
     cJSON_Delete(cfg);
     free(ids);
@@ -142,6 +145,20 @@ int cmd_dump(int argc, char **argv) {
   }
   cJSON_Delete(cfg);
   int rc = 1;
+  if (qvl) {
+    vl_qwen_vl *qm = vl_qwen_vl_load(model);
+    vl_st_writer *qw = vl_st_writer_new();
+    if (qm && qw && vl_qwen_vl_dump(qm, &o, qw) == VL_OK && vl_st_writer_save(qw, out) == VL_OK) {
+      vl_log("dump: wrote %s", out);
+      rc = 0;
+    } else {
+      cli_fail("dump");
+    }
+    vl_st_writer_free(qw);
+    vl_qwen_vl_free(qm);
+    free(ids);
+    return rc;
+  }
   if (clip) {
     vl_clip *cm = vl_clip_load(model);
     vl_st_writer *cw = vl_st_writer_new();
