@@ -342,6 +342,12 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps);
     vl_tensor *f = vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
     x = vl_add(c, x, vl_linear_any(c, f, L->down, NULL));
+    if (l < opt->n_layer_add && opt->layer_add[l]) {
+      int64_t s2[2] = {B * T, C}, s3b[3] = {B, T, C};
+      vl_tensor *x2 = vl_reshape(c, x, 2, s2);
+      vl_tensor *rows = vl_add(c, vl_gather_rows(c, x2, opt->layer_add_idx), opt->layer_add[l]);
+      x = vl_reshape(c, vl_scatter_rows(c, x2, rows, opt->layer_add_idx), 3, s3b);
+    }
     if (!x) return NULL;
   }
   if (kv) vl_kv_advance(kv, T);

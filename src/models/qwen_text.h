@@ -93,6 +93,11 @@ typedef struct {
    * skip_logits: return the hidden state instead (no lm_head). */
   bool last_only;
   bool skip_logits;
+  /* DeepStack (Qwen3-VL): after layer l < n_layer_add, the hidden-state rows
+   * layer_add_idx (I64 over B*T) get layer_add[l] (rows, hidden) added. */
+  vl_tensor *const *layer_add;
+  int n_layer_add;
+  vl_tensor *layer_add_idx;
 } vl_qwen_fwd;
 
 /* ids (B, T) I32/I64 -> logits (B, T, vocab) in c (or the hidden state, see
