@@ -77,6 +77,9 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -c -o $@ $<
 
+# The web UI page is embedded by the assembler (.incbin in src/serve/ui.c).
+$(B)/src/serve/ui.o: src/serve/ui.html
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:=.d)
 
 # ---- tests ---------------------------------------------------------------

@@ -28,5 +28,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_enrich(int argc, char **argv);
 int cmd_bpe_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const vl_command commands[] = {
     {"entail", "does the image entail a sentence? with the decision's explanation", cmd_entail},
     {"eval", "evaluate captions, entailment and explanations on a Shapes World set", cmd_eval},
     {"bpe-train", "train a byte-level BPE tokenizer (tokenizer.json) on files or Shapes World", cmd_bpe_train},
+    {"serve", "web UI and OpenAI-compatible HTTP API (chat, describe, entail)", cmd_serve},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
