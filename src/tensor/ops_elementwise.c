@@ -194,8 +194,14 @@ static void binary_backward(vl_ctx *c, vl_node *nd) {
   for (int w = 0; w < 2; w++) {
     vl_tensor *t = w ? b : a;
     if (!t->requires_grad) continue;
-    float *gd = vl_grad(c, t);
+    bool fresh;
+    float *gd = vl_grad_fresh(c, t, &fresh);
     if (!gd) return;
+    if (fresh && op == OP_ADD && t->numel == y->numel) { /* d a = d y, same layout */
+      memcpy(gd, y->grad, (size_t)y->numel * sizeof(float));
+      continue;
+    }
+    if (fresh) memset(gd, 0, (size_t)t->numel * sizeof(float));
     bwd_arg k = {p, y->grad, NULL, gd, 1.0f, w};
     if (op == OP_SUB && w == 1) k.alpha = -1.0f;
     if (op == OP_MUL) k.other = vl_f32(w ? a : b);

@@ -181,8 +181,11 @@ static void linear_backward(vl_ctx *c, vl_node *n) {
   const float *G = n->out->grad;
   int64_t out = w->shape[0], in = w->shape[1], M = rows_of(x);
   if (x->requires_grad) { /* dx (M x in) = G (M x out) w (out x in) */
-    float *dx = vl_grad(c, x);
-    if (dx) vl_gemm(false, false, M, in, out, 1.0f, G, out, w->data, w->dtype, in, 1.0f, dx, in);
+    bool fresh;
+    float *dx = vl_grad_fresh(c, x, &fresh);
+    if (dx)
+      vl_gemm(false, false, M, in, out, 1.0f, G, out, w->data, w->dtype, in, fresh ? 0.0f : 1.0f,
+              dx, in);
   }
   if (w->requires_grad && w->dtype == VL_F32) { /* dw (out x in) = G^T x */
     float *dw = vl_grad(c, w);

@@ -17,8 +17,12 @@ static void add_into(float *restrict d, const float *restrict s, int64_t n) {
 /* ---- reshape ----------------------------------------------------------- */
 
 static void reshape_backward(vl_ctx *c, vl_node *n) {
-  float *gx = vl_grad(c, n->in[0]);
-  if (gx) add_into(gx, n->out->grad, n->out->numel);
+  bool fresh;
+  float *gx = vl_grad_fresh(c, n->in[0], &fresh);
+  if (gx && fresh)
+    memcpy(gx, n->out->grad, (size_t)n->out->numel * sizeof(float));
+  else if (gx)
+    add_into(gx, n->out->grad, n->out->numel);
 }
 
 vl_tensor *vl_reshape(vl_ctx *c, vl_tensor *x, int ndim, const int64_t *shape) {

@@ -257,6 +257,12 @@ float *vl_grad(vl_ctx *c, vl_tensor *t) {
   return t->grad;
 }
 
+float *vl_grad_fresh(vl_ctx *c, vl_tensor *t, bool *fresh) {
+  *fresh = !t->grad;
+  if (!t->grad) t->grad = vl_ctx_alloc_uninit(c, (size_t)t->numel * sizeof(float));
+  return t->grad;
+}
+
 int vl_backward(vl_ctx *c, vl_tensor *out, const float *dout) {
   if (!out) return vl_error(VL_ERR_INVALID, "backward of a failed forward");
   if (!out->requires_grad)

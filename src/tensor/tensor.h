@@ -110,6 +110,11 @@ vl_node *vl_record(vl_ctx *ctx, vl_tensor *out, const char *op, vl_backward_fn b
                    int n_in, vl_tensor *const *in);
 /* The gradient buffer of t, allocated zeroed in ctx when missing. */
 float *vl_grad(vl_ctx *ctx, vl_tensor *t);
+/* For a backward that writes every element of t's gradient in one go: when
+ * the buffer is missing it is allocated uninitialised and *fresh is set (the
+ * caller must store, not accumulate); otherwise as vl_grad, *fresh false.
+ * Saves zero-filling most activation gradients. */
+float *vl_grad_fresh(vl_ctx *ctx, vl_tensor *t, bool *fresh);
 /* Seeds out->grad with dout (NULL: all ones) and runs the tape backward.
  * Gradients of op outputs (intermediates) are reset at the start of every
  * backward, so after it they hold d out / d t for this call alone (one
