@@ -53,8 +53,10 @@ vl_tensor *vl_weight(vl_weights *w, const char *name, int ndim, const int64_t *s
       tmp.data = aligned;
     }
     t = vl_clone_f32(w->ctx, &tmp);
-  } else if ((uintptr_t)st->data % 64 || w->trainable) {
-    /* Kernels assume aligned rows; training mutates weights: copy. */
+  } else if ((uintptr_t)st->data % esize || w->trainable) {
+    /* Typed access needs element alignment (the kernels use unaligned
+     * vector loads, so no more; Hub files put tensors 8 bytes apart, and
+     * copying them doubled the resident weights); training mutates: copy. */
     t = vl_new(w->ctx, st->dtype, ndim, shape);
     if (t) memcpy(t->data, st->data, st->nbytes);
   } else {
