@@ -2,6 +2,7 @@
  * expansion, M-RoPE position ids and the multimodal forward (qwen_vl.h). */
 #include "models/qwen_vl.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ static int kind_from(const cJSON *j, vl_qwen_vl_kind *kind) {
     return *kind = VL_QWEN2_VL, 1;
   if (!strcmp(arch, "Qwen2_5_VLForConditionalGeneration") || !strcmp(type, "qwen2_5_vl"))
     return *kind = VL_QWEN25_VL, 1;
+  if (!strcmp(arch, "Qwen3VLForConditionalGeneration") || !strcmp(type, "qwen3_vl"))
+    return *kind = VL_QWEN3_VL, 1;
   return 0;
 }
 
@@ -86,6 +89,34 @@ static int parse_vision(const cJSON *root, vl_qwen_vl_kind kind, const char *wha
     if (v->inter <= 0)
       return vl_error(VL_ERR_FORMAT, "%s: mlp_ratio %g gives no MLP width", w, ratio);
     rc = parse_act(vl_json_str(j, "hidden_act", "quick_gelu"), what, &v->act);
+  } else if (kind == VL_QWEN3_VL) {
+    if ((rc = need_pos(j, "hidden_size", w, 1 << 16, &v->hidden)) ||
+        (rc = need_pos(j, "intermediate_size", w, 1 << 20, &v->inter)) ||
+        (rc = need_pos(j, "out_hidden_size", w, 1 << 16, &v->out_hidden)) ||
+        (rc = need_pos(j, "num_position_embeddings", w, 1 << 24, &v->n_pos_embed)))
+      return rc;
+    int64_t side = (int64_t)sqrt((double)v->n_pos_embed);
+    while (side * side > v->n_pos_embed)
+      side--;
+    while ((side + 1) * (side + 1) <= v->n_pos_embed)
+      side++;
+    if (side * side != v->n_pos_embed)
+      return vl_error(VL_ERR_FORMAT, "%s: num_position_embeddings %lld is not a square", w,
+                      (long long)v->n_pos_embed);
+    const cJSON *ds = vl_json_get(j, "deepstack_visual_indexes");
+    if (ds && !cJSON_IsArray(ds))
+      return vl_error(VL_ERR_FORMAT, "%s: deepstack_visual_indexes must be a list", w);
+    for (const cJSON *e = ds ? ds->child : NULL; e; e = e->next) {
+      if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= (double)v->depth ||
+          v->n_deepstack >= VL_QWEN_VL_MAX_DEEPSTACK)
+        return vl_error(VL_ERR_FORMAT,
+                        "%s: deepstack_visual_indexes: %g is not a block index below depth %lld "
+                        "(at most %d entries)",
+                        w, cJSON_IsNumber(e) ? e->valuedouble : -1.0, (long long)v->depth,
+                        VL_QWEN_VL_MAX_DEEPSTACK);
+      v->deepstack[v->n_deepstack++] = (int)e->valuedouble;
+    }
+    rc = parse_act(vl_json_str(j, "hidden_act", "gelu_pytorch_tanh"), what, &v->act);
   } else {
     if ((rc = need_pos(j, "hidden_size", w, 1 << 16, &v->hidden)) ||
         (rc = need_pos(j, "intermediate_size", w, 1 << 20, &v->inter)) ||
@@ -125,7 +156,8 @@ static int64_t tok_id(const cJSON *root, const cJSON *text, const char *key) {
   return v >= 0 ? v : vl_json_int(text, key, -1);
 }
 
-static int parse_mrope(const cJSON *text, const char *what, int64_t head_dim, int sec[3]) {
+static int parse_mrope(const cJSON *text, const char *what, int64_t head_dim, int sec[3],
+                       bool qwen3, bool *interleaved) {
   const cJSON *s = vl_json_get(text, "rope_scaling.mrope_section");
   if (!s) s = vl_json_get(text, "rope_parameters.mrope_section");
   if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) != 3)
@@ -142,7 +174,9 @@ static int parse_mrope(const cJSON *text, const char *what, int64_t head_dim, in
     return vl_error(VL_ERR_FORMAT,
                     "%s: rope_scaling.mrope_section sums to %d, expected head_dim / 2 = %lld", what,
                     sum, (long long)head_dim / 2);
-  if (vl_json_bool(text, "rope_scaling.mrope_interleaved", 0))
+  *interleaved = vl_json_bool(text, "rope_scaling.mrope_interleaved",
+                              vl_json_bool(text, "rope_parameters.mrope_interleaved", 0));
+  if (*interleaved && !qwen3)
     return vl_error(VL_ERR_UNSUPPORTED, "%s: interleaved M-RoPE is Qwen3-VL's, not supported here",
                     what);
   return VL_OK;
@@ -213,9 +247,14 @@ static int load_vision(vl_qwen_vl *m, const char *vp) {
   if (!pw) return vl_last_error_code();
   int64_t s2[2] = {E, K};
   if (!(m->patch_w = vl_wrap(m->wctx, pw->dtype, 2, s2, pw->data))) return vl_last_error_code();
+  const bool q3 = m->kind == VL_QWEN3_VL;
+  if (q3 &&
+      (!(m->patch_b = vl_weight1(&w, 0, E, "%spatch_embed.proj.bias", vp)) ||
+       !(m->pos_embed = vl_weight2(&w, VL_W_F32, v->n_pos_embed, E, "%spos_embed.weight", vp))))
+    return vl_last_error_code();
   m->blocks = calloc((size_t)v->depth, sizeof *m->blocks);
   if (!m->blocks) return vl_error(VL_ERR_NOMEM, "qwen-vl: out of memory");
-  const bool q2 = m->kind == VL_QWEN2_VL;
+  const bool q2 = m->kind == VL_QWEN2_VL, ln = m->kind != VL_QWEN25_VL;
   for (int l = 0; l < (int)v->depth; l++) {
     vl_qwen_vision_block *B = &m->blocks[l];
 #define W2(dst, d0, d1, nm)                                                                        \
@@ -224,7 +263,7 @@ static int load_vision(vl_qwen_vl *m, const char *vp) {
   if (!(B->dst = vl_weight1(&w, 0, d0, "%sblocks.%d." nm, vp, l))) return vl_last_error_code()
     W1(norm1_w, E, "norm1.weight");
     W1(norm2_w, E, "norm2.weight");
-    if (q2) {
+    if (ln) {
       W1(norm1_b, E, "norm1.bias");
       W1(norm2_b, E, "norm2.bias");
     }
@@ -232,7 +271,12 @@ static int load_vision(vl_qwen_vl *m, const char *vp) {
     W1(qkv_b, 3 * E, "attn.qkv.bias");
     W2(proj_w, E, E, "attn.proj.weight");
     W1(proj_b, E, "attn.proj.bias");
-    if (q2) {
+    if (q3) {
+      W2(fc1_w, F, E, "mlp.linear_fc1.weight");
+      W1(fc1_b, F, "mlp.linear_fc1.bias");
+      W2(fc2_w, E, F, "mlp.linear_fc2.weight");
+      W1(fc2_b, E, "mlp.linear_fc2.bias");
+    } else if (q2) {
       W2(fc1_w, F, E, "mlp.fc1.weight");
       W1(fc1_b, F, "mlp.fc1.bias");
       W2(fc2_w, E, F, "mlp.fc2.weight");
@@ -249,6 +293,29 @@ static int load_vision(vl_qwen_vl *m, const char *vp) {
 #undef W2
   }
   const int64_t M = E * v->merge * v->merge;
+  if (q3) {
+    for (int k = 0; k < v->n_deepstack; k++)
+      if (!(m->ds_ln_w[k] =
+                vl_weight1(&w, 0, M, "%sdeepstack_merger_list.%d.norm.weight", vp, k)) ||
+          !(m->ds_ln_b[k] = vl_weight1(&w, 0, M, "%sdeepstack_merger_list.%d.norm.bias", vp, k)) ||
+          !(m->ds_fc1_w[k] =
+                vl_weight2(&w, 0, M, M, "%sdeepstack_merger_list.%d.linear_fc1.weight", vp, k)) ||
+          !(m->ds_fc1_b[k] =
+                vl_weight1(&w, 0, M, "%sdeepstack_merger_list.%d.linear_fc1.bias", vp, k)) ||
+          !(m->ds_fc2_w[k] = vl_weight2(&w, 0, v->out_hidden, M,
+                                        "%sdeepstack_merger_list.%d.linear_fc2.weight", vp, k)) ||
+          !(m->ds_fc2_b[k] = vl_weight1(&w, 0, v->out_hidden,
+                                        "%sdeepstack_merger_list.%d.linear_fc2.bias", vp, k)))
+        return vl_last_error_code();
+    if (!(m->merge_ln_w = vl_weight1(&w, 0, E, "%smerger.norm.weight", vp)) ||
+        !(m->merge_ln_b = vl_weight1(&w, 0, E, "%smerger.norm.bias", vp)) ||
+        !(m->merge_fc1_w = vl_weight2(&w, 0, M, M, "%smerger.linear_fc1.weight", vp)) ||
+        !(m->merge_fc1_b = vl_weight1(&w, 0, M, "%smerger.linear_fc1.bias", vp)) ||
+        !(m->merge_fc2_w = vl_weight2(&w, 0, v->out_hidden, M, "%smerger.linear_fc2.weight", vp)) ||
+        !(m->merge_fc2_b = vl_weight1(&w, 0, v->out_hidden, "%smerger.linear_fc2.bias", vp)))
+      return vl_last_error_code();
+    return VL_OK;
+  }
   if (!(m->merge_ln_w = vl_weight1(&w, 0, E, "%smerger.ln_q.weight", vp)) ||
       (q2 && !(m->merge_ln_b = vl_weight1(&w, 0, E, "%smerger.ln_q.bias", vp))) ||
       !(m->merge_fc1_w = vl_weight2(&w, 0, M, M, "%smerger.mlp.0.weight", vp)) ||
@@ -273,9 +340,10 @@ vl_qwen_vl *vl_qwen_vl_load(const char *dir) {
   }
   int rc = VL_OK;
   if (!kind_from(j, &m->kind))
-    rc = vl_error(
-        VL_ERR_UNSUPPORTED, "%s: architecture '%s' / model_type '%s' is not Qwen2-VL or Qwen2.5-VL",
-        path, vl_json_str(j, "architectures.0", "(none)"), vl_json_str(j, "model_type", "(none)"));
+    rc = vl_error(VL_ERR_UNSUPPORTED,
+                  "%s: architecture '%s' / model_type '%s' is not Qwen2-VL, Qwen2.5-VL or Qwen3-VL",
+                  path, vl_json_str(j, "architectures.0", "(none)"),
+                  vl_json_str(j, "model_type", "(none)"));
   /* text settings: text_config when present, else the top level */
   const cJSON *text = vl_json_get(j, "text_config");
   if (!cJSON_IsObject(text)) text = j;
@@ -286,15 +354,21 @@ vl_qwen_vl *vl_qwen_vl_load(const char *dir) {
     cJSON *t = cJSON_Duplicate(text, 1);
     if (!t) rc = vl_error(VL_ERR_NOMEM, "qwen-vl: out of memory");
     if (!rc && !vl_json_get(t, "model_type"))
-      cJSON_AddStringToObject(t, "model_type", m->kind == VL_QWEN2_VL ? "qwen2_vl" : "qwen2_5_vl");
+      cJSON_AddStringToObject(t, "model_type",
+                              m->kind == VL_QWEN3_VL   ? "qwen3_vl_text"
+                              : m->kind == VL_QWEN2_VL ? "qwen2_vl"
+                                                       : "qwen2_5_vl");
     if (!rc && !vl_json_get(t, "tie_word_embeddings") && vl_json_get(j, "tie_word_embeddings"))
       cJSON_AddBoolToObject(t, "tie_word_embeddings", vl_json_bool(j, "tie_word_embeddings", 0));
     if (!rc) rc = vl_qwen_config_parse(t, path, &tcfg);
     cJSON_Delete(t);
   }
-  if (!rc && tcfg.kind != VL_QWEN2)
-    rc = vl_error(VL_ERR_FORMAT, "%s: the language model must be Qwen2", path);
-  if (!rc) rc = parse_mrope(text, path, tcfg.head_dim, m->mrope_sec);
+  if (!rc && tcfg.kind != (m->kind == VL_QWEN3_VL ? VL_QWEN3 : VL_QWEN2))
+    rc = vl_error(VL_ERR_FORMAT, "%s: the language model must be %s", path,
+                  m->kind == VL_QWEN3_VL ? "Qwen3" : "Qwen2");
+  if (!rc)
+    rc = parse_mrope(text, path, tcfg.head_dim, m->mrope_sec, m->kind == VL_QWEN3_VL,
+                     &m->mrope_interleaved);
   if (!rc) {
     m->image_token_id = tok_id(j, text, "image_token_id");
     m->vision_start_id = tok_id(j, text, "vision_start_token_id");
@@ -425,11 +499,12 @@ int vl_qwen_vl_rope_index(const vl_qwen_vl *m, const int64_t *ids, int64_t T, co
   int64_t *pt = pos3, *ph = pos3 + T, *pw = pos3 + 2 * T, mx = ed - 1;
   for (int64_t i = 0; i < ed; i++)
     pt[i] = ph[i] = pw[i] = i;
-  /* Qwen2-VL: t index; Qwen2.5-VL images: second_per_grid_t = 0, so t is 0 */
+  /* Qwen2-VL / Qwen3-VL: t index; Qwen2.5-VL images: second_per_grid_t = 0,
+   * so t is 0 */
   for (int64_t t = 0, i = ed; t < gt; t++)
     for (int64_t y = 0; y < gh; y++)
       for (int64_t x = 0; x < gw; x++, i++) {
-        pt[i] = (m->kind == VL_QWEN2_VL ? t : 0) + ed;
+        pt[i] = (m->kind == VL_QWEN25_VL ? 0 : t) + ed;
         ph[i] = y + ed;
         pw[i] = x + ed;
         if (pt[i] > mx) mx = pt[i];
@@ -472,7 +547,7 @@ int vl_qwen_vl_forward(vl_ctx *c, const vl_qwen_vl *m, vl_qwen_vl_run *r) {
   const int64_t *ids = r->ids->data;
   const bool rec = vl_ctx_recording(c);
   if (rec && r->pixel_grad) r->pixels->requires_grad = true;
-  vl_tensor *img = vl_qwen_vl_vision(c, m, r->pixels, r->grid, NULL);
+  vl_tensor *img = vl_qwen_vl_vision_ex(c, m, r->pixels, r->grid, NULL, r->deepstack);
   if (!img) return vl_last_error_code();
   const int64_t N = img->shape[0];
   if (rec && !r->pixel_grad) {
@@ -505,13 +580,21 @@ int vl_qwen_vl_forward(vl_ctx *c, const vl_qwen_vl *m, vl_qwen_vl_run *r) {
   int rc = vl_qwen_vl_rope_index(m, ids, T, r->grid, r->position_ids->data);
   if (rc) return rc;
   vl_tensor *ang = vl_rope_angles_mrope(c, r->position_ids->data, T, (int)m->lm->cfg.head_dim,
-                                        m->lm->cfg.rope_theta, m->mrope_sec, false);
+                                        m->lm->cfg.rope_theta, m->mrope_sec, m->mrope_interleaved);
   vl_tensor *emb = vl_embedding_any(c, m->lm->embed, r->ids);
   vl_tensor *x = vl_scatter_rows(c, emb, img, idx);
   s3[0] = 1, s3[1] = T, s3[2] = C;
   x = vl_reshape(c, x, 3, s3);
   if (!x || !ang) return vl_last_error_code();
-  vl_qwen_fwd f = {.attn_probs = r->attn, .inputs_embeds = x, .angles = ang};
+  vl_qwen_fwd f = {.attn_probs = r->attn,
+                   .inputs_embeds = x,
+                   .angles = ang,
+                   .layer_add = r->deepstack,
+                   .n_layer_add = m->vcfg.n_deepstack,
+                   .layer_add_idx = idx};
+  if (m->vcfg.n_deepstack > m->lm->cfg.n_layers)
+    return vl_error(VL_ERR_FORMAT, "qwen-vl: %d DeepStack outputs for %lld language layers",
+                    m->vcfg.n_deepstack, (long long)m->lm->cfg.n_layers);
   vl_tensor *lg = vl_qwen_text_forward(c, m->lm, NULL, &f);
   int64_t s2[2] = {T, m->lm->cfg.vocab};
   r->logits = vl_reshape(c, lg, 2, s2);

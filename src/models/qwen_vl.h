@@ -1,5 +1,6 @@
-/* Qwen2-VL and Qwen2.5-VL (transformers' modeling_qwen2_vl.py /
- * modeling_qwen2_5_vl.py), loaded from Hub folders unchanged:
+/* Qwen2-VL, Qwen2.5-VL and Qwen3-VL (transformers' modeling_qwen2_vl.py /
+ * modeling_qwen2_5_vl.py / modeling_qwen3_vl.py), loaded from Hub folders
+ * unchanged:
  *
  *  - vision tower (qwen_vl_vision.c): Conv3d patch embedding applied as a
  *    linear over the processor's flattened patches, 2-D vision RoPE, pre-norm
@@ -8,10 +9,14 @@
  *    Qwen2.5-VL: RMSNorm, gated MLP, window attention (window_index reorder,
  *    cu_window_seqlens as an additive block mask) except in
  *    fullatt_block_indexes, and the inverse reorder after the merger.
+ *    Qwen3-VL: LayerNorm, patch bias, a learned position table bilinearly
+ *    interpolated to the grid, fc1/act/fc2 MLP, DeepStack mergers (norm over
+ *    the merged row) after deepstack_visual_indexes, whose outputs are added
+ *    to the image rows after the first language layers.
  *  - the image placeholder expanded to one token per merged patch, image
  *    features scattered into inputs_embeds, M-RoPE position ids exactly as
  *    get_rope_index, and the Qwen2 language model (qwen_text.h) run with the
- *    M-RoPE angle table.
+ *    M-RoPE angle table (Qwen3-VL: the Qwen3 decoder, interleaved M-RoPE).
  *
  * Both checkpoint layouts are accepted: "model.layers.*" + "visual.*" (the
  * original Hub files) and "model.language_model.*" + "model.visual.*"
@@ -31,11 +36,12 @@
 #include "tensor/tensor.h"
 #include "text/tokenizer.h"
 
-typedef enum { VL_QWEN2_VL = 20, VL_QWEN25_VL = 25 } vl_qwen_vl_kind;
+typedef enum { VL_QWEN2_VL = 20, VL_QWEN25_VL = 25, VL_QWEN3_VL = 30 } vl_qwen_vl_kind;
 
 typedef enum { VL_QVL_QUICK_GELU, VL_QVL_GELU, VL_QVL_GELU_TANH, VL_QVL_SILU } vl_qwen_vl_act;
 
 #define VL_QWEN_VL_MAX_DEPTH 256
+#define VL_QWEN_VL_MAX_DEEPSTACK 8
 
 typedef struct {
   int64_t depth, hidden, heads, inter, out_hidden, in_chans;
@@ -44,6 +50,9 @@ typedef struct {
   int window_size;                      /* Qwen2.5-VL, in pixels */
   bool full_attn[VL_QWEN_VL_MAX_DEPTH]; /* Qwen2.5-VL: fullatt_block_indexes */
   float eps;
+  int64_t n_pos_embed; /* Qwen3-VL: learned side*side table */
+  int n_deepstack;     /* Qwen3-VL: deepstack_visual_indexes */
+  int deepstack[VL_QWEN_VL_MAX_DEEPSTACK];
 } vl_qwen_vision_config;
 
 typedef struct {
@@ -58,6 +67,7 @@ typedef struct {
   vl_qwen_vision_config vcfg;
   int64_t image_token_id, vision_start_id, vision_end_id;
   int mrope_sec[3];
+  bool mrope_interleaved; /* Qwen3-VL */
   char *dir;
   vl_checkpoint *ck;
   vl_ctx *wctx;
@@ -67,9 +77,15 @@ typedef struct {
   vl_tensor *patch_w; /* (hidden, in_chans * temporal * patch * patch) */
   vl_qwen_vision_block *blocks;
   vl_tensor *merge_ln_w, *merge_ln_b, *merge_fc1_w, *merge_fc1_b, *merge_fc2_w, *merge_fc2_b;
+  /* Qwen3-VL: patch bias, learned position table, DeepStack mergers (norm
+   * over the merged width) */
+  vl_tensor *patch_b, *pos_embed;
+  vl_tensor *ds_ln_w[VL_QWEN_VL_MAX_DEEPSTACK], *ds_ln_b[VL_QWEN_VL_MAX_DEEPSTACK];
+  vl_tensor *ds_fc1_w[VL_QWEN_VL_MAX_DEEPSTACK], *ds_fc1_b[VL_QWEN_VL_MAX_DEEPSTACK];
+  vl_tensor *ds_fc2_w[VL_QWEN_VL_MAX_DEEPSTACK], *ds_fc2_b[VL_QWEN_VL_MAX_DEEPSTACK];
 } vl_qwen_vl;
 
-/* config.json names a Qwen2-VL / Qwen2.5-VL model (architectures or
+/* config.json names a Qwen2-VL / Qwen2.5-VL / Qwen3-VL model (architectures or
  * model_type). */
 bool vl_qwen_vl_is_config(const cJSON *cfg);
 /* NULL + vl_error naming the file and key / tensor on any problem. */
@@ -99,6 +115,10 @@ int vl_qwen_vl_rope_index(const vl_qwen_vl *m, const int64_t *ids, int64_t T, co
  * processor's patch order (Qwen2.5-VL: in the window order). */
 vl_tensor *vl_qwen_vl_vision(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
                              const int64_t grid[3], vl_tensor **attn);
+/* Same, Qwen3-VL's DeepStack outputs (tokens, out_hidden) into deepstack
+ * (n_deepstack slots) when not NULL. */
+vl_tensor *vl_qwen_vl_vision_ex(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
+                                const int64_t grid[3], vl_tensor **attn, vl_tensor **deepstack);
 
 /* One recorded (or inference) forward over an image and expanded ids. */
 typedef struct {
@@ -115,6 +135,7 @@ typedef struct {
   vl_tensor *image_embeds; /* (n_image, hidden): the visual embeddings handed to the LM */
   vl_tensor *position_ids; /* (3, T) I64 */
   vl_tensor *logits;       /* (T, vocab) */
+  vl_tensor *deepstack[VL_QWEN_VL_MAX_DEEPSTACK]; /* Qwen3-VL: added after LM layers 0.. */
   int64_t n_image;
   int *image_pos; /* n_image positions of the image tokens in ids (ctx memory) */
 } vl_qwen_vl_run;

@@ -79,8 +79,12 @@ static int dump_run(vl_ctx *c, const vl_qwen_vl *m, const vl_dump_opts *o, vl_qw
   if (!rc) rc = add(w, "image_grid_thw", grid, 2, sg);
   if (!rc) rc = add(w, "position_ids", r->position_ids, 2, r->position_ids->shape);
   if (!rc) rc = add(w, "vision_out", r->image_embeds, 2, s2);
-  if (!rc) rc = add(w, "logits", r->logits, 2, r->logits->shape);
   char name[64];
+  for (int k = 0; !rc && k < m->vcfg.n_deepstack; k++) {
+    snprintf(name, sizeof name, "vision_deepstack.%d", k);
+    rc = add(w, name, r->deepstack[k], 2, s2);
+  }
+  if (!rc) rc = add(w, "logits", r->logits, 2, r->logits->shape);
   for (int l = 0; o->attn && !rc && l < L; l++) {
     s3[0] = m->lm->cfg.n_heads, s3[1] = T, s3[2] = T;
     snprintf(name, sizeof name, "attn.%d", l);

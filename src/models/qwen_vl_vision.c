@@ -57,12 +57,67 @@ static vl_tensor *act(vl_ctx *c, vl_qwen_vl_act a, vl_tensor *x) {
 }
 
 static vl_tensor *norm(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *x, vl_tensor *w, vl_tensor *b) {
-  return m->kind == VL_QWEN2_VL ? vl_layernorm(c, x, w, b, m->vcfg.eps)
-                                : vl_rmsnorm(c, x, w, m->vcfg.eps);
+  return m->kind != VL_QWEN25_VL ? vl_layernorm(c, x, w, b, m->vcfg.eps)
+                                 : vl_rmsnorm(c, x, w, m->vcfg.eps);
+}
+
+/* Qwen3-VL's fast_pos_embed_interpolate: the side x side table bilinearly
+ * sampled at torch.linspace(0, side - 1, h) x linspace(0, side - 1, w) (float32),
+ * weights in float32, the four corners summed in order; rows in the
+ * processor's patch order, repeated per frame. */
+static vl_tensor *pos_interp(vl_ctx *c, const vl_qwen_vl *m, const int64_t grid[3],
+                             const int64_t *row, const int64_t *col, int64_t N) {
+  const int64_t E = m->vcfg.hidden;
+  const int64_t side = (int64_t)llroundf(sqrtf((float)m->vcfg.n_pos_embed));
+  const int64_t h = grid[1], w = grid[2];
+  float *hi = vl_ctx_alloc(c, (size_t)h * sizeof *hi),
+        *wi = vl_ctx_alloc(c, (size_t)w * sizeof *wi);
+  vl_tensor *out = vl_new_f32(c, 2, N, E);
+  if (!hi || !wi || !out) return NULL;
+  /* torch.linspace: start + i*step for the first half, end - (n-1-i)*step after */
+  for (int pass = 0; pass < 2; pass++) {
+    const int64_t n = pass ? w : h;
+    float *o = pass ? wi : hi;
+    const float end = (float)(side - 1), step = n > 1 ? end / (float)(n - 1) : 0.0f;
+    for (int64_t i = 0; i < n; i++)
+      o[i] = n == 1 ? 0.0f : i < n / 2 ? (float)i * step : end - (float)(n - 1 - i) * step;
+  }
+  const float *tab = vl_f32(m->pos_embed);
+  for (int64_t p = 0; p < N; p++) {
+    const float fy = hi[row[p]], fx = wi[col[p]];
+    const int64_t y0 = (int64_t)fy, x0 = (int64_t)fx;
+    const int64_t y1 = y0 + 1 < side ? y0 + 1 : side - 1, x1 = x0 + 1 < side ? x0 + 1 : side - 1;
+    const float dy = fy - (float)y0, dx = fx - (float)x0;
+    const float w00 = (1 - dy) * (1 - dx), w01 = (1 - dy) * dx, w10 = dy * (1 - dx), w11 = dy * dx;
+    const float *a = tab + (y0 * side + x0) * E, *b = tab + (y0 * side + x1) * E;
+    const float *cc = tab + (y1 * side + x0) * E, *d = tab + (y1 * side + x1) * E;
+    float *o = vl_f32(out) + p * E;
+    for (int64_t e = 0; e < E; e++)
+      o[e] = a[e] * w00 + b[e] * w01 + cc[e] * w10 + d[e] * w11;
+  }
+  return out;
+}
+
+/* A merger over (1, N, E): norm per patch (or, postshuffle, over the merged
+ * row), merge*merge rows concatenated, Linear -> GELU -> Linear. */
+static vl_tensor *merger(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *x, bool postshuffle,
+                         vl_tensor *ln_w, vl_tensor *ln_b, vl_tensor *w1, vl_tensor *b1,
+                         vl_tensor *w2, vl_tensor *b2) {
+  const int64_t U = (int64_t)m->vcfg.merge * m->vcfg.merge, E = m->vcfg.hidden;
+  int64_t sm[2] = {x->shape[1] / U, U * E};
+  vl_tensor *h = postshuffle ? vl_layernorm(c, vl_reshape(c, x, 2, sm), ln_w, ln_b, m->vcfg.eps)
+                             : vl_reshape(c, norm(c, m, x, ln_w, ln_b), 2, sm);
+  h = vl_gelu(c, vl_linear_any(c, h, w1, b1));
+  return vl_linear_any(c, h, w2, b2);
 }
 
 vl_tensor *vl_qwen_vl_vision(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
                              const int64_t grid[3], vl_tensor **attn) {
+  return vl_qwen_vl_vision_ex(c, m, pixels, grid, attn, NULL);
+}
+
+vl_tensor *vl_qwen_vl_vision_ex(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
+                                const int64_t grid[3], vl_tensor **attn, vl_tensor **deepstack) {
   const vl_qwen_vision_config *v = &m->vcfg;
   const int64_t E = v->hidden, H = v->heads, D = E / H, U = (int64_t)v->merge * v->merge;
   const int64_t K = m->patch_w->shape[1];
@@ -95,7 +150,8 @@ vl_tensor *vl_qwen_vl_vision(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
               frame[i] = t;
             }
   }
-  vl_tensor *x = vl_linear_any(c, pixels, m->patch_w, NULL); /* (N, E) */
+  vl_tensor *x = vl_linear_any(c, pixels, m->patch_w, m->patch_b); /* (N, E) */
+  if (m->pos_embed) x = vl_add(c, x, pos_interp(c, m, grid, row, col, N));
   vl_tensor *full_mask = NULL, *win_mask = NULL, *inv = NULL;
   if (m->kind == VL_QWEN25_VL) {
     /* reorder merged tokens into windows; rows/cols/frames follow */
@@ -144,7 +200,7 @@ vl_tensor *vl_qwen_vl_vision(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
     x = vl_add(c, x, vl_linear_any(c, vl_reshape(c, a, 3, s3), B->proj_w, B->proj_b));
     h = norm(c, m, x, B->norm2_w, B->norm2_b);
     vl_tensor *f;
-    if (m->kind == VL_QWEN2_VL) {
+    if (m->kind != VL_QWEN25_VL) {
       f = act(c, v->act, vl_linear_any(c, h, B->fc1_w, B->fc1_b));
     } else {
       vl_tensor *g = vl_linear_any(c, h, B->gate_w, B->gate_b);
@@ -153,14 +209,16 @@ vl_tensor *vl_qwen_vl_vision(vl_ctx *c, const vl_qwen_vl *m, vl_tensor *pixels,
     }
     x = vl_add(c, x, vl_linear_any(c, f, B->fc2_w, B->fc2_b));
     if (!x) return NULL;
+    for (int d = 0; deepstack && d < v->n_deepstack; d++)
+      if (v->deepstack[d] == l &&
+          !(deepstack[d] = merger(c, m, x, true, m->ds_ln_w[d], m->ds_ln_b[d], m->ds_fc1_w[d],
+                                  m->ds_fc1_b[d], m->ds_fc2_w[d], m->ds_fc2_b[d])))
+        return NULL;
   }
   /* PatchMerger: norm per patch, merge*merge consecutive patches concatenated,
    * Linear -> GELU -> Linear */
-  vl_tensor *h = norm(c, m, x, m->merge_ln_w, m->merge_ln_b);
-  int64_t sm[2] = {NM, U * E};
-  h = vl_reshape(c, h, 2, sm);
-  h = vl_gelu(c, vl_linear_any(c, h, m->merge_fc1_w, m->merge_fc1_b));
-  h = vl_linear_any(c, h, m->merge_fc2_w, m->merge_fc2_b);
+  vl_tensor *h = merger(c, m, x, false, m->merge_ln_w, m->merge_ln_b, m->merge_fc1_w,
+                        m->merge_fc1_b, m->merge_fc2_w, m->merge_fc2_b);
   if (inv) h = vl_gather_rows(c, h, inv);
   return h;
 }
