@@ -32,7 +32,7 @@ static int relevancy(vl_ctx *c, vl_tensor *const *attn, int L, int64_t T, int64_
   for (int l = L - 1; l >= 0; l--) {
     const vl_tensor *P = attn[l];
     if (!P || !P->grad)
-      return vl_error(VL_ERR_INVALID, "dump: layer %d attention has no gradient", l);
+      return vl_error(VL_ERR_INVALID, "qwen-vl: layer %d attention has no gradient", l);
     const int64_t H = P->shape[1];
     memset(a, 0, (size_t)(T * T) * sizeof *a);
     for (int64_t h = 0; h < H; h++)
@@ -60,7 +60,7 @@ static int dump_run(vl_ctx *c, const vl_qwen_vl *m, const vl_dump_opts *o, vl_qw
   if (o->has_target &&
       (o->target_pos < 0 || o->target_pos >= T || o->target_id < 0 || o->target_id >= V))
     return vl_error(VL_ERR_INVALID,
-                    "dump: target position %lld / id %lld outside the %lld tokens / vocabulary "
+                    "qwen-vl: target position %lld / id %lld outside the %lld tokens / vocabulary "
                     "of %lld",
                     (long long)o->target_pos, (long long)o->target_id, (long long)T, (long long)V);
   vl_ctx_set_recording(c, o->has_target);
@@ -96,7 +96,7 @@ static int dump_run(vl_ctx *c, const vl_qwen_vl *m, const vl_dump_opts *o, vl_qw
   dout[o->target_pos * V + o->target_id] = 1.0f;
   if ((rc = vl_backward(c, r->logits, dout))) return rc;
   const vl_tensor *X = r->image_embeds;
-  if (!X->grad) return vl_error(VL_ERR_INVALID, "dump: no gradient reached the image embeddings");
+  if (!X->grad) return vl_error(VL_ERR_INVALID, "qwen-vl: no gradient reached the image embeddings");
   vl_tensor *grad = vl_new_f32(c, 2, N, C), *cam = vl_new_f32(c, 1, N);
   vl_tensor *rel = vl_new_f32(c, 1, N);
   double *alpha = vl_ctx_alloc(c, (size_t)C * sizeof *alpha);
