@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "explain/method.h"
@@ -269,7 +271,8 @@ static void test_expand_errors(void) {
 
 /* A model folder in tmp: config text, the golden's other files linked, and
  * the checkpoint minus `drop` (NULL: all tensors). */
-static const char *make_folder(const char *name, const char *config, const char *drop) {
+static const char *make_folder_from(const char *model, const char *name, const char *config,
+                                    const char *drop) {
   static char dir[1024];
   snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), name);
   mkdir(dir, 0755);
@@ -278,7 +281,7 @@ static const char *make_folder(const char *name, const char *config, const char 
                                       "tokenizer_config.json"};
   for (size_t i = 0; i < 3; i++) {
     snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-    snprintf(src, sizeof src, "%s", gpath("golden/qwen2vl-a", files[i]));
+    snprintf(src, sizeof src, "%s", gpath(model, files[i]));
     size_t len = 0;
     unsigned char *d = test_read_file(src, &len);
     if (d) test_write_file(p, d, len);
@@ -286,7 +289,7 @@ static const char *make_folder(const char *name, const char *config, const char 
   }
   snprintf(p, sizeof p, "%s/config.json", dir);
   test_write_file(p, config, strlen(config));
-  vl_safetensors *st = vl_st_open(gpath("golden/qwen2vl-a", "model.safetensors"));
+  vl_safetensors *st = vl_st_open(gpath(model, "model.safetensors"));
   vl_st_writer *w = vl_st_writer_new();
   for (size_t i = 0; st && w && i < vl_st_count(st); i++) {
     const vl_st_tensor *t = vl_st_at(st, i);
@@ -298,6 +301,10 @@ static const char *make_folder(const char *name, const char *config, const char 
   vl_st_writer_free(w);
   vl_st_close(st);
   return dir;
+}
+
+static const char *make_folder(const char *name, const char *config, const char *drop) {
+  return make_folder_from("golden/qwen2vl-a", name, config, drop);
 }
 
 static char *golden_config(void) {
@@ -347,6 +354,75 @@ static void test_load_errors(void) {
   CHECK(!m && strstr(vl_last_error(), "swoosh"));
   free(c2);
   free(cfg);
+  /* Qwen3-VL: a missing DeepStack merger tensor, a non-square position table */
+  size_t len = 0;
+  char *c3 = (char *)test_read_file(gpath("golden/qwen3vl-a", "config.json"), &len);
+  REQUIRE(c3);
+  m = vl_qwen_vl_load(make_folder_from("golden/qwen3vl-a", "q3ok", c3, NULL));
+  CHECK(m && m->kind == VL_QWEN3_VL && m->vcfg.n_deepstack == 2 && m->mrope_interleaved);
+  vl_qwen_vl_free(m);
+  m = vl_qwen_vl_load(make_folder_from("golden/qwen3vl-a", "q3ds", c3,
+                                       "model.visual.deepstack_merger_list.1.norm.bias"));
+  CHECK(!m && strstr(vl_last_error(), "deepstack_merger_list.1.norm.bias"));
+  c2 = replace(c3, "\"num_position_embeddings\": 36", "\"num_position_embeddings\": 35");
+  m = vl_qwen_vl_load(make_folder_from("golden/qwen3vl-a", "q3pos", c2, NULL));
+  CHECK(c2 && !m && strstr(vl_last_error(), "not a square"));
+  free(c2);
+  free(c3);
+}
+
+/* build/<variant>/vlens dump end to end: exit codes and the written file. */
+static int run_vlens(const char *args) {
+  char exe[1024], cmd[10000];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return -1;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return -1;
+  *slash = 0;
+  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
+  if (access(cmd, X_OK) != 0) return -1;
+  snprintf(cmd, sizeof cmd, "%s/../vlens dump %s >/dev/null 2>&1", exe, args);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_dump_cli(void) {
+  const char *model = "golden/qwen25vl-a";
+  case_info ci;
+  REQUIRE(load_case(model, &ci) == 0);
+  char dir[1024], out[1100], ids[1024] = "", args[8192];
+  REQUIRE(realpath(test_shared_path(model), dir));
+  snprintf(out, sizeof out, "%s/cli.safetensors", test_tmpdir());
+  for (int64_t i = 0; i < ci.n; i++)
+    snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%lld", i ? " " : "",
+             (long long)ci.ids[i]);
+  snprintf(args, sizeof args,
+           "-m %s --image %s/image.png --ids '%s' --target-pos %lld --target-id %lld -o %s", dir,
+           dir, ids, (long long)ci.target_pos, (long long)ci.target_id, out);
+  int rc = run_vlens(args);
+  if (rc == -1) {
+    printf("  build/<variant>/vlens not built: run make cli first\n");
+    CHECK(0);
+    free(ci.ids);
+    return;
+  }
+  CHECK(rc == 0);
+  vl_safetensors *st = vl_st_open(out);
+  vl_safetensors *g = vl_st_open(gpath(model, "golden.safetensors"));
+  REQUIRE(st && g);
+  const vl_st_tensor *t = vl_st_find(st, "logits");
+  float *a = t ? malloc((size_t)vl_st_numel(t) * sizeof *a) : NULL;
+  CHECK(a && !vl_st_to_f32(t, a) && cmp(g, "logits", a, vl_st_numel(t)) <= TOL);
+  free(a);
+  CHECK(vl_st_find(st, "relevancy") && !vl_st_find(st, "attn.0")); /* no --attn */
+  vl_st_close(g);
+  vl_st_close(st);
+  snprintf(args, sizeof args, "-m %s --image %s/image.png --ids '317 84 82' -o %s", dir, dir, out);
+  CHECK(run_vlens(args) == 1); /* no placeholder */
+  snprintf(args, sizeof args, "-m %s --ids '325 328 326' -o %s", dir, out);
+  CHECK(run_vlens(args) == 1); /* no image */
+  free(ci.ids);
 }
 
 int main(void) {
@@ -358,5 +434,6 @@ int main(void) {
   RUN(test_qwen3vl_explain);
   RUN(test_expand_errors);
   RUN(test_load_errors);
+  RUN(test_dump_cli);
   return test_summary();
 }
