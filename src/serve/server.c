@@ -297,8 +297,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         vl_reply_error(&r, 404, NULL, "no endpoint %s %s", method, url);
       return send_reply(c, srv, &r, path_known ? allow : NULL);
     }
+    /* A body somewhat over the limit is read and dropped, then answered (the
+     * client sees the 413 rather than a reset); a far larger one is answered
+     * at once and the connection closed. */
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > srv->o.max_body) {
+    unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+    if (clen > srv->o.max_body) st->too_big = 1;
+    if (clen / 4 > srv->o.max_body) {
       st->answered = 1;
       vl_reply_error(&r, 413, NULL, "request body of %s bytes over the limit of %zu bytes", cl,
                      srv->o.max_body);
