@@ -62,7 +62,8 @@ static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
 }
 
 const vl_gemm_impl vl_gemm_impl_scalar = {4,          8,           kern_scalar, widen_scalar,
-                                          dot_scalar, axpy_scalar, NULL};
+                                          dot_scalar, axpy_scalar, NULL,
+                                          NULL};
 
 /* ---- kernel selection -------------------------------------------------- */
 
@@ -177,6 +178,15 @@ static void gemv_range(void *arg, int64_t j0, int64_t j1, int worker) {
   const gemv_job *g = arg;
   float buf[GV_CHUNK], acc[GV_CHUNK];
   (void)worker;
+  if (g->tb && g->im->dot_rows) { /* rows widened in registers, 4 at a time */
+    for (int64_t c0 = j0; c0 < j1; c0 += GV_CHUNK) {
+      int64_t n = j1 - c0 < GV_CHUNK ? j1 - c0 : GV_CHUNK;
+      g->im->dot_rows(elem(g->B, g->bt, c0 * g->ldb), g->bt, g->ldb, n, g->a, g->K, acc);
+      for (int64_t j = 0; j < n; j++)
+        g->c[c0 + j] = g->alpha * acc[j] + (g->beta != 0.0f ? g->beta * g->c[c0 + j] : 0.0f);
+    }
+    return;
+  }
   if (g->tb) { /* c[j] = dot(a, B row j) */
     for (int64_t j = j0; j < j1; j++) {
       float s = 0;

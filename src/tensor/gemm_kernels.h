@@ -20,6 +20,10 @@ typedef struct {
    * k for k < kc, r < width <= 16, zeros for r >= rows; rows ld apart. */
   void (*pack_t)(const void *src, vl_dtype t, int64_t ld, int rows, int64_t kc, float *dst,
                  int64_t ds, int width);
+  /* Optional: y[r] = dot(row r of B, x), r < n, rows ldb elements of type t
+   * apart, x and rows K long. */
+  void (*dot_rows)(const void *B, vl_dtype t, int64_t ldb, int64_t n, const float *x, int64_t K,
+                   float *y);
 } vl_gemm_impl;
 
 extern const vl_gemm_impl vl_gemm_impl_scalar;
