@@ -315,6 +315,52 @@ static void test_batched_equals_per_image(void) {
   vl_blip_free(m);
 }
 
+/* vl_blip_text_forward_batch against one text at a time: causal with right
+ * padding, and bidirectional with the padding-key mask (lens); two images,
+ * two texts each. */
+static void test_text_batch_matches_single(void) {
+  const char *dir = sub("text_batch");
+  REQUIRE(vl_train_init_model(dir, "tiny", 0, 2) == VL_OK);
+  vl_blip *m = vl_blip_load(dir);
+  REQUIRE(m);
+  vl_ctx *c = vl_ctx_new();
+  vl_tensor *px[2];
+  for (int b = 0; b < 2; b++) {
+    vl_shapes_scene *sc = vl_shapes_generate(8, b, NULL);
+    REQUIRE(sc);
+    px[b] = vl_blip_pixels(c, m, sc->image, NULL);
+    vl_shapes_free(sc);
+    REQUIRE(px[b]);
+  }
+  vl_tensor *img = vl_vit_forward(c, &m->vision, vl_concat(c, 2, px, 0), NULL);
+  REQUIRE(img && img->shape[0] == 2);
+  enum { T = 6 };
+  const int64_t len[4] = {6, 3, 4, 1};
+  int64_t ids[4 * T];
+  for (int i = 0; i < 4 * T; i++)
+    ids[i] = i % T < len[i / T] ? 5 + (i * 7) % 20 : 0;
+  int64_t sid[2] = {4, T};
+  for (int causal = 0; causal < 2; causal++) {
+    vl_tensor *h =
+        vl_blip_text_forward_batch(c, m, vl_wrap(c, VL_I64, 2, sid, ids), len, img, causal);
+    REQUIRE(h && h->shape[0] == 4 && h->shape[1] == T);
+    double worst = 0;
+    for (int t = 0; t < 4; t++) {
+      int64_t n = len[t];
+      vl_tensor *one = vl_slice(c, img, 0, t / 2, t / 2 + 1);
+      vl_tensor *r = vl_blip_text_forward(c, m, vl_wrap(c, VL_I64, 1, &n, ids + t * T), one, causal,
+                                          NULL, NULL);
+      REQUIRE(r);
+      for (int64_t i = 0; i < n * m->tcfg.hidden; i++)
+        worst = fmax(worst, fabs(vl_f32(r)[i] - vl_f32(h)[t * T * m->tcfg.hidden + i]));
+    }
+    printf("  %s: worst difference %.2e\n", causal ? "causal" : "bidirectional", worst);
+    CHECK(worst < 1e-4);
+  }
+  vl_ctx_free(c);
+  vl_blip_free(m);
+}
+
 static void test_errors(void) {
   vl_train_opts o = tiny_opts(NULL, 5);
   CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
@@ -342,6 +388,7 @@ int main(void) {
   vl_log_set_quiet(1);
   RUN(test_vocab_covers_the_world);
   RUN(test_init_loads_with_blip_loader);
+  RUN(test_text_batch_matches_single);
   RUN(test_batched_equals_per_image);
   RUN(test_smoke_run_learns_and_reloads);
   RUN(test_resume_is_bit_identical);

@@ -316,71 +316,91 @@ static vl_tensor *batch_pixels(vl_ctx *c, const vl_blip *m, const vl_train_sampl
   return px;
 }
 
-/* One vision pass over the n images, one text pass over their n * G texts
- * (caption first, then the hypotheses; G = 1 + most hypotheses; a sample
- * with fewer gets 1-token filler texts without loss), padded to a common
- * length. The loss rows are gathered before the LM head: every caption
- * position but the last, the answer position of each hypothesis. Each row's
- * cross-entropy is weighted so that the sum is the mean over images of
- * (mean caption CE + mean answer CE), as per-image passes would give. */
-int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n,
-                   vl_train_stats *st) {
-  if (n < 1) return vl_error(VL_ERR_INVALID, "train: empty batch");
-  int G = 1;
+/* The texts of one kind (captions: G = 1; hypotheses: G = most per image,
+ * a sample with fewer gets 1-token filler texts without loss), padded to
+ * their longest, through the decoder against img; returns the hidden rows of
+ * the loss positions (every caption position but the last, the answer
+ * position of each hypothesis) and fills tg / w (target, -weight) for them
+ * from *r on. */
+static vl_tensor *text_rows(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n,
+                            vl_tensor *img, bool caps, int G, int64_t *tg, float *w, int64_t *r) {
   int64_t T = 1, R = 0;
-  for (int64_t b = 0; b < n; b++) {
-    if (s[b].cap_n < 2)
-      return vl_error(VL_ERR_INVALID, "train: sample %lld has no caption", (long long)b);
-    G = s[b].n_hyp + 1 > G ? s[b].n_hyp + 1 : G;
-    T = s[b].cap_n > T ? s[b].cap_n : T;
-    R += s[b].cap_n - 1 + s[b].n_hyp;
-    for (int k = 0; k < s[b].n_hyp; k++) {
-      if (s[b].hyp_n[k] < 2)
-        return vl_error(VL_ERR_INVALID, "train: sample %lld hypothesis %d is empty", (long long)b,
-                        k);
-      T = s[b].hyp_n[k] > T ? s[b].hyp_n[k] : T;
+  for (int64_t b = 0; b < n; b++)
+    for (int g = 0; g < (caps ? 1 : s[b].n_hyp); g++) {
+      const int64_t len = caps ? s[b].cap_n : s[b].hyp_n[g];
+      T = len > T ? len : T;
+      R += caps ? len - 1 : 1;
     }
-  }
-  const int64_t Bt = n * G, V = m->tcfg.vocab;
-  size_t mark = vl_ctx_mark(c);
-  int64_t sid[2] = {Bt, T}, sr[1] = {R}, srw[2] = {R, 1};
+  const int64_t Bt = n * G;
+  int64_t sid[2] = {Bt, T}, sr[1] = {R};
   vl_tensor *ids = vl_new_uninit(c, VL_I64, 2, sid);
-  vl_tensor *rows = vl_new_uninit(c, VL_I64, 1, sr); /* hidden row per loss row */
-  vl_tensor *tgt = vl_new_uninit(c, VL_I64, 1, sr);  /* target id per loss row */
-  vl_tensor *wt = vl_new_uninit(c, VL_F32, 2, srw);  /* -weight per loss row */
-  int64_t *lens = vl_ctx_alloc_uninit(c, (size_t)Bt * sizeof *lens);
-  if (!ids || !rows || !tgt || !wt || !lens) goto fail;
-  int64_t *id = ids->data, *rw = rows->data, *tg = tgt->data, r = 0;
-  float *w = vl_f32(wt);
+  vl_tensor *rows = vl_new_uninit(c, VL_I64, 1, sr);
+  if (!ids || !rows) return NULL;
+  int64_t *id = ids->data, *rw = rows->data, k = 0;
   for (int64_t b = 0; b < n; b++) {
     for (int g = 0; g < G; g++) {
       const int64_t t = b * G + g;
-      const int64_t *src = g == 0 ? s[b].cap : g <= s[b].n_hyp ? s[b].hyp[g - 1] : NULL;
-      const int64_t len = g == 0 ? s[b].cap_n : src ? s[b].hyp_n[g - 1] : 1;
+      const int64_t *src = caps ? s[b].cap : g < s[b].n_hyp ? s[b].hyp[g] : NULL;
+      const int64_t len = caps ? s[b].cap_n : src ? s[b].hyp_n[g] : 1;
       for (int64_t i = 0; i < T; i++)
         id[t * T + i] = src && i < len ? src[i] : m->tcfg.pad;
-      if (!src) id[t * T] = m->tcfg.bos;
-      lens[t] = len;
-      if (!src) continue;
-      const int64_t from = g == 0 ? 0 : len - 2;
-      const float wk = g == 0 ? 1.0f / (float)((len - 1) * n) : 1.0f / (float)(s[b].n_hyp * n);
-      for (int64_t i = from; i < len - 1; i++, r++) {
-        rw[r] = t * T + i;
-        tg[r] = src[i + 1];
-        w[r] = -wk;
+      if (!src) {
+        id[t * T] = m->tcfg.bos;
+        continue;
+      }
+      const float wk = caps ? 1.0f / (float)((len - 1) * n) : 1.0f / (float)(s[b].n_hyp * n);
+      for (int64_t i = caps ? 0 : len - 2; i < len - 1; i++, k++, (*r)++) {
+        rw[k] = t * T + i;
+        tg[*r] = src[i + 1];
+        w[*r] = -wk;
       }
     }
   }
-  vl_tensor *px = batch_pixels(c, m, s, n);
-  vl_tensor *img = vl_vit_forward(c, &m->vision, px, NULL);
-  vl_tensor *h = vl_blip_text_forward_batch(c, m, ids, lens, img, true);
+  vl_tensor *h = vl_blip_text_forward_batch(c, m, ids, NULL, img, true);
   int64_t s2[2] = {Bt * T, m->tcfg.hidden};
-  vl_tensor *lg = vl_blip_lm_head(c, m, vl_gather_rows(c, vl_reshape(c, h, 2, s2), rows));
-  vl_tensor *lp = vl_log_softmax(c, lg);
-  /* log p[r, tgt[r]]: row r * V + tgt[r] of lp viewed (R * V, 1) */
-  int64_t s1[2] = {R * V, 1};
+  return vl_gather_rows(c, vl_reshape(c, h, 2, s2), rows);
+}
+
+/* One vision pass over the n images; one decoder pass over all captions and
+ * one over all hypotheses, each padded to its own longest text (captions
+ * vary more, so sharing one length would pad more); the loss rows are
+ * gathered before the LM head. Each row's cross-entropy is weighted so that
+ * the sum is the mean over images of (mean caption CE + mean answer CE), as
+ * per-image passes would give. */
+int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n,
+                   vl_train_stats *st) {
+  if (n < 1) return vl_error(VL_ERR_INVALID, "train: empty batch");
+  int K = 0;
+  int64_t R = 0, Rc = 0;
+  for (int64_t b = 0; b < n; b++) {
+    if (s[b].cap_n < 2)
+      return vl_error(VL_ERR_INVALID, "train: sample %lld has no caption", (long long)b);
+    K = s[b].n_hyp > K ? s[b].n_hyp : K;
+    Rc += s[b].cap_n - 1;
+    R += s[b].cap_n - 1 + s[b].n_hyp;
+    for (int k = 0; k < s[b].n_hyp; k++)
+      if (s[b].hyp_n[k] < 2)
+        return vl_error(VL_ERR_INVALID, "train: sample %lld hypothesis %d is empty", (long long)b,
+                        k);
+  }
+  const int64_t V = m->tcfg.vocab;
+  size_t mark = vl_ctx_mark(c);
+  int64_t sr[1] = {R}, srw[2] = {R, 1};
+  vl_tensor *tgt = vl_new_uninit(c, VL_I64, 1, sr); /* target id per loss row */
+  vl_tensor *wt = vl_new_uninit(c, VL_F32, 2, srw); /* -weight per loss row */
   vl_tensor *pick = vl_new_uninit(c, VL_I64, 1, sr);
-  if (!lp || !pick) goto fail;
+  if (!tgt || !wt || !pick) goto fail;
+  int64_t *tg = tgt->data, r = 0;
+  vl_tensor *img = vl_vit_forward(c, &m->vision, batch_pixels(c, m, s, n), NULL);
+  vl_tensor *sel = text_rows(c, m, s, n, img, true, 1, tg, vl_f32(wt), &r);
+  if (K > 0) {
+    vl_tensor *parts[2] = {sel, text_rows(c, m, s, n, img, false, K, tg, vl_f32(wt), &r)};
+    sel = parts[0] && parts[1] ? vl_concat(c, 2, parts, 0) : NULL;
+  }
+  vl_tensor *lg = vl_blip_lm_head(c, m, sel);
+  vl_tensor *lp = vl_log_softmax(c, lg);
+  if (!lp) goto fail;
+  /* log p[r, tgt[r]]: row r * V + tgt[r] of lp viewed (R * V, 1) */
   for (int64_t i = 0; i < R; i++) {
     if (tg[i] < 0 || tg[i] >= V) {
       vl_error(VL_ERR_INVALID, "train: target id %lld outside the vocabulary", (long long)tg[i]);
@@ -388,14 +408,14 @@ int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_
     }
     ((int64_t *)pick->data)[i] = i * V + tg[i];
   }
+  int64_t s1[2] = {R * V, 1};
   vl_tensor *loss = vl_sum_all(c, vl_mul(c, vl_gather_rows(c, vl_reshape(c, lp, 2, s1), pick), wt));
   if (!loss) goto fail;
   if (st) {
     st->loss += (double)vl_f32(loss)[0];
     for (int64_t i = 0; i < R; i++) {
       const bool ok = argmax_row(vl_f32(lg) + i * V, V) == tg[i];
-      const bool cap = rw[i] / T % G == 0;
-      if (cap) {
+      if (i < Rc) {
         st->cap_ok += ok;
         st->cap_n++;
       } else {

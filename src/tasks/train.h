@@ -11,8 +11,9 @@
  * Per image: loss = caption CE + mean over its K hypotheses of answer CE;
  * the step's loss is the mean over the batch. A step is one batched
  * forward/backward (vl_train_batch): the ViT over (B, 3, H, W), the decoder
- * over all B * (1 + K) texts padded to a common length, each image's texts
- * cross-attending to its tokens (vl_blip_text_forward_batch). Then global-norm
+ * over the B captions and over the B * K hypotheses (each set padded to its
+ * longest), each image's texts cross-attending to its tokens
+ * (vl_blip_text_forward_batch). Then global-norm
  * clipping, AdamW (tensor/optim.h) with warm-up + cosine LR.
  *
  * Output folder (written outside the repo, every file atomically): a Hub
@@ -107,7 +108,8 @@ typedef struct {
 /* Forward and backward of one batch of n samples in c (recording on): the
  * loss is the mean over images of caption CE (mean over its tokens) + mean
  * over its hypotheses of answer CE; weight gradients accumulate (+=). One
- * vision pass over (n, 3, H, W), one text pass over every text (padded).
+ * vision pass over (n, 3, H, W), one decoder pass over the captions and one
+ * over the hypotheses (padded).
  * st may be NULL. */
 int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n,
                    vl_train_stats *st);
