@@ -278,7 +278,9 @@ static void test_chat_completion(void) {
 
   /* streamed: valid SSE framing, chunks, a final finish_reason, [DONE]; the
    * content pieces add up to the same answer */
-  char *s = cJSON_PrintUnformatted(chat_request("hello there", 1));
+  cJSON *sreq = chat_request("hello there", 1);
+  char *s = cJSON_PrintUnformatted(sreq);
+  cJSON_Delete(sreq);
   http_resp r;
   REQUIRE(http("POST", "/v1/chat/completions", s, &r) == 0);
   free(s);
@@ -313,6 +315,21 @@ static void test_chat_completion(void) {
   if (strcmp(acc, want)) printf("  streamed '%s', want '%s'\n", acc, want);
   CHECK(!strcmp(acc, want));
   resp_free(&r);
+
+  /* a stop string: the answer ends before it, finish_reason "stop" */
+  if (strlen(want) >= 2) {
+    char stop[8];
+    snprintf(stop, sizeof stop, "%.2s", want + strlen(want) / 2);
+    cJSON *sq = chat_request("hello there", 0);
+    cJSON_AddItemToObject(sq, "stop", cJSON_CreateStringArray((const char *const[]){stop}, 1));
+    j = post_json("/v1/chat/completions", sq, &st);
+    REQUIRE(j && st == 200);
+    c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+    const char *got2 = cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "message"), "content")->valuestring;
+    CHECK(!strcmp(cJSON_GetObjectItem(c0, "finish_reason")->valuestring, "stop"));
+    CHECK(strstr(got2, stop) == NULL && !strncmp(want, got2, strlen(got2)));
+    cJSON_Delete(j);
+  }
   free(want);
   free(text);
   free(out);

@@ -322,6 +322,8 @@ static const char *finish_reason(vl_stop_reason why) {
 
 /* ---- generation ------------------------------------------------------- */
 
+static int on_token(void *user, int32_t id, const char *text, size_t len);
+
 typedef struct {
   vl_server *srv;
   chat_params p;
@@ -336,7 +338,27 @@ typedef struct {
   char *text; /* non-streaming: the raw output */
   size_t len, cap;
   int oom;
+  vl_generate_stats st;
 } chat_job;
+
+static int run_generate(void *arg) {
+  chat_job *j = arg;
+  return vl_generate(j->srv->llm, j->srv->tok, j->ids, j->n_ids, &j->p.gen, on_token, j, NULL,
+                     NULL, &j->st);
+}
+
+typedef struct {
+  const vl_blip *m;
+  const vl_image *img;
+  const vl_describe_opts *o;
+  const vl_explain_cfg *cfg;
+  vl_describe_result *res;
+} describe_call;
+
+static int run_describe(void *arg) {
+  describe_call *d = arg;
+  return vl_describe(d->m, d->img, d->o, d->cfg, d->res);
+}
 
 static void job_free(void *arg) {
   chat_job *j = arg;
@@ -395,11 +417,8 @@ static void stream_run(vl_sse *s, void *arg) {
     vl_sse_send(s, NULL);
     return;
   }
-  vl_generate_stats st = {0};
-  pthread_mutex_lock(&j->srv->model_mu);
-  int rc = vl_generate(j->srv->llm, j->srv->tok, j->ids, j->n_ids, &j->p.gen, on_token, j, NULL,
-                       NULL, &st);
-  pthread_mutex_unlock(&j->srv->model_mu);
+  int rc = vl_serve_compute(run_generate, j);
+  const vl_generate_stats st = j->st;
   if (rc) {
     stream_error(s, vl_last_error());
   } else if (!vl_sse_cancelled(s)) {
@@ -432,9 +451,8 @@ static void chat_caption(vl_server *s, const conv *c, chat_job *j, vl_reply *r) 
     return;
   }
   vl_describe_opts o = {.explain = "none"};
-  pthread_mutex_lock(&s->model_mu);
-  int rc = vl_describe(s->cap, img, &o, &cfg, &res);
-  pthread_mutex_unlock(&s->model_mu);
+  describe_call call = {s->cap, img, &o, &cfg, &res};
+  int rc = vl_serve_compute(run_describe, &call);
   vl_image_free(img);
   vl_explain_cfg_free(&cfg);
   if (rc) {
@@ -509,10 +527,8 @@ static void chat_llm(vl_server *s, const conv *c, chat_job *j, vl_reply *r) {
     vl_reply_sse(r, s, stream_run, job_free, moved);
     return;
   }
-  vl_generate_stats st = {0};
-  pthread_mutex_lock(&s->model_mu);
-  rc = vl_generate(s->llm, s->tok, j->ids, j->n_ids, &j->p.gen, on_token, j, NULL, NULL, &st);
-  pthread_mutex_unlock(&s->model_mu);
+  rc = vl_serve_compute(run_generate, j);
+  const vl_generate_stats st = j->st;
   if (rc || j->oom) {
     if (j->oom) vl_error(VL_ERR_NOMEM, "out of memory");
     vl_reply_error(r, 500, NULL, "%s", vl_last_error());

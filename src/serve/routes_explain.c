@@ -23,6 +23,23 @@
 #define OVERLAY_MAX_SIDE 384
 
 typedef struct {
+  const vl_blip *m;
+  const vl_image *img;
+  const vl_describe_opts *o;
+  const char *hypothesis;
+  const vl_explain_cfg *cfg;
+  bool explain;
+  vl_describe_result *dres;
+  vl_entail_result *eres;
+} task_call;
+
+static int run_task(void *arg) {
+  task_call *t = arg;
+  if (t->dres) return vl_describe(t->m, t->img, t->o, t->cfg, t->dres);
+  return vl_entail(t->m, t->img, t->hypothesis, t->cfg, t->explain, t->eres);
+}
+
+typedef struct {
   vl_image *img;
   vl_explain_cfg cfg;
   bool cfg_ok, overlays;
@@ -118,9 +135,8 @@ void vl_route_describe(vl_server *s, const cJSON *req, vl_reply *r) {
       vl_req_int(req, "max_length", 2, 64, &max_length, r))
     goto out;
   vl_describe_opts o = {.prompt = prompt, .explain = explain, .max_length = max_length};
-  pthread_mutex_lock(&s->model_mu);
-  int rc = vl_describe(s->cap, e.img, &o, &e.cfg, &res);
-  pthread_mutex_unlock(&s->model_mu);
+  task_call call = {.m = s->cap, .img = e.img, .o = &o, .cfg = &e.cfg, .dres = &res};
+  int rc = vl_serve_compute(run_task, &call);
   if (rc) {
     vl_reply_last_error(r, "describe");
     goto out;
@@ -160,9 +176,9 @@ void vl_route_entail(vl_server *s, const cJSON *req, vl_reply *r) {
     vl_reply_error(r, 400, NULL, "'hypothesis' is empty");
     goto out;
   }
-  pthread_mutex_lock(&s->model_mu);
-  int rc = vl_entail(s->cap, e.img, hyp, &e.cfg, explain, &res);
-  pthread_mutex_unlock(&s->model_mu);
+  task_call call = {.m = s->cap, .img = e.img, .hypothesis = hyp, .cfg = &e.cfg,
+                    .explain = explain, .eres = &res};
+  int rc = vl_serve_compute(run_task, &call);
   if (rc) {
     vl_reply_last_error(r, "entail");
     goto out;

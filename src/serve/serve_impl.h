@@ -23,7 +23,6 @@ struct vl_server {
   vl_serve_opts o; /* defaults filled in */
   struct MHD_Daemon *daemon;
   int port;
-  pthread_mutex_t model_mu; /* one request computes at a time */
   vl_qwen_text *llm;
   vl_tokenizer *tok;
   vl_chat_template tmpl;
@@ -52,6 +51,13 @@ int vl_reply_error(vl_reply *r, int status, const char *type, const char *fmt, .
 /* Error from vl_last_error(): bad input (invalid, format, limit, not found)
  * -> 400 (limit: 413 when what is "image"), anything else 500. Returns -1. */
 int vl_reply_last_error(vl_reply *r, const char *what);
+
+/* Runs fn(arg) on the process's one compute thread and returns its result;
+ * one call at a time (the model lock), vl_error carried over to the caller's
+ * thread. Model work never runs on connection threads: the tensor code keeps
+ * per-thread scratch buffers, which would be lost with every thread that
+ * ends; the compute thread lives as long as the process. */
+int vl_serve_compute(int (*fn)(void *), void *arg);
 
 /* ---- SSE streams (server.c) ------------------------------------------- */
 

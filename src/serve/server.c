@@ -70,6 +70,68 @@ int vl_reply_last_error(vl_reply *r, const char *what) {
                         vl_last_error());
 }
 
+/* ---- the compute thread ------------------------------------------------ */
+
+static pthread_once_t w_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t w_submit = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
+static pthread_mutex_t w_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t w_cv = PTHREAD_COND_INITIALIZER;
+static int (*w_fn)(void *);
+static void *w_arg;
+static int w_rc, w_done, w_started, w_err_code;
+static char w_err[1024];
+
+static void *compute_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&w_mu);
+  for (;;) {
+    while (!w_fn)
+      pthread_cond_wait(&w_cv, &w_mu);
+    int (*fn)(void *) = w_fn;
+    void *arg = w_arg;
+    pthread_mutex_unlock(&w_mu);
+    vl_clear_error();
+    int rc = fn(arg);
+    pthread_mutex_lock(&w_mu);
+    w_rc = rc;
+    w_err_code = vl_last_error_code();
+    snprintf(w_err, sizeof w_err, "%s", vl_last_error());
+    w_fn = NULL;
+    w_done = 1;
+    pthread_cond_broadcast(&w_cv);
+  }
+  return NULL;
+}
+
+static void compute_start(void) {
+  pthread_t th;
+  if (pthread_create(&th, NULL, compute_main, NULL) == 0) {
+    pthread_detach(th);
+    w_started = 1;
+  }
+}
+
+int vl_serve_compute(int (*fn)(void *), void *arg) {
+  pthread_once(&w_once, compute_start);
+  if (!w_started) return vl_error(VL_ERR_NOMEM, "serve: cannot start the compute thread");
+  pthread_mutex_lock(&w_submit);
+  pthread_mutex_lock(&w_mu);
+  w_fn = fn;
+  w_arg = arg;
+  w_done = 0;
+  pthread_cond_broadcast(&w_cv);
+  while (!w_done)
+    pthread_cond_wait(&w_cv, &w_mu);
+  int rc = w_rc, code = w_err_code;
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", w_err);
+  pthread_mutex_unlock(&w_mu);
+  pthread_mutex_unlock(&w_submit);
+  vl_clear_error();
+  if (rc || msg[0]) vl_error(code ? code : VL_ERR_INVALID, "%s", msg);
+  return rc;
+}
+
 /* ---- SSE -------------------------------------------------------------- */
 
 struct vl_sse {
@@ -387,7 +449,6 @@ static void free_server(vl_server *s) {
   vl_blip_free(s->cap);
   vl_tokenizer_free(s->tok);
   vl_qwen_text_free(s->llm);
-  pthread_mutex_destroy(&s->model_mu);
   free(s);
 }
 
@@ -411,7 +472,6 @@ vl_server *vl_server_start(const vl_serve_opts *o) {
   if (s->o.max_image_pixels <= 0) s->o.max_image_pixels = INT64_C(16) * 1000 * 1000;
   if (!s->o.max_prompt) s->o.max_prompt = (size_t)64 << 10;
   if (s->o.max_tokens <= 0) s->o.max_tokens = 4096;
-  pthread_mutex_init(&s->model_mu, NULL);
   if (load_models(s)) {
     free_server(s);
     return NULL;
