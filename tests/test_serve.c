@@ -15,16 +15,16 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "io/shapes_world.h"
 #include "render/png.h"
 #include "serve/serve.h"
 #include "serve/serve_impl.h"
 #include "tasks/describe.h"
 #include "tasks/generate.h"
 #include "tasks/train.h"
-#include "io/shapes_world.h"
+#include "test.h"
 #include "text/chat.h"
 #include "text/reasoning.h"
-#include "test.h"
 
 #define MAX_BODY (64 << 10)
 #define MAX_PROMPT 4096
@@ -69,8 +69,8 @@ static int dechunk(char *b, size_t n, size_t *out) {
 /* One request on a fresh connection (Connection: close). head_extra: more
  * header lines ("X: y\r\n"), or NULL. body may be NULL. clen_override >= 0
  * sends that Content-Length whatever the body. 0, or -1 on a socket error. */
-static int http_raw(const char *method, const char *path, const char *head_extra,
-                    const char *body, size_t blen, long clen_override, http_resp *out) {
+static int http_raw(const char *method, const char *path, const char *head_extra, const char *body,
+                    size_t blen, long clen_override, http_resp *out) {
   memset(out, 0, sizeof *out);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
@@ -128,8 +128,8 @@ static int http_raw(const char *method, const char *path, const char *head_extra
 }
 
 static int http(const char *method, const char *path, const char *body, http_resp *out) {
-  return http_raw(method, path, "Content-Type: application/json\r\n", body,
-                  body ? strlen(body) : 0, -1, out);
+  return http_raw(method, path, "Content-Type: application/json\r\n", body, body ? strlen(body) : 0,
+                  -1, out);
 }
 
 /* POST doc (printed, freed) and parse the JSON reply. */
@@ -225,8 +225,7 @@ static void test_health_models_ui(void) {
   cJSON *j = cJSON_Parse(r.body), *data = cJSON_GetObjectItem(j, "data");
   CHECK(cJSON_GetArraySize(data) == 2);
   CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(data, 0), "id")->valuestring, "qwen3-a"));
-  CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(data, 1), "id")->valuestring,
-                "blip-cap-a"));
+  CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(data, 1), "id")->valuestring, "blip-cap-a"));
   cJSON_Delete(j);
   resp_free(&r);
   REQUIRE(http("GET", "/", NULL, &r) == 0);
@@ -325,7 +324,8 @@ static void test_chat_completion(void) {
     j = post_json("/v1/chat/completions", sq, &st);
     REQUIRE(j && st == 200);
     c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
-    const char *got2 = cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "message"), "content")->valuestring;
+    const char *got2 =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "message"), "content")->valuestring;
     CHECK(!strcmp(cJSON_GetObjectItem(c0, "finish_reason")->valuestring, "stop"));
     CHECK(strstr(got2, stop) == NULL && !strncmp(want, got2, strlen(got2)));
     cJSON_Delete(j);
@@ -510,11 +510,11 @@ static void test_bad_requests(void) {
                      400));
   const char *hi = "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]";
   char b[512];
-  const char *bad_params[] = {"\"temperature\": \"hot\"", "\"temperature\": -1",
-                              "\"max_tokens\": 0",        "\"max_tokens\": 1e9",
-                              "\"max_tokens\": 2.5",      "\"top_p\": 0",
-                              "\"stream\": \"yes\"",      "\"stop\": 7",
-                              "\"stop\": [\"\"]",         "\"n\": 2",
+  const char *bad_params[] = {"\"temperature\": \"hot\"",   "\"temperature\": -1",
+                              "\"max_tokens\": 0",          "\"max_tokens\": 1e9",
+                              "\"max_tokens\": 2.5",        "\"top_p\": 0",
+                              "\"stream\": \"yes\"",        "\"stop\": 7",
+                              "\"stop\": [\"\"]",           "\"n\": 2",
                               "\"chat_template_kwargs\": 1"};
   for (size_t i = 0; i < sizeof bad_params / sizeof *bad_params; i++) {
     snprintf(b, sizeof b, "{%s, %s}", hi, bad_params[i]);
@@ -554,9 +554,9 @@ static void test_bad_requests(void) {
   /* describe / entail options */
   char *uri = image_data_uri();
   REQUIRE(uri);
-  const char *bad_opts[] = {"\"methods\": \"nonsense\"", "\"methods\": 3",
-                            "\"layer\": 99",             "\"max_length\": 1000",
-                            "\"overlays\": 1",           "\"explain\": \"zebra\""};
+  const char *bad_opts[] = {
+      "\"methods\": \"nonsense\"", "\"methods\": 3",  "\"layer\": 99",
+      "\"max_length\": 1000",      "\"overlays\": 1", "\"explain\": \"zebra\""};
   body = malloc(strlen(uri) + 256);
   for (size_t i = 0; i < sizeof bad_opts / sizeof *bad_opts; i++) {
     sprintf(body, "{\"image\": \"%s\", %s}", uri, bad_opts[i]);

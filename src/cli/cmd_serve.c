@@ -15,20 +15,21 @@
 #include "tasks/model_paths.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: vlens serve [--host 127.0.0.1] [--port 8080] [-m LLM_DIR] [--captioner BLIP_DIR]\n"
-          "                   [--threads N] [--max-body MB] [--max-tokens N]\n"
-          "  web UI at http://HOST:PORT/, OpenAI-compatible API (llama.cpp server conventions):\n"
-          "  GET /health, GET /v1/models, POST /v1/chat/completions (\"stream\": true for SSE),\n"
-          "  POST /v1/describe and /v1/entail (vlens: captions and entailment with heatmaps).\n"
-          "  -m, --model DIR     Qwen2/Qwen3 chat model (folder or .gguf) for text messages\n"
-          "  --captioner DIR     BLIP captioner for images, /v1/describe and /v1/entail\n"
-          "                      with neither: the embedded models/%s and models/%s\n"
-          "  --host H            address to listen on (default 127.0.0.1)\n"
-          "  --port P            port (default 8080; 0: any free port)\n"
-          "  --max-body MB       request body limit in MiB (default 32)\n"
-          "  --max-tokens N      cap on max_tokens of a request (default 4096)\n",
-          VL_DEFAULT_LLM, VL_DEFAULT_CAPTIONER);
+  fprintf(
+      f,
+      "usage: vlens serve [--host 127.0.0.1] [--port 8080] [-m LLM_DIR] [--captioner BLIP_DIR]\n"
+      "                   [--threads N] [--max-body MB] [--max-tokens N]\n"
+      "  web UI at http://HOST:PORT/, OpenAI-compatible API (llama.cpp server conventions):\n"
+      "  GET /health, GET /v1/models, POST /v1/chat/completions (\"stream\": true for SSE),\n"
+      "  POST /v1/describe and /v1/entail (vlens: captions and entailment with heatmaps).\n"
+      "  -m, --model DIR     Qwen2/Qwen3 chat model (folder or .gguf) for text messages\n"
+      "  --captioner DIR     BLIP captioner for images, /v1/describe and /v1/entail\n"
+      "                      with neither: the embedded models/%s and models/%s\n"
+      "  --host H            address to listen on (default 127.0.0.1)\n"
+      "  --port P            port (default 8080; 0: any free port)\n"
+      "  --max-body MB       request body limit in MiB (default 32)\n"
+      "  --max-tokens N      cap on max_tokens of a request (default 4096)\n",
+      VL_DEFAULT_LLM, VL_DEFAULT_CAPTIONER);
 }
 
 static int number(const char *opt, const char *s, long lo, long hi, long *out) {
@@ -80,8 +81,9 @@ int cmd_serve(int argc, char **argv) {
     if (!vl_model_default_path(VL_DEFAULT_CAPTIONER, NULL, "--captioner", cap, sizeof cap))
       o.captioner_dir = cap;
     if (!o.llm_dir && !o.captioner_dir) {
-      vl_error(VL_ERR_NOTFOUND, "no model to serve: neither models/%s nor models/%s was found; "
-                                "pass -m LLM_DIR and/or --captioner BLIP_DIR",
+      vl_error(VL_ERR_NOTFOUND,
+               "no model to serve: neither models/%s nor models/%s was found; "
+               "pass -m LLM_DIR and/or --captioner BLIP_DIR",
                VL_DEFAULT_LLM, VL_DEFAULT_CAPTIONER);
       return cli_fail("serve");
     }

@@ -83,8 +83,8 @@ int vl_req_image(const vl_server *s, const cJSON *v, const char *field, vl_image
   if (!strncmp(str, "data:", 5)) {
     const char *comma = strchr(str, ',');
     if (!comma || !strstr(str, ";base64") || strstr(str, ";base64") > comma)
-      return vl_reply_error(r, 400, NULL, "'%s': a data: URI must be base64 (data:image/png;base64,...)",
-                            field);
+      return vl_reply_error(r, 400, NULL,
+                            "'%s': a data: URI must be base64 (data:image/png;base64,...)", field);
     str = comma + 1;
   }
   unsigned char *bytes;

@@ -48,7 +48,7 @@ void vl_route_models(vl_server *s, vl_reply *r) {
 typedef struct {
   vl_chat_message *msgs;
   size_t n;
-  char **texts; /* content strings joined from parts, owned */
+  char **texts;       /* content strings joined from parts, owned */
   const cJSON *image; /* the last image_url value */
   size_t text_bytes;
 } conv;
@@ -74,8 +74,8 @@ static int parse_content(conv *c, size_t i, const cJSON *content, vl_reply *r) {
       const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
       if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
         free(t);
-        return vl_reply_error(r, 400, NULL,
-                              "messages[%zu].content: each part must be an object with a 'type'", i);
+        return vl_reply_error(
+            r, 400, NULL, "messages[%zu].content: each part must be an object with a 'type'", i);
       }
       if (!strcmp(type->valuestring, "text")) {
         const cJSON *tx = cJSON_GetObjectItemCaseSensitive(part, "text");
@@ -137,15 +137,16 @@ static int parse_messages(const vl_server *s, const cJSON *req, conv *c, vl_repl
   const cJSON *m;
   cJSON_ArrayForEach(m, ms) {
     size_t i = c->n++;
-    if (!cJSON_IsObject(m)) return vl_reply_error(r, 400, NULL, "messages[%zu]: expected an object", i);
+    if (!cJSON_IsObject(m))
+      return vl_reply_error(r, 400, NULL, "messages[%zu]: expected an object", i);
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
     if (!cJSON_IsString(role))
       return vl_reply_error(r, 400, NULL, "messages[%zu]: missing string field 'role'", i);
     const char *rl = role->valuestring;
     if (strcmp(rl, "system") && strcmp(rl, "user") && strcmp(rl, "assistant") && strcmp(rl, "tool"))
-      return vl_reply_error(r, 400, NULL,
-                            "messages[%zu]: role '%.64s' (expected system, user, assistant or tool)",
-                            i, rl);
+      return vl_reply_error(
+          r, 400, NULL, "messages[%zu]: role '%.64s' (expected system, user, assistant or tool)", i,
+          rl);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
     if (!content && strcmp(rl, "assistant"))
       return vl_reply_error(r, 400, NULL, "messages[%zu]: missing field 'content'", i);
@@ -156,7 +157,8 @@ static int parse_messages(const vl_server *s, const cJSON *req, conv *c, vl_repl
     if (cJSON_IsString(rc)) c->msgs[i].reasoning_content = rc->valuestring;
   }
   if (c->text_bytes > s->o.max_prompt)
-    return vl_reply_error(r, 400, NULL, "the messages hold %zu bytes of text, over the limit of %zu",
+    return vl_reply_error(r, 400, NULL,
+                          "the messages hold %zu bytes of text, over the limit of %zu",
                           c->text_bytes, s->o.max_prompt);
   return 0;
 }
@@ -186,8 +188,8 @@ static int parse_params(vl_server *s, const cJSON *req, chat_params *p, vl_reply
   double t = p->gen.sampling.temperature, tp = p->gen.sampling.top_p, mp = p->gen.sampling.min_p,
          rp = 1, seed = -1, ignored = 0;
   int n = 1;
-  if (vl_req_number(req, "temperature", 0, 100, &t, r) || vl_req_number(req, "top_p", 0, 1, &tp, r) ||
-      vl_req_number(req, "min_p", 0, 1, &mp, r) ||
+  if (vl_req_number(req, "temperature", 0, 100, &t, r) ||
+      vl_req_number(req, "top_p", 0, 1, &tp, r) || vl_req_number(req, "min_p", 0, 1, &mp, r) ||
       vl_req_number(req, "repeat_penalty", 0.01, 100, &rp, r) ||
       vl_req_number(req, "seed", -1, 9007199254740992.0, &seed, r) ||
       vl_req_int(req, "top_k", 0, 1 << 30, &p->gen.sampling.top_k, r) ||
@@ -343,8 +345,8 @@ typedef struct {
 
 static int run_generate(void *arg) {
   chat_job *j = arg;
-  return vl_generate(j->srv->llm, j->srv->tok, j->ids, j->n_ids, &j->p.gen, on_token, j, NULL,
-                     NULL, &j->st);
+  return vl_generate(j->srv->llm, j->srv->tok, j->ids, j->n_ids, &j->p.gen, on_token, j, NULL, NULL,
+                     &j->st);
 }
 
 typedef struct {
@@ -504,13 +506,11 @@ static void chat_llm(vl_server *s, const conv *c, chat_job *j, vl_reply *r) {
     vl_reply_last_error(r, "messages");
     return;
   }
-  size_t ctx = (size_t)(s->llm->cfg.max_pos > 0 && s->llm->cfg.max_pos < 32768
-                            ? s->llm->cfg.max_pos
-                            : 32768);
+  size_t ctx = (size_t)(s->llm->cfg.max_pos > 0 && s->llm->cfg.max_pos < 32768 ? s->llm->cfg.max_pos
+                                                                               : 32768);
   if (j->n_ids + 1 > ctx) {
-    vl_reply_error(r, 400, NULL,
-                   "the prompt is %zu tokens, over the model's context of %zu tokens", j->n_ids,
-                   ctx);
+    vl_reply_error(r, 400, NULL, "the prompt is %zu tokens, over the model's context of %zu tokens",
+                   j->n_ids, ctx);
     return;
   }
   if (j->n_ids + (size_t)j->p.gen.max_tokens > ctx) j->p.gen.max_tokens = (int)(ctx - j->n_ids);

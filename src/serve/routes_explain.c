@@ -56,7 +56,8 @@ static void req_free(explain_req *e) {
 static int parse_common(vl_server *s, const cJSON *req, explain_req *e, vl_reply *r) {
   memset(e, 0, sizeof *e);
   if (!s->cap)
-    return vl_reply_error(r, 400, NULL, "this server has no captioner (start it with --captioner DIR)");
+    return vl_reply_error(r, 400, NULL,
+                          "this server has no captioner (start it with --captioner DIR)");
   const cJSON *im = cJSON_GetObjectItemCaseSensitive(req, "image");
   if (!im) return vl_reply_error(r, 400, NULL, "missing field 'image'");
   char *methods = NULL;
@@ -64,11 +65,13 @@ static int parse_common(vl_server *s, const cJSON *req, explain_req *e, vl_reply
   double smooth = 0, sharpen = 0, seed = 0;
   bool faith = false;
   if (vl_req_csv(req, "methods", 256, &methods, r)) return -1;
-  if (vl_req_int(req, "layer", -1, 4096, &layer, r) || vl_req_int(req, "head", -1, 4096, &head, r) ||
+  if (vl_req_int(req, "layer", -1, 4096, &layer, r) ||
+      vl_req_int(req, "head", -1, 4096, &head, r) ||
       vl_req_number(req, "smooth", 0, 1e3, &smooth, r) ||
       vl_req_number(req, "sharpen", 0, 1e3, &sharpen, r) ||
       vl_req_number(req, "seed", 0, 9007199254740992.0, &seed, r) ||
-      vl_req_bool(req, "faithfulness", &faith, r) || vl_req_bool(req, "overlays", &e->overlays, r)) {
+      vl_req_bool(req, "faithfulness", &faith, r) ||
+      vl_req_bool(req, "overlays", &e->overlays, r)) {
     free(methods);
     return -1;
   }
@@ -102,8 +105,8 @@ static int add_overlays(explain_req *e, cJSON *expl, vl_heatmap *const *maps, in
   for (int k = 0; maps && k < n; k++) {
     cJSON *o = cJSON_GetObjectItemCaseSensitive(expl, maps[k]->method);
     if (!o) continue;
-    vl_image *ov = vl_heatmap_overlay(e->disp, maps[k]->cells, maps[k]->gw, maps[k]->gh,
-                                      VL_CMAP_JET, 0.5f);
+    vl_image *ov =
+        vl_heatmap_overlay(e->disp, maps[k]->cells, maps[k]->gw, maps[k]->gh, VL_CMAP_JET, 0.5f);
     uint8_t *png = NULL;
     size_t len = 0;
     int rc = ov ? vl_png_encode(ov, &png, &len) : -1;
@@ -176,8 +179,12 @@ void vl_route_entail(vl_server *s, const cJSON *req, vl_reply *r) {
     vl_reply_error(r, 400, NULL, "'hypothesis' is empty");
     goto out;
   }
-  task_call call = {.m = s->cap, .img = e.img, .hypothesis = hyp, .cfg = &e.cfg,
-                    .explain = explain, .eres = &res};
+  task_call call = {.m = s->cap,
+                    .img = e.img,
+                    .hypothesis = hyp,
+                    .cfg = &e.cfg,
+                    .explain = explain,
+                    .eres = &res};
   int rc = vl_serve_compute(run_task, &call);
   if (rc) {
     vl_reply_last_error(r, "entail");

@@ -217,8 +217,7 @@ static void sse_free(void *cls) {
   free(s);
 }
 
-int vl_reply_sse(vl_reply *r, vl_server *srv, vl_sse_run run, void (*job_free)(void *),
-                 void *job) {
+int vl_reply_sse(vl_reply *r, vl_server *srv, vl_sse_run run, void (*job_free)(void *), void *job) {
   vl_sse *s = calloc(1, sizeof *s);
   if (!s) {
     if (job_free) job_free(job);
@@ -400,8 +399,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (st->answered) return MHD_YES;
   vl_reply r = {0};
   if (routes[found].kind == R_UI) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        vl_ui_html_len, (void *)vl_ui_html, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(vl_ui_html_len, (void *)vl_ui_html, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -476,8 +475,8 @@ vl_server *vl_server_start(const vl_serve_opts *o) {
     free_server(s);
     return NULL;
   }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo *ai = NULL;
   char port[16];
   snprintf(port, sizeof port, "%d", o->port);
@@ -489,10 +488,10 @@ vl_server *vl_server_start(const vl_serve_opts *o) {
   }
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-  s->daemon = MHD_start_daemon(
-      flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-      MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT, 64u,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  s->daemon =
+      MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                       ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+                       64u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!s->daemon) {
     vl_error(VL_ERR_IO, "serve: cannot listen on %s port %d (in use, or not an address here)",
