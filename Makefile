@@ -5,6 +5,7 @@
 # bench/bench_*.c.
 
 VARIANT ?= rel
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CC ?= cc
 PKGS := libcjson stb libgif libwebp zlib openblas libpcre2-8 libutf8proc libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -47,7 +48,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
         demo clean format lint
 
 all: deps
-	@$(MAKE) --no-print-directory cli
+	@$(MAKE) --no-print-directory -j$(JOBS) cli
 	@ln -sf $(VARIANT)/vlens build/vlens
 
 deps:
@@ -88,8 +89,8 @@ $(B)/src/serve/ui.o: src/serve/ui.html
 # "N passed, N failed" line CI reads.
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory VARIANT=rel cli tests
-	@$(MAKE) --no-print-directory VARIANT=asan cli tests
+	@$(MAKE) --no-print-directory -j$(JOBS) VARIANT=rel cli tests
+	@$(MAKE) --no-print-directory -j$(JOBS) VARIANT=asan cli tests
 	@tools/run-tests.sh build/rel build/asan
 
 check-layers:
