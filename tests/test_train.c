@@ -211,6 +211,27 @@ static void test_resume_is_bit_identical(void) {
   vl_st_close(st);
 }
 
+/* --resume with --steps: the run continues to the new total (the schedule's
+ * remainder is reshaped); a total not beyond the step reached is refused. */
+static void test_resume_with_new_total(void) {
+  vl_train_opts b = tiny_opts(sub("longer"), 6);
+  b.stop_after = 3;
+  REQUIRE(vl_train(&b, NULL) == VL_OK);
+  vl_train_opts r = {0};
+  r.out_dir = sub("longer");
+  r.resume = true;
+  r.resume_steps = 3;
+  CHECK(vl_train(&r, NULL) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "must exceed") != NULL);
+  r.resume_steps = 8;
+  REQUIRE(vl_train(&r, NULL) == VL_OK);
+  vl_safetensors *st = vl_st_open(sub("longer/optimizer.safetensors"));
+  REQUIRE(st);
+  CHECK(!strcmp(vl_st_metadata(st, "vlens_step"), "8"));
+  CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"steps\":8") != NULL);
+  vl_st_close(st);
+}
+
 /* The per-image reference: for each image its own vision pass, one text
  * pass per text, loss = caption CE + mean answer CE, backward scaled 1/n
  * (how vlens train ran before batching). */
@@ -392,6 +413,7 @@ int main(void) {
   RUN(test_batched_equals_per_image);
   RUN(test_smoke_run_learns_and_reloads);
   RUN(test_resume_is_bit_identical);
+  RUN(test_resume_with_new_total);
   RUN(test_errors);
   return test_summary();
 }

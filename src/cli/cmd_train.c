@@ -32,7 +32,8 @@ static void train_usage(FILE *f) {
              "  --config NAME      small (~1.6M parameters, default) or tiny\n"
              "  --patch P          ViT patch size dividing 96 (default: the config's)\n"
              "  --resume           continue the run in DIR bit-identically (its saved\n"
-             "                     options win over the ones given here)\n");
+             "                     options win over the ones given here, except --steps:\n"
+             "                     a new total reshapes the rest of the schedule)\n");
 }
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -96,6 +97,7 @@ int cmd_train(int argc, char **argv) {
     } else if (!strcmp(a, "--steps")) {
       bad = integer(a, val, 1, 1000000000LL, &v);
       o.steps = v;
+      o.resume_steps = v; /* only read with --resume */
     } else if (!strcmp(a, "--batch")) {
       bad = integer(a, val, 1, 1 << 20, &v);
       o.batch = v;

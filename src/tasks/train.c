@@ -642,6 +642,16 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     t.o.stop_after = oin->stop_after;
     t.o.save_every = oin->save_every;
     t.o.resume = true;
+    if (oin->resume_steps > 0) {
+      if (oin->resume_steps <= t.step || oin->resume_steps < t.o.warmup) {
+        vl_st_close(ost);
+        return vl_error(VL_ERR_INVALID,
+                        "train: --steps %lld on resume must exceed the step reached (%lld) and "
+                        "the warm-up (%lld)",
+                        (long long)oin->resume_steps, (long long)t.step, (long long)t.o.warmup);
+      }
+      t.o.steps = oin->resume_steps;
+    }
     vl_log("train: resuming %s at step %lld of %lld", t.o.out_dir, (long long)t.step,
            (long long)t.o.steps);
   } else {

@@ -44,6 +44,8 @@ typedef struct {
   int64_t warmup;      /* warm-up steps; < 0: 5% of steps */
   int64_t save_every;  /* checkpoint period in steps (0: only at the end) */
   int64_t stop_after;  /* stop (with a checkpoint) after this step; 0: run to the end */
+  int64_t resume_steps; /* with resume: new total steps (reshapes the rest of the cosine
+                         * schedule; no longer bit-identical to an uninterrupted run); 0: keep */
   int hypotheses;      /* K entailment hypotheses per image */
   int max_objects;     /* 1..4: cap on objects per scene */
   bool curriculum;     /* <=2 objects for the first 1/9, <=3 the next 1/9 */
