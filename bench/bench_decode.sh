@@ -38,13 +38,32 @@ run_vlens() { # label model
   /usr/bin/time -v env VLENS_THREADS=$T build/rel/vlens generate -m "$2" --ids -p "$IDS" -n "$N" \
     --ignore-eos 2>&1 >/dev/null |
     awk -v l="$1" '/prefill/ {for (i = 1; i <= NF; i++) if ($i == "tok/s),") { v[++k] = $(i - 1) }}
-      /Maximum resident/ {rss = $6}
+      /Maximum resident/ {rss = $6} /User time/ {cpu += $4} /System time/ {cpu += $4}
+      /Percent of CPU/ {pc = $7}
       END {gsub(/\(/, "", v[1]); gsub(/\(/, "", v[2]);
-           printf "%-34s prefill %8s tok/s  decode %7s tok/s  peak RSS %6.0f MiB\n", l, v[1], v[2], rss / 1024}'
+           printf "%-34s prefill %8s tok/s  decode %7s tok/s  peak RSS %6.0f MiB  cpu %.1f s (%s)\n", l, v[1], v[2], rss / 1024, cpu, pc}'
+}
+
+# CPU seconds per decoded token: the difference of two runs (16-token prompt,
+# 8 and 72 new tokens) divided by 64, so loading and prefill cancel. On a
+# shared machine this leaves out time spent descheduled (not time stalled on
+# memory that other processes also use); tok/s = threads / (cpu per token)
+# assumes every thread busy, so for T > 1 it is an upper bound.
+cpu_of() { # model n
+  /usr/bin/time -f "%U %S" env VLENS_THREADS=$T build/rel/vlens generate -m "$1" --ids \
+    -p "$(seq 1000 1015 | tr '\n' ' ')" -n "$2" --ignore-eos 2>&1 >/dev/null | tail -1 |
+    awk '{print $1 + $2}'
+}
+cpu_per_token() { # label model
+  a=$(cpu_of "$2" 8) b=$(cpu_of "$2" 72)
+  awk -v l="$1" -v a="$a" -v b="$b" -v t="$T" 'BEGIN {c = (b - a) / 64;
+    printf "%-34s decode cpu %.1f ms/token -> %.1f tok/s at %d busy threads\n", l, c * 1e3, t / c, t}'
 }
 
 for cfg in qwen3-0.6b qwen2.5-0.5b; do
   echo "-- $cfg"
+  cpu_per_token "vlens $cfg BF16 (Hub folder)" "$W/$cfg"
+  cpu_per_token "vlens $cfg Q8_0 (GGUF)" "$W/$cfg-q8_0.gguf"
   run_vlens "vlens $cfg BF16 (Hub folder)" "$W/$cfg"
   run_vlens "vlens $cfg Q8_0 (GGUF)" "$W/$cfg-q8_0.gguf"
   run_vlens "vlens $cfg BF16 (GGUF)" "$W/$cfg-bf16.gguf"
