@@ -80,9 +80,9 @@ int main(int argc, char **argv) {
       }
       printf("gemv %s %lldx%lld threads=%d kernel=%s weights_mb=%.0f ms=%.2f cpu_ms=%.2f "
              "gbps=%.2f cpu_gbps=%.2f y0=%.4f\n",
-             names[w], (long long)N, (long long)K, tl[ti], vl_gemm_kernel_name(vl_gemm_get_kernel()),
-             bytes[w] * 1e-6, best * 1e3, best_cpu * 1e3, bytes[w] / best * 1e-9,
-             bytes[w] / (best_cpu / tl[ti]) * 1e-9, y[0]);
+             names[w], (long long)N, (long long)K, tl[ti],
+             vl_gemm_kernel_name(vl_gemm_get_kernel()), bytes[w] * 1e-6, best * 1e3, best_cpu * 1e3,
+             bytes[w] / best * 1e-9, bytes[w] / (best_cpu / tl[ti]) * 1e-9, y[0]);
     }
   }
   free(wb);

@@ -353,7 +353,8 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     vl_tensor *o = vl_linear_any(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
     x = vl_add(c, x, o);
     vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps);
-    vl_tensor *f = vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
+    vl_tensor *f =
+        vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
     x = vl_add(c, x, vl_linear_any(c, f, L->down, NULL));
     if (l < opt->n_layer_add && opt->layer_add[l]) {
       int64_t s2[2] = {B * T, C}, s3b[3] = {B, T, C};

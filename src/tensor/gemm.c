@@ -62,8 +62,7 @@ static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
 }
 
 const vl_gemm_impl vl_gemm_impl_scalar = {4,          8,           kern_scalar, widen_scalar,
-                                          dot_scalar, axpy_scalar, NULL,
-                                          NULL};
+                                          dot_scalar, axpy_scalar, NULL,        NULL};
 
 /* ---- kernel selection -------------------------------------------------- */
 

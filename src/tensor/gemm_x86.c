@@ -194,9 +194,8 @@ T512 static void dot_rows_avx512(const void *B, vl_dtype t, int64_t ldb, int64_t
   }
 }
 
-const vl_gemm_impl vl_gemm_impl_avx512 = {MR5,        32,          kern_avx512,  widen_avx512,
-                                          dot_avx512, axpy_avx512, pack_t_avx512,
-                                          dot_rows_avx512};
+const vl_gemm_impl vl_gemm_impl_avx512 = {MR5,        32,          kern_avx512,   widen_avx512,
+                                          dot_avx512, axpy_avx512, pack_t_avx512, dot_rows_avx512};
 
 /* ---- AVX2 + FMA: 6 x 16 tile, 12 ymm accumulators ---------------------- */
 
@@ -280,7 +279,8 @@ T256 static void axpy_avx2(float a, const float *x, float *y, int64_t n) {
     y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_avx2 = {MR2, 16, kern_avx2, widen_avx2, dot_avx2, axpy_avx2, NULL, NULL};
+const vl_gemm_impl vl_gemm_impl_avx2 = {MR2,      16,        kern_avx2, widen_avx2,
+                                        dot_avx2, axpy_avx2, NULL,      NULL};
 
 #else
 typedef int vl_gemm_x86_unused; /* ISO C forbids an empty translation unit */

@@ -47,11 +47,9 @@ void vl_q8_0_dequantize_row(const void *src, float *dst, int64_t n) {
 /* ---- dot kernels: NR rows of W against x ------------------------------- */
 
 /* y[r] = dot(row r, x) for r < 4 (rows rs bytes apart), nb blocks. */
-typedef void (*dot4_fn)(const uint8_t *W, size_t rs, int nr, const float *x, int64_t nb,
-                        float *y);
+typedef void (*dot4_fn)(const uint8_t *W, size_t rs, int nr, const float *x, int64_t nb, float *y);
 
-static void dot4_scalar(const uint8_t *W, size_t rs, int nr, const float *x, int64_t nb,
-                        float *y) {
+static void dot4_scalar(const uint8_t *W, size_t rs, int nr, const float *x, int64_t nb, float *y) {
   for (int r = 0; r < nr; r++) {
     const uint8_t *b = W + (size_t)r * rs;
     float acc = 0.0f;
@@ -179,9 +177,8 @@ bool vl_q8_set_kernel(vl_q8_kernel k) {
 
 static dot4_fn pick_dot(void) {
   vl_q8_kernel k = __atomic_load_n(&g_kernel, __ATOMIC_RELAXED);
-  if (k == VL_Q8_AUTO) k = kernel_ok(VL_Q8_AVX512) ? VL_Q8_AVX512
-                           : kernel_ok(VL_Q8_AVX2)  ? VL_Q8_AVX2
-                                                    : VL_Q8_SCALAR;
+  if (k == VL_Q8_AUTO)
+    k = kernel_ok(VL_Q8_AVX512) ? VL_Q8_AVX512 : kernel_ok(VL_Q8_AVX2) ? VL_Q8_AVX2 : VL_Q8_SCALAR;
   return k == VL_Q8_AVX512 ? dot4_avx512 : k == VL_Q8_AVX2 ? dot4_avx2 : dot4_scalar;
 }
 
@@ -367,8 +364,8 @@ vl_tensor *vl_embedding_any(vl_ctx *c, vl_tensor *table, vl_tensor *ids) {
   if (!y) return NULL;
   const size_t rs = vl_dtype_bytes(VL_Q8_0, D);
   for (int64_t i = 0; i < ids->numel; i++) {
-    int64_t id = ids->dtype == VL_I64 ? ((const int64_t *)ids->data)[i]
-                                      : ((const int32_t *)ids->data)[i];
+    int64_t id =
+        ids->dtype == VL_I64 ? ((const int64_t *)ids->data)[i] : ((const int32_t *)ids->data)[i];
     if (id < 0 || id >= V) {
       vl_error(VL_ERR_INVALID, "vl_embedding: id %lld at %lld is outside [0, %lld)", (long long)id,
                (long long)i, (long long)V);
