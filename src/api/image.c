@@ -5,13 +5,8 @@
 
 #include <stb/stb_image_write.h>
 
+#include "api/internal.h"
 #include "base/error.h"
-#include "io/image.h"
-#include "vlens.h"
-
-struct vlens_image {
-  vl_image *img;
-};
 
 vlens_image *vlens_image_load(const char *path, int64_t max_pixels) {
   if (!path) {
