@@ -41,11 +41,12 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(B)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
 .SECONDARY:
 
 .PHONY: all deps lib cli tests benches test test-rel test-asan check-layers fuzz-smoke \
-        demo clean format lint
+        demo clean format lint examples
 
 all: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) cli
@@ -58,6 +59,7 @@ lib: $(B)/libvlens.a
 cli: $(B)/vlens
 tests: $(TEST_BIN)
 benches: $(BENCH_BIN)
+examples: $(EXAMPLE_BIN)
 
 $(B)/libvlens.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -73,6 +75,11 @@ $(B)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(B)/libvlens.a
 $(B)/bench/%: bench/%.c $(B)/libvlens.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O3 -o $@ $< $(B)/libvlens.a $(LDOPT) $(LDLIBS_ALL)
+
+# Examples see only the public header (no -Isrc): they use what users get.
+$(B)/examples/%: examples/%.c include/vlens.h $(B)/libvlens.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -g -Iinclude $(WARN) $(OPT) $(CFLAGS) -o $@ $< $(B)/libvlens.a $(LDOPT) $(LDLIBS_ALL)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)

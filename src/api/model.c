@@ -40,7 +40,7 @@ static int resolve(const char *s, char *out, size_t cap) {
     return VL_OK;
   }
   if (!strchr(s, '/') && strcmp(s, ".") && strcmp(s, ".."))
-    return vl_model_default_path(s, NULL, "vlens_model_load(folder)", out, cap);
+    return vl_model_default_path(s, NULL, "vlens_model_load a folder", out, cap);
   return vl_error(VL_ERR_IO, "%s: no such model folder", s);
 }
 
