@@ -158,6 +158,22 @@ typedef int (*vlens_text_cb)(void *user, const char *text, size_t len);
 int vlens_generate(vlens_model *m, const char *prompt, const vlens_gen_opts *opts, vlens_text_cb cb,
                    void *user, char **out);
 
+/* ---- multi-turn chat (Qwen2 / Qwen3) ----------------------------------- */
+typedef struct vlens_chat vlens_chat;
+
+/* A conversation over the model's chat template (thinking off), the KV
+ * cache kept across turns. system may be NULL; opts (NULL: greedy, 128
+ * tokens a turn) sets sampling and max_tokens per turn (stop strings are
+ * not used). m must outlive the chat. */
+vlens_chat *vlens_chat_new(vlens_model *m, const char *system, const vlens_gen_opts *opts);
+/* One turn: the reply streams through cb (may be NULL) and into *reply (may
+ * be NULL; free with vlens_free). On failure the history is unchanged. */
+int vlens_chat_send(vlens_chat *c, const char *user_text, vlens_text_cb cb, void *user,
+                    char **reply);
+/* Forgets the conversation (the system prompt stays). */
+void vlens_chat_reset(vlens_chat *c);
+void vlens_chat_free(vlens_chat *c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,5 @@
 /* The public API (include/vlens.h) on the tiny goldens blip-cap-a and
- * qwen3-a, and on a Shapes World BLIP made with `vlens train --steps 1`:
+ * qwen3-a (generate, chat), and on a Shapes World BLIP made with `vlens train --steps 1`:
  * only vlens.h is used (plus libc, cJSON to read the documents and the test
  * harness). Each result is compared with what the CLI (build/<variant>/vlens,
  * the task-level path) prints for the same input. */
@@ -491,6 +491,55 @@ static void test_errors(void) {
   vlens_model_free(q);
 }
 
+/* Chat: turn 1's reply is what generate gives on the Qwen3 template over
+ * system + user (thinking off); after a reset the same message gets the same
+ * reply; a second turn streams what it returns. */
+static void test_chat(void) {
+  vlens_model *m = vlens_model_load(test_shared_path(LLM));
+  REQUIRE(m);
+  vlens_gen_opts o;
+  vlens_gen_opts_init(&o);
+  o.max_tokens = 6;
+  o.ignore_eos = 1;
+  vlens_chat *c = vlens_chat_new(m, "Be brief.", &o);
+  if (!c) printf("  %s\n", vlens_last_error());
+  REQUIRE(c);
+  stream s = {0};
+  char *r1 = NULL;
+  REQUIRE(vlens_chat_send(c, "hello there", on_text, &s, &r1) == 0);
+  REQUIRE(r1);
+  CHECK(!strcmp(r1, s.text) && s.calls == 6);
+  char *want = NULL;
+  REQUIRE(vlens_generate(m,
+                         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhello "
+                         "there<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+                         &o, NULL, NULL, &want) == 0);
+  CHECK(!strcmp(r1, want));
+  stream s2 = {0};
+  char *r2 = NULL;
+  REQUIRE(vlens_chat_send(c, "and again", on_text, &s2, &r2) == 0);
+  CHECK(r2 && !strcmp(r2, s2.text) && s2.calls == 6);
+  vlens_chat_reset(c);
+  char *r3 = NULL;
+  REQUIRE(vlens_chat_send(c, "hello there", NULL, NULL, &r3) == 0);
+  CHECK(r3 && !strcmp(r3, r1));
+  expect_error(vlens_chat_send(NULL, "x", NULL, NULL, NULL) < 0, "NULL");
+  expect_error(vlens_chat_send(c, NULL, NULL, NULL, NULL) < 0, "message");
+  o.max_tokens = 0;
+  expect_error(vlens_chat_new(m, NULL, &o) == NULL, "max_tokens");
+  vlens_model *cap = vlens_model_load(test_shared_path(CAP));
+  REQUIRE(cap);
+  expect_error(vlens_chat_new(cap, NULL, NULL) == NULL, "llm");
+  vlens_model_free(cap);
+  vlens_free(r1);
+  vlens_free(r2);
+  vlens_free(r3);
+  vlens_free(want);
+  vlens_chat_free(c);
+  vlens_chat_free(NULL);
+  vlens_model_free(m);
+}
+
 int main(void) {
   RUN(test_model_load_and_kind);
   RUN(test_caption_matches_cli);
@@ -499,5 +548,6 @@ int main(void) {
   RUN(test_entail_json);
   RUN(test_generate_greedy);
   RUN(test_errors);
+  RUN(test_chat);
   return test_summary();
 }
