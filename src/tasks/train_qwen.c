@@ -53,12 +53,14 @@ typedef struct {
 static const qarch k_archs[] = {
     {"small", 128, 384, 4, 4, 2, 32, 1024},
     {"tiny", 32, 64, 1, 2, 1, 16, 1024},
+    {"wide", 128, 384, 4, 8, 4, 32, 1024}, /* small with twice the heads */
 };
 
 static const qarch *find_arch(const char *name) {
   for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
     if (!strcmp(k_archs[i].name, name ? name : "small")) return &k_archs[i];
-  vl_error(VL_ERR_INVALID, "train-llm: unknown --config '%s' (small or tiny)", name ? name : "");
+  vl_error(VL_ERR_INVALID, "train-llm: unknown --config '%s' (small, wide or tiny)",
+           name ? name : "");
   return NULL;
 }
 
