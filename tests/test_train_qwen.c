@@ -241,6 +241,67 @@ static void test_batch_loss_matches_singles(void) {
   vl_qwen_text_free(m);
 }
 
+/* Whole-model gradient check: the batch loss's gradient w.r.t. the largest-
+ * gradient element of several weights (attention with grouped KV heads and
+ * q/k norms, MLP, the tied embedding, a norm) against central differences of
+ * the padded (2, T) batch loss. */
+static void test_batch_gradient_matches_differences(void) {
+  const char *dir = init_dir();
+  REQUIRE(dir);
+  vl_tensor **p = NULL;
+  int64_t np = 0;
+  vl_tokenizer *tok = NULL;
+  vl_qwen_text *m = vl_train_llm_load(dir, &p, &np, &tok);
+  REQUIRE(m);
+  CHECK(m->cfg.n_heads > m->cfg.n_kv_heads);
+  vl_llm_sample s[2];
+  for (int i = 0; i < 2; i++)
+    REQUIRE(vl_llm_sample_make(tok, 8, i, &s[i]) == VL_OK);
+  const int32_t pad = vl_tokenizer_token_to_id(tok, "<|endoftext|>");
+  vl_ctx *c = vl_ctx_new();
+  vl_ctx_set_recording(c, true);
+  vl_llm_batch_stats st;
+  vl_zero_param_grads(p, np);
+  REQUIRE(vl_train_llm_batch(c, m, s, 2, pad, &st) == VL_OK);
+  vl_tensor *w[] = {m->embed,        m->layers[0].wq,   m->layers[0].wk,
+                    m->layers[0].wv, m->layers[0].wo,   m->layers[0].k_norm,
+                    m->layers[0].up, m->layers[0].down, m->layers[0].ln1,
+                    m->norm};
+  const int nw = (int)(sizeof w / sizeof *w);
+  int64_t at[16];
+  double g[16];
+  for (int i = 0; i < nw; i++) {
+    at[i] = 0;
+    for (int64_t k = 1; k < w[i]->numel; k++)
+      if (fabsf(w[i]->grad[k]) > fabsf(w[i]->grad[at[i]])) at[i] = k;
+    g[i] = w[i]->grad[at[i]];
+  }
+  const float eps = 1e-2f;
+  for (int i = 0; i < nw; i++) {
+    float *x = vl_f32(w[i]) + at[i];
+    const float x0 = *x;
+    double l[2];
+    for (int sgn = 0; sgn < 2; sgn++) {
+      *x = x0 + (sgn ? -eps : eps);
+      REQUIRE(vl_train_llm_batch(c, m, s, 2, pad, &st) == VL_OK);
+      l[sgn] = st.loss;
+    }
+    *x = x0;
+    const double fd = (l[0] - l[1]) / (2.0 * eps);
+    if (getenv("VL_TEST_VERBOSE") || !(fabs(fd - g[i]) <= 0.03 * fabs(g[i]) + 2e-5))
+      printf("  %s[%lld]: analytic %.6g, differences %.6g\n", w[i]->name, (long long)at[i], g[i],
+             fd);
+    CHECK(fabs(fd - g[i]) <= 0.03 * fabs(g[i]) + 2e-5);
+    CHECK(fabs(g[i]) > 1e-4);
+  }
+  vl_ctx_free(c);
+  for (int i = 0; i < 2; i++)
+    vl_llm_sample_free(&s[i]);
+  free(p);
+  vl_tokenizer_free(tok);
+  vl_qwen_text_free(m);
+}
+
 static int eval_calls;
 static void on_eval(void *user, int64_t index, const char *caption, const char *description,
                     const vl_llm_mentions *mn) {
@@ -340,6 +401,7 @@ int main(void) {
   RUN(test_init_folder_loads);
   RUN(test_sample_is_prompt_then_target);
   RUN(test_batch_loss_matches_singles);
+  RUN(test_batch_gradient_matches_differences);
   RUN(test_smoke_run_reloads_and_generates);
   RUN(test_resume_is_bit_identical);
   RUN(test_errors);
