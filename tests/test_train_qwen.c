@@ -366,6 +366,16 @@ static void test_resume_is_bit_identical(void) {
     free(da);
     free(db);
   }
+  /* a finished run can be extended to a longer schedule, not shortened */
+  r.extend_steps = 6;
+  CHECK(vl_train_llm(&r, &rep) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--extend") != NULL);
+  r.extend_steps = 8;
+  REQUIRE(vl_train_llm(&r, &rep) == VL_OK);
+  CHECK(rep.step == 8);
+  r.extend_steps = 0;
+  REQUIRE(vl_train_llm(&r, &rep) == VL_OK); /* the saved total is now 8: nothing to do */
+  CHECK(rep.step == 8);
 }
 
 static void test_errors(void) {

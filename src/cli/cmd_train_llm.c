@@ -36,6 +36,8 @@ static void usage(FILE *f) {
              "  --tok-scenes N     scenes in the tokenizer corpus (default 2000)\n"
              "  --resume           continue the run in DIR bit-identically (its saved\n"
              "                     options win over the ones given here)\n"
+             "  --extend N         with --resume: stretch the schedule to N steps in all\n"
+             "                     (the LR jumps; no longer bit-identical to a straight run)\n"
              "  --eval N           after training, describe N fresh scenes greedily and\n"
              "                     report key-element recall and invented objects\n"
              "  --eval-seed S      Shapes World seed of those scenes (default 777)\n"
@@ -131,6 +133,8 @@ int cmd_train_llm(int argc, char **argv) {
       rc = integer(a, v, 0, big, &ll), o.warmup = ll;
     else if (!strcmp(a, "--save-every"))
       rc = integer(a, v, 0, big, &ll), o.save_every = ll;
+    else if (!strcmp(a, "--extend"))
+      rc = integer(a, v, 1, big, &ll), o.extend_steps = ll;
     else if (!strcmp(a, "--stop-after"))
       rc = integer(a, v, 0, big, &ll), o.stop_after = ll;
     else if (!strcmp(a, "--seed"))

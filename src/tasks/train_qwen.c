@@ -639,6 +639,16 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
     t.o.stop_after = oin->stop_after;
     t.o.save_every = oin->save_every;
     t.o.resume = true;
+    if (oin->extend_steps > 0) {
+      if (oin->extend_steps <= t.step) {
+        vl_st_close(ost);
+        return vl_error(VL_ERR_INVALID, "train-llm: --extend %lld must exceed the saved step %lld",
+                        (long long)oin->extend_steps, (long long)t.step);
+      }
+      vl_log("train-llm: schedule extended from %lld to %lld steps", (long long)t.o.steps,
+             (long long)oin->extend_steps);
+      t.o.steps = oin->extend_steps;
+    }
     vl_log("train-llm: resuming %s at step %lld of %lld", t.o.out_dir, (long long)t.step,
            (long long)t.o.steps);
   } else {

@@ -54,6 +54,11 @@ typedef struct {
   double lr, min_lr_ratio, weight_decay, clip;
   uint64_t seed;
   bool resume;
+  /* With resume: a new total number of steps (more than the saved step);
+   * the warm-up + cosine schedule is recomputed over it from there on (the
+   * learning rate jumps), so the result is no longer bit-identical to any
+   * straight run. 0: keep the saved total. */
+  int64_t extend_steps;
 } vl_train_llm_opts;
 
 /* small, 1024 vocab, 2000 tokenizer scenes, 3000 steps x 16, lr 3e-3,
