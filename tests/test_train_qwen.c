@@ -143,6 +143,20 @@ static void test_init_folder_loads(void) {
   vl_qwen_text_free(m);
 }
 
+static void test_untied_config_has_its_own_head(void) {
+  const char *dir = sub("untied");
+  REQUIRE(vl_train_llm_init(dir, "small-untied", 400, 40, 3) == VL_OK);
+  vl_tensor **p = NULL;
+  int64_t np = 0;
+  vl_qwen_text *m = vl_train_llm_load(dir, &p, &np, NULL);
+  REQUIRE(m);
+  CHECK(!m->cfg.tied && m->lm_head != m->embed);
+  CHECK(np == 3 + 11 * m->cfg.n_layers && p[np - 1] == m->lm_head);
+  CHECK(!strcmp(m->lm_head->name, "lm_head.weight") && m->lm_head->grad);
+  free(p);
+  vl_qwen_text_free(m);
+}
+
 static void test_sample_is_prompt_then_target(void) {
   const char *dir = init_dir();
   REQUIRE(dir);
@@ -409,6 +423,7 @@ int main(void) {
   RUN(test_mentions_on_grammar_targets);
   RUN(test_mentions_hand_written);
   RUN(test_init_folder_loads);
+  RUN(test_untied_config_has_its_own_head);
   RUN(test_sample_is_prompt_then_target);
   RUN(test_batch_loss_matches_singles);
   RUN(test_batch_gradient_matches_differences);

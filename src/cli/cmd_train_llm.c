@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
   fprintf(f, "usage: vlens train-llm --out DIR [--steps N] [--batch B] [--lr LR] [--seed S]\n"
-             "                       [--resume] [--config small|wide|tiny] [--vocab-size V] ...\n"
+             "                       [--resume] [--config NAME] [--vocab-size V] ...\n"
              "       vlens train-llm --out DIR --eval-only [--eval N] [--eval-seed S]\n"
              "  trains a tiny Qwen3 from scratch to turn a Shapes World caption (the\n"
              "  `vlens enrich` prompt) into a fluent description. A byte-level BPE is\n"
@@ -31,7 +31,7 @@ static void usage(FILE *f) {
              "  --stop-after N     stop (with a checkpoint) after step N; resume later\n"
              "  --seed S           data, tokenizer corpus and initialisation seed (default 0)\n"
              "  --config NAME      small (hidden 128, 4 layers, 4 heads, default), wide\n"
-             "                     (8 heads, 4 KV heads) or tiny (tests)\n"
+             "                     (8 heads, 4 KV heads), small-untied (own LM head) or tiny\n"
              "  --vocab-size V     BPE vocabulary incl. 256 bytes + 5 special (default 1024)\n"
              "  --tok-scenes N     scenes in the tokenizer corpus (default 2000)\n"
              "  --resume           continue the run in DIR bit-identically (its saved\n"

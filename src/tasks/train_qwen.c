@@ -48,18 +48,23 @@ void vl_train_llm_default_opts(vl_train_llm_opts *o) {
 typedef struct {
   const char *name;
   int hidden, inter, layers, heads, kv_heads, head_dim, max_pos;
+  bool untied; /* own lm_head.weight instead of the embedding */
 } qarch;
 
 static const qarch k_archs[] = {
-    {"small", 128, 384, 4, 4, 2, 32, 1024},
-    {"tiny", 32, 64, 1, 2, 1, 16, 1024},
-    {"wide", 128, 384, 4, 8, 4, 32, 1024}, /* small with twice the heads */
+    {"small", 128, 384, 4, 4, 2, 32, 1024, false},
+    {"tiny", 32, 64, 1, 2, 1, 16, 1024, false},
+    {"wide", 128, 384, 4, 8, 4, 32, 1024, false}, /* small with twice the heads */
+    /* small with its own LM head: with tied embeddings, output tokens that
+     * the context cannot yet tell apart (the colours) are pulled together
+     * as inputs too */
+    {"small-untied", 128, 384, 4, 4, 2, 32, 1024, true},
 };
 
 static const qarch *find_arch(const char *name) {
   for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
     if (!strcmp(k_archs[i].name, name ? name : "small")) return &k_archs[i];
-  vl_error(VL_ERR_INVALID, "train-llm: unknown --config '%s' (small, wide or tiny)",
+  vl_error(VL_ERR_INVALID, "train-llm: unknown --config '%s' (small, small-untied, wide or tiny)",
            name ? name : "");
   return NULL;
 }
@@ -133,7 +138,7 @@ static int write_configs(const char *dir, const qarch *a, int64_t vocab, int32_t
   cJSON_AddStringToObject(j, "hidden_act", "silu");
   cJSON_AddBoolToObject(j, "attention_bias", 0);
   cJSON_AddNumberToObject(j, "attention_dropout", 0);
-  cJSON_AddBoolToObject(j, "tie_word_embeddings", 1);
+  cJSON_AddBoolToObject(j, "tie_word_embeddings", !a->untied);
   cJSON_AddBoolToObject(j, "use_sliding_window", 0);
   cJSON_AddBoolToObject(j, "use_cache", 1);
   cJSON_AddNumberToObject(j, "initializer_range", 0.02);
@@ -247,6 +252,7 @@ int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64
     add_init(&iw, true, C, F, "%s.%d.mlp.down_proj.weight", p, l);
   }
   add_init(&iw, false, C, 0, "model.norm.weight");
+  if (a->untied) add_init(&iw, true, V, C, "lm_head.weight");
   rc = iw.rc;
   if (!rc) rc = vl_st_writer_set_metadata(iw.w, "format", "pt");
   if (!rc) rc = vl_st_writer_set_metadata(iw.w, "vlens_step", "0");

@@ -43,7 +43,7 @@
 
 typedef struct {
   const char *out_dir; /* required */
-  const char *config;  /* "small" (default), "wide" (8 heads) or "tiny" */
+  const char *config;  /* "small" (default), "small-untied", "wide", "tiny" */
   int vocab_size;      /* BPE vocabulary (bytes + merges + special tokens) */
   int64_t tok_scenes;  /* scenes in the tokenizer corpus */
   int64_t steps;       /* optimizer steps in total */
