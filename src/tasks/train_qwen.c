@@ -30,7 +30,7 @@
 
 void vl_train_llm_default_opts(vl_train_llm_opts *o) {
   memset(o, 0, sizeof *o);
-  o->config = "small";
+  o->config = "small-untied";
   o->vocab_size = 1024;
   o->tok_scenes = 2000;
   o->steps = 3000;

@@ -1,6 +1,6 @@
 /* `vlens train-llm`: trains the embedded enrich LLM, a tiny
  * Qwen3-architecture decoder (Qwen3ForCausalLM layout: q/k norms, grouped
- * query attention, SwiGLU, tied embeddings), on Shapes World enrich pairs
+ * query attention, SwiGLU; own LM head by default), on Shapes World enrich pairs
  * generated on the fly (text/shapes_enrich.h): the `vlens enrich` user
  * message for a scene's caption -> a caption-mode description.
  *
@@ -43,7 +43,7 @@
 
 typedef struct {
   const char *out_dir; /* required */
-  const char *config;  /* "small" (default), "small-untied", "wide", "tiny" */
+  const char *config;  /* "small-untied" (default), "small", "wide", "tiny" */
   int vocab_size;      /* BPE vocabulary (bytes + merges + special tokens) */
   int64_t tok_scenes;  /* scenes in the tokenizer corpus */
   int64_t steps;       /* optimizer steps in total */
@@ -61,7 +61,7 @@ typedef struct {
   int64_t extend_steps;
 } vl_train_llm_opts;
 
-/* small, 1024 vocab, 2000 tokenizer scenes, 3000 steps x 16, lr 3e-3,
+/* small-untied, 1024 vocab, 2000 tokenizer scenes, 3000 steps x 16, lr 3e-3,
  * min lr ratio 0.1, weight decay 0.01, clip 1, save every 100. */
 void vl_train_llm_default_opts(vl_train_llm_opts *o);
 
