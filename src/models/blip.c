@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "tensor/ops.h"
 
@@ -54,31 +55,12 @@ void vl_blip_free(vl_blip *m) {
   free(m);
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = NULL;
-  if (fseek(f, 0, SEEK_END) == 0) {
-    long n = ftell(f);
-    if (n >= 0 && n < (1 << 24) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-      if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-      } else {
-        buf[n] = 0;
-      }
-    }
-  }
-  fclose(f);
-  return buf;
-}
-
 static int load_preprocess(vl_blip *m, const char *dir) {
   char path[4096];
   snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
   vl_preprocess_cfg_default(&m->pre);
   m->pre.size_width = m->pre.size_height = (int)m->vcfg.image_size;
-  char *text = read_text(path);
+  char *text = vl_read_text_file(path, 1 << 24);
   if (!text) {
     vl_log("blip: no %s; using BlipImageProcessor defaults at %lldx%lld", path,
            (long long)m->vcfg.image_size, (long long)m->vcfg.image_size);

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "tensor/ops.h"
 
@@ -185,25 +186,6 @@ static int load_logit_scale(vl_clip *m) {
   return 0;
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = NULL;
-  if (fseek(f, 0, SEEK_END) == 0) {
-    long n = ftell(f);
-    if (n >= 0 && n < (1 << 24) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-      if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-      } else {
-        buf[n] = 0;
-      }
-    }
-  }
-  fclose(f);
-  return buf;
-}
-
 /* CLIPImageProcessor: resize the shortest edge (an int `size` is the
  * shortest edge in get_size_dict(default_to_square=False)), centre crop to
  * the tower's square input. */
@@ -216,7 +198,7 @@ static int load_preprocess(vl_clip *m, const char *dir) {
   m->pre.shortest_edge = S;
   m->pre.do_center_crop = 1;
   m->pre.crop_width = m->pre.crop_height = S;
-  char *text = read_text(path);
+  char *text = vl_read_text_file(path, 1 << 24);
   if (!text) {
     vl_log("clip: no %s; using CLIPImageProcessor defaults at %dx%d", path, S, S);
     return VL_OK;

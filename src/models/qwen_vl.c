@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "models/weights.h"
 #include "tensor/ops.h"
@@ -195,29 +196,10 @@ void vl_qwen_vl_free(vl_qwen_vl *m) {
   free(m);
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = NULL;
-  if (fseek(f, 0, SEEK_END) == 0) {
-    long n = ftell(f);
-    if (n >= 0 && n < (1 << 24) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-      if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-      } else {
-        buf[n] = 0;
-      }
-    }
-  }
-  fclose(f);
-  return buf;
-}
-
 static int load_preprocess(vl_qwen_vl *m) {
   char path[4096];
   snprintf(path, sizeof path, "%s/preprocessor_config.json", m->dir);
-  char *text = read_text(path);
+  char *text = vl_read_text_file(path, 1 << 24);
   if (!text) return vl_error(VL_ERR_NOTFOUND, "%s: cannot read the image processor config", path);
   vl_preprocess_cfg_default(&m->pre);
   int rc = vl_preprocess_cfg_parse(&m->pre, text, path);

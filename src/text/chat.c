@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "text/textbuf.h"
 
@@ -69,18 +70,6 @@ int vl_chat_detect(const char *jinja, const char *model_type, vl_chat_template *
   return vl_error(VL_ERR_NOTFOUND, "chat template: neither a template nor a model_type given");
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  vl_textbuf b = {0};
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    vl_textbuf_append(&b, chunk, n);
-  fclose(f);
-  return vl_textbuf_take(&b);
-}
-
 int vl_chat_detect_folder(const char *dir, vl_chat_template *out) {
   if (!dir) return vl_error(VL_ERR_INVALID, "chat template: no folder given");
   char path[4096];
@@ -107,7 +96,7 @@ int vl_chat_detect_folder(const char *dir, vl_chat_template *out) {
     cJSON_Delete(tc);
   }
   snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
-  char *jinja = read_text(path);
+  char *jinja = vl_read_text_file(path, 1 << 24);
   if (jinja) {
     int rc = vl_chat_detect(jinja, NULL, out);
     free(jinja);
