@@ -18,6 +18,7 @@
 #include "io/rng.h"
 #include "io/safetensors.h"
 #include "io/shapes_world.h"
+#include "tasks/train_run.h"
 #include "tasks/shapes_vocab.h"
 #include "tensor/ops.h"
 #include "tensor/optim.h"
@@ -59,48 +60,6 @@ static const arch *find_arch(const char *name) {
 
 /* ---- files -------------------------------------------------------------- */
 
-static int mkdirs(const char *dir) {
-  char p[4096];
-  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-    return vl_error(VL_ERR_LIMIT, "train: path too long: %s", dir);
-  for (char *s = p + 1;; s++) {
-    if (*s == '/' || !*s) {
-      char c = *s;
-      *s = 0;
-      if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        return vl_error(VL_ERR_IO, "%s: cannot create folder (%s)", p, strerror(errno));
-      *s = c;
-      if (!c) break;
-    }
-  }
-  return VL_OK;
-}
-
-static int write_text(const char *dir, const char *file, const char *text) {
-  char path[4096], tmp[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return vl_error(VL_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
-  size_t len = strlen(text);
-  int bad = fwrite(text, 1, len, f) != len;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    remove(tmp);
-    return vl_error(VL_ERR_IO, "%s: cannot write", path);
-  }
-  return VL_OK;
-}
-
-static int write_json(const char *dir, const char *file, cJSON *j) {
-  char *text = j ? cJSON_Print(j) : NULL;
-  cJSON_Delete(j);
-  if (!text) return vl_error(VL_ERR_NOMEM, "train: out of memory");
-  int rc = write_text(dir, file, text);
-  free(text);
-  return rc;
-}
-
 static int write_folder_files(const char *dir, const arch *a, int patch, int vocab) {
   cJSON *j = cJSON_CreateObject(), *vc = cJSON_CreateObject(), *tc = cJSON_CreateObject();
   cJSON *ar = cJSON_CreateArray();
@@ -137,7 +96,7 @@ static int write_folder_files(const char *dir, const arch *a, int patch, int voc
   cJSON_AddNumberToObject(tc, "eos_token_id", VL_SV_SEP);
   cJSON_AddBoolToObject(tc, "tie_word_embeddings", 0);
   cJSON_AddItemToObject(j, "text_config", tc);
-  int rc = write_json(dir, "config.json", j);
+  int rc = vl_train_write_json(dir, "config.json", j, "train");
   if (rc) return rc;
   char pre[1024];
   snprintf(pre, sizeof pre,
@@ -149,7 +108,7 @@ static int write_folder_files(const char *dir, const arch *a, int patch, int voc
            "  \"image_mean\": [0.48145466, 0.4578275, 0.40821073],\n"
            "  \"image_std\": [0.26862954, 0.26130258, 0.27577711]\n}\n",
            VL_SHAPES_SIZE, VL_SHAPES_SIZE);
-  rc = write_text(dir, "preprocessor_config.json", pre);
+  rc = vl_train_write_text(dir, "preprocessor_config.json", pre);
   return rc ? rc : vl_shapes_vocab_write(dir);
 }
 
@@ -216,7 +175,7 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
   if (patch > VL_SHAPES_SIZE || VL_SHAPES_SIZE % patch)
     return vl_error(VL_ERR_INVALID, "train: --patch %d must divide the image size %d", patch,
                     VL_SHAPES_SIZE);
-  int rc = mkdirs(dir);
+  int rc = vl_train_mkdirs(dir, "train");
   if (rc) return rc;
   int vocab = 0;
   vl_shapes_vocab(&vocab);
@@ -288,13 +247,6 @@ vl_blip *vl_train_load_blip(const char *dir, vl_tensor ***params, int64_t *n_par
 }
 
 /* ---- the training step -------------------------------------------------- */
-
-static int64_t argmax_row(const float *r, int64_t n) {
-  int64_t b = 0;
-  for (int64_t i = 1; i < n; i++)
-    if (r[i] > r[b]) b = i;
-  return b;
-}
 
 /* Pixel values of the n scenes, (n, 3, H, W). */
 static vl_tensor *batch_pixels(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_t n) {
@@ -414,7 +366,7 @@ int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_
   if (st) {
     st->loss += (double)vl_f32(loss)[0];
     for (int64_t i = 0; i < R; i++) {
-      const bool ok = argmax_row(vl_f32(lg) + i * V, V) == tg[i];
+      const bool ok = vl_train_argmax(vl_f32(lg) + i * V, V) == tg[i];
       if (i < Rc) {
         st->cap_ok += ok;
         st->cap_n++;
@@ -594,39 +546,12 @@ static int check_opts(const vl_train_opts *o) {
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
-static int64_t meta_step(const vl_safetensors *st) {
-  const char *s = vl_st_metadata(st, "vlens_step");
-  char *end;
-  long long v = s ? strtoll(s, &end, 10) : -1;
-  return s && *s && !*end && v >= 0 ? v : -1;
-}
-
 /* Options, step and optimizer state of an existing run in o.out_dir. */
 static int open_resume(trainer *t, vl_safetensors **ost) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/optimizer.safetensors", t->o.out_dir);
-  vl_safetensors *st = vl_st_open(path);
-  if (!st) return vl_error_context("train: --resume needs an earlier run in %s", t->o.out_dir);
-  const char *oj = vl_st_metadata(st, "vlens_train_opts");
-  int64_t step = meta_step(st);
-  int rc = !oj || step < 0 ? vl_error(VL_ERR_FORMAT, "%s: no vlens training state", path) : VL_OK;
-  if (!rc) rc = opts_parse(oj, path, &t->o);
-  snprintf(path, sizeof path, "%s/model.safetensors", t->o.out_dir);
-  vl_safetensors *ms = rc ? NULL : vl_st_open(path);
-  if (!rc && !ms) rc = vl_last_error_code();
-  if (!rc && meta_step(ms) != step)
-    rc = vl_error(VL_ERR_FORMAT,
-                  "%s: step %lld but optimizer.safetensors is at step %lld (interrupted "
-                  "while saving); start again or restore a copy",
-                  path, (long long)meta_step(ms), (long long)step);
-  vl_st_close(ms);
-  if (rc) {
-    vl_st_close(st);
-    return rc;
-  }
-  t->step = step;
-  *ost = st;
-  return VL_OK;
+  const char *oj = NULL;
+  int rc = vl_train_open_state(t->o.out_dir, "train", "vlens_train_opts", ost, &oj, &t->step);
+  if (!rc && (rc = opts_parse(oj, t->o.out_dir, &t->o))) vl_st_close(*ost);
+  return rc;
 }
 
 int vl_train(const vl_train_opts *oin, vl_train_report *rep) {

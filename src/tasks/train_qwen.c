@@ -17,6 +17,7 @@
 #include "io/json.h"
 #include "io/rng.h"
 #include "io/safetensors.h"
+#include "tasks/train_run.h"
 #include "tasks/generate.h"
 #include "tensor/ops.h"
 #include "tensor/optim.h"
@@ -71,47 +72,6 @@ static const qarch *find_arch(const char *name) {
 
 /* ---- files -------------------------------------------------------------- */
 
-static int mkdirs(const char *dir) {
-  char p[4096];
-  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-    return vl_error(VL_ERR_LIMIT, "train-llm: path too long: %s", dir);
-  for (char *s = p + 1;; s++) {
-    if (*s == '/' || !*s) {
-      char c = *s;
-      *s = 0;
-      if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        return vl_error(VL_ERR_IO, "%s: cannot create folder (%s)", p, strerror(errno));
-      *s = c;
-      if (!c) break;
-    }
-  }
-  return VL_OK;
-}
-
-static int write_json(const char *dir, const char *file, cJSON *j) {
-  char *text = j ? cJSON_Print(j) : NULL;
-  cJSON_Delete(j);
-  if (!text) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
-  char path[4096], tmp[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  int rc = VL_OK;
-  if (!f) {
-    rc = vl_error(VL_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
-  } else {
-    size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-      remove(tmp);
-      rc = vl_error(VL_ERR_IO, "%s: cannot write", path);
-    }
-  }
-  free(text);
-  return rc;
-}
-
 static int32_t special_id(const vl_tokenizer *tok, const char *name, const char *dir) {
   int32_t id = vl_tokenizer_token_to_id(tok, name);
   if (id < 0) vl_error(VL_ERR_FORMAT, "%s/tokenizer.json: no %s token", dir, name);
@@ -146,7 +106,7 @@ static int write_configs(const char *dir, const qarch *a, int64_t vocab, int32_t
   cJSON_AddNumberToObject(j, "bos_token_id", eot);
   cJSON_AddNumberToObject(j, "eos_token_id", im_end);
   cJSON_AddStringToObject(j, "vlens_config", a->name);
-  int rc = write_json(dir, "config.json", j);
+  int rc = vl_train_write_json(dir, "config.json", j, "train-llm");
   if (rc) return rc;
   cJSON *g = cJSON_CreateObject();
   cJSON_AddNumberToObject(g, "bos_token_id", eot);
@@ -156,7 +116,7 @@ static int write_configs(const char *dir, const qarch *a, int64_t vocab, int32_t
   cJSON_AddItemToObject(g, "eos_token_id", eos);
   cJSON_AddNumberToObject(g, "pad_token_id", eot);
   cJSON_AddBoolToObject(g, "do_sample", 0);
-  return write_json(dir, "generation_config.json", g);
+  return vl_train_write_json(dir, "generation_config.json", g, "train-llm");
 }
 
 /* ---- initialisation ----------------------------------------------------- */
@@ -220,7 +180,7 @@ int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64
     return vl_error(VL_ERR_INVALID,
                     "train-llm: need --vocab-size >= 262 (256 bytes + special tokens) and at "
                     "least one tokenizer scene");
-  int rc = mkdirs(dir);
+  int rc = vl_train_mkdirs(dir, "train-llm");
   if (!rc) rc = train_tokenizer(dir, vocab_size, tok_scenes, seed);
   if (rc) return rc;
   vl_tokenizer *tok = vl_tokenizer_load(dir);
@@ -391,13 +351,6 @@ void vl_llm_sample_free(vl_llm_sample *s) {
 
 /* ---- the training step -------------------------------------------------- */
 
-static int64_t argmax_row(const float *r, int64_t n) {
-  int64_t b = 0;
-  for (int64_t i = 1; i < n; i++)
-    if (r[i] > r[b]) b = i;
-  return b;
-}
-
 int vl_train_llm_batch(vl_ctx *c, const vl_qwen_text *m, const vl_llm_sample *s, int64_t n,
                        int32_t pad, vl_llm_batch_stats *st) {
   if (n < 1) return vl_error(VL_ERR_INVALID, "train-llm: empty batch");
@@ -444,7 +397,7 @@ int vl_train_llm_batch(vl_ctx *c, const vl_qwen_text *m, const vl_llm_sample *s,
     st->n = R;
     st->ok = 0;
     for (int64_t i = 0; i < R; i++)
-      st->ok += argmax_row(vl_f32(lg) + i * V, V) == tg[i];
+      st->ok += vl_train_argmax(vl_f32(lg) + i * V, V) == tg[i];
   }
   int rc = vl_backward(c, loss, NULL);
   vl_ctx_reset(c, mark);
@@ -597,39 +550,12 @@ static int check_opts(const vl_train_llm_opts *o) {
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
-static int64_t meta_step(const vl_safetensors *st) {
-  const char *s = vl_st_metadata(st, "vlens_step");
-  char *end;
-  long long v = s ? strtoll(s, &end, 10) : -1;
-  return s && *s && !*end && v >= 0 ? v : -1;
-}
-
 /* Options, step and optimizer state of an existing run in o.out_dir. */
 static int open_resume(trainer *t, vl_safetensors **ost) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/optimizer.safetensors", t->o.out_dir);
-  vl_safetensors *st = vl_st_open(path);
-  if (!st) return vl_error_context("train-llm: --resume needs an earlier run in %s", t->o.out_dir);
-  const char *oj = vl_st_metadata(st, "vlens_train_llm_opts");
-  int64_t step = meta_step(st);
-  int rc = !oj || step < 0 ? vl_error(VL_ERR_FORMAT, "%s: no vlens train-llm state", path) : VL_OK;
-  if (!rc) rc = opts_parse(oj, path, &t->o);
-  snprintf(path, sizeof path, "%s/model.safetensors", t->o.out_dir);
-  vl_safetensors *ms = rc ? NULL : vl_st_open(path);
-  if (!rc && !ms) rc = vl_last_error_code();
-  if (!rc && meta_step(ms) != step)
-    rc = vl_error(VL_ERR_FORMAT,
-                  "%s: step %lld but optimizer.safetensors is at step %lld (interrupted "
-                  "while saving); start again or restore a copy",
-                  path, (long long)meta_step(ms), (long long)step);
-  vl_st_close(ms);
-  if (rc) {
-    vl_st_close(st);
-    return rc;
-  }
-  t->step = step;
-  *ost = st;
-  return VL_OK;
+  const char *oj = NULL;
+  int rc = vl_train_open_state(t->o.out_dir, "train-llm", "vlens_train_llm_opts", ost, &oj, &t->step);
+  if (!rc && (rc = opts_parse(oj, t->o.out_dir, &t->o))) vl_st_close(*ost);
+  return rc;
 }
 
 int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
