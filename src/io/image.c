@@ -32,6 +32,21 @@ vl_image *vl_image_clone(const vl_image *src) {
   return img;
 }
 
+vl_image *vl_image_to_rgb(const vl_image *img) {
+  if (!img || !img->pixels) {
+    vl_error(VL_ERR_INVALID, "no image to convert");
+    return NULL;
+  }
+  if (img->channels == 3) return vl_image_clone(img);
+  vl_image *o = vl_image_new(img->width, img->height, 3);
+  if (!o) return NULL;
+  const size_t n = (size_t)img->width * img->height;
+  for (size_t i = 0; i < n; i++)
+    for (int ch = 0; ch < 3; ch++)
+      o->pixels[i * 3 + ch] = img->pixels[i * img->channels + (img->channels >= 3 ? ch : 0)];
+  return o;
+}
+
 void vl_image_free(vl_image *img) {
   if (!img) return;
   free(img->pixels);

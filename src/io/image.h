@@ -18,6 +18,9 @@ typedef struct {
 vl_image *vl_image_new(int width, int height, int channels);
 vl_image *vl_image_clone(const vl_image *img);
 void vl_image_free(vl_image *img);
+/* A 3-channel copy: grey replicated, alpha dropped (Pillow's convert("RGB"),
+ * which Hugging Face processors call). */
+vl_image *vl_image_to_rgb(const vl_image *img);
 
 /* Decodes PNG, JPEG, BMP, GIF (first frame) or WebP to RGB (3 channels).
  * max_pixels <= 0 means VL_IMAGE_DEFAULT_MAX_PIXELS. Errors name the file. */

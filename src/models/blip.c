@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "io/file.h"
+#include "io/image.h"
 #include "io/json.h"
 #include "tensor/ops.h"
 
@@ -214,23 +215,12 @@ void vl_blip_param_shape(const vl_blip *m, const vl_tensor *p, int *ndim, int64_
 }
 
 /* PIL's convert("RGB"): grey replicated, alpha dropped. */
-static vl_image *to_rgb(const vl_image *img) {
-  if (img->channels == 3) return vl_image_clone(img);
-  vl_image *o = vl_image_new(img->width, img->height, 3);
-  if (!o) return NULL;
-  const int64_t n = (int64_t)img->width * img->height;
-  for (int64_t i = 0; i < n; i++)
-    for (int ch = 0; ch < 3; ch++)
-      o->pixels[i * 3 + ch] = img->pixels[i * img->channels + (img->channels >= 3 ? ch : 0)];
-  return o;
-}
-
 vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img, vl_image **resized_u8) {
   if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
     vl_error(VL_ERR_INVALID, "blip: image must have 1, 3 or 4 channels");
     return NULL;
   }
-  vl_image *rgb = to_rgb(img);
+  vl_image *rgb = vl_image_to_rgb(img);
   if (!rgb) return NULL;
   float *px = NULL;
   int w = 0, h = 0;

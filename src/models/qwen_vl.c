@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "io/file.h"
+#include "io/image.h"
 #include "io/json.h"
 #include "models/weights.h"
 #include "tensor/ops.h"
@@ -387,22 +388,12 @@ fail:
 
 /* ---- inputs ------------------------------------------------------------- */
 
-static vl_image *to_rgb(const vl_image *img) {
-  vl_image *o = vl_image_new(img->width, img->height, 3);
-  if (!o) return NULL;
-  size_t n = (size_t)img->width * img->height;
-  for (size_t i = 0; i < n; i++)
-    for (int ch = 0; ch < 3; ch++)
-      o->pixels[i * 3 + ch] = img->pixels[i * img->channels + (img->channels >= 3 ? ch : 0)];
-  return o;
-}
-
 vl_tensor *vl_qwen_vl_pixels(vl_ctx *c, const vl_qwen_vl *m, const vl_image *img, int64_t grid[3]) {
   if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
     vl_error(VL_ERR_INVALID, "qwen-vl: image must have 1, 3 or 4 channels");
     return NULL;
   }
-  vl_image *rgb = to_rgb(img);
+  vl_image *rgb = vl_image_to_rgb(img);
   if (!rgb) return NULL;
   float *px = NULL;
   int w = 0, h = 0;

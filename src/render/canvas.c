@@ -5,28 +5,6 @@
 #include "base/error.h"
 #include "io/resize.h"
 
-vl_image *vl_image_to_rgb(const vl_image *img) {
-  if (!img || !img->pixels) {
-    vl_error(VL_ERR_INVALID, "no image to convert");
-    return NULL;
-  }
-  vl_image *out = vl_image_new(img->width, img->height, 3);
-  if (!out) return NULL;
-  size_t n = (size_t)img->width * img->height;
-  for (size_t i = 0; i < n; i++) {
-    const uint8_t *s = img->pixels + i * img->channels;
-    uint8_t *d = out->pixels + i * 3;
-    if (img->channels == 1) {
-      d[0] = d[1] = d[2] = s[0];
-    } else {
-      d[0] = s[0];
-      d[1] = s[1];
-      d[2] = s[2];
-    }
-  }
-  return out;
-}
-
 vl_image *vl_canvas_new(int width, int height, const uint8_t rgb[3]) {
   vl_image *img = vl_image_new(width, height, 3);
   if (img) vl_fill_rect(img, 0, 0, width, height, rgb);

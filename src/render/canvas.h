@@ -7,8 +7,6 @@
 
 #include "io/image.h"
 
-/* New 3-channel copy: grey is replicated, an alpha channel is dropped. */
-vl_image *vl_image_to_rgb(const vl_image *img);
 
 /* New RGB image of width x height filled with rgb. */
 vl_image *vl_canvas_new(int width, int height, const uint8_t rgb[3]);
