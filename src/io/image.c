@@ -27,8 +27,7 @@ vl_image *vl_image_new(int width, int height, int channels) {
 
 vl_image *vl_image_clone(const vl_image *src) {
   vl_image *img = vl_image_new(src->width, src->height, src->channels);
-  if (img)
-    memcpy(img->pixels, src->pixels, (size_t)src->width * src->height * src->channels);
+  if (img) memcpy(img->pixels, src->pixels, (size_t)src->width * src->height * src->channels);
   return img;
 }
 
