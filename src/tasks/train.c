@@ -18,8 +18,8 @@
 #include "io/rng.h"
 #include "io/safetensors.h"
 #include "io/shapes_world.h"
-#include "tasks/train_run.h"
 #include "tasks/shapes_vocab.h"
+#include "tasks/train_run.h"
 #include "tensor/ops.h"
 #include "tensor/optim.h"
 
@@ -145,6 +145,33 @@ static void add_init(initw *iw, int kind, int ndim, const int64_t *shape, const 
   free(d);
 }
 
+/* ViT position table (1, 1 + g*g, D) initialised with MAE's fixed 2-D sine-cosine code
+ * (first half of the channels encodes the row, second half the column; class token 0),
+ * scaled to the patch embedding's initial magnitude. A 0.02 normal draw starts the model
+ * with almost no position signal, and where objects sit is what captions are ordered by. */
+static void add_pos2d(initw *iw, int64_t g, int64_t D, const char *name) {
+  if (iw->rc) return;
+  const int64_t n = (1 + g * g) * D, quarter = D / 4;
+  float *d = calloc((size_t)n, sizeof *d);
+  if (!d) {
+    iw->rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
+    return;
+  }
+  for (int64_t y = 0; y < g; y++)
+    for (int64_t x = 0; x < g; x++) {
+      float *row = d + (1 + y * g + x) * D;
+      for (int64_t k = 0; k < quarter; k++) {
+        const double omega = pow(10000.0, -(double)k / (double)quarter);
+        row[k] = (float)(0.3 * sin(y * omega));
+        row[quarter + k] = (float)(0.3 * cos(y * omega));
+        row[2 * quarter + k] = (float)(0.3 * sin(x * omega));
+        row[3 * quarter + k] = (float)(0.3 * cos(x * omega));
+      }
+    }
+  iw->rc = vl_st_writer_add(iw->w, name, VL_F32, 3, ((int64_t[]){1, 1 + g * g, D}), d);
+  free(d);
+}
+
 #define S1(a) ((int64_t[]){(a)})
 #define S2(a, b) ((int64_t[]){(a), (b)})
 #define LIN(iw, o, i, pre, ...)                                                                    \
@@ -183,14 +210,13 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
   initw iw = {.w = vl_st_writer_new()};
   if (!iw.w) return vl_error(VL_ERR_NOMEM, "train: out of memory");
   vl_rng_seed(&iw.rng, seed, 0, 0x696e6974); /* "init" */
-  const int64_t D = a->v_hidden, F = a->v_inter,
-                np = (VL_SHAPES_SIZE / patch) * (VL_SHAPES_SIZE / patch);
+  const int64_t D = a->v_hidden, F = a->v_inter;
   const char *v = "vision_model";
   add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1, D}), "%s.embeddings.class_embedding", v);
   add_init(&iw, I_NORMAL, 4, ((int64_t[]){D, 3, patch, patch}),
            "%s.embeddings.patch_embedding.weight", v);
   add_init(&iw, I_ZERO, 1, S1(D), "%s.embeddings.patch_embedding.bias", v);
-  add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1 + np, D}), "%s.embeddings.position_embedding", v);
+  add_pos2d(&iw, VL_SHAPES_SIZE / patch, D, "vision_model.embeddings.position_embedding");
   for (int l = 0; l < a->v_layers; l++) {
     LIN(&iw, 3 * D, D, "%s.encoder.layers.%d.self_attn.qkv", v, l);
     LIN(&iw, D, D, "%s.encoder.layers.%d.self_attn.projection", v, l);
