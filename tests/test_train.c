@@ -101,6 +101,26 @@ static void test_init_loads_with_blip_loader(void) {
   CHECK((size_t)np == vl_st_count(st));
   for (int64_t i = 0; i < np; i++)
     CHECK(vl_st_find(st, p[i]->name) != NULL && p[i]->grad);
+  /* the ViT position table starts as the 2-D sine-cosine code: class row 0; the cell at
+   * (row y, column x) has sin/cos(y * w_k) in its first half, sin/cos(x * w_k) in its second */
+  const vl_st_tensor *pe = vl_st_find(st, "vision_model.embeddings.position_embedding");
+  REQUIRE(pe && pe->ndim == 3);
+  const int64_t D = pe->shape[2];
+  float *tab = malloc((size_t)vl_st_numel(pe) * sizeof *tab);
+  REQUIRE(tab && vl_st_to_f32(pe, tab) == VL_OK);
+  const int64_t grid = 96 / 16, q = D / 4;
+  CHECK(pe->shape[1] == 1 + grid * grid);
+  CHECK(tab[0] == 0.0f && tab[D - 1] == 0.0f);
+  const int64_t y = 2, x = 5;
+  const float *cell = tab + (1 + y * grid + x) * D;
+  for (int64_t k = 0; k < q; k++) {
+    const double w = pow(10000.0, -(double)k / (double)q);
+    CHECK_NEAR(cell[k], 0.3 * sin(y * w), 1e-6);
+    CHECK_NEAR(cell[q + k], 0.3 * cos(y * w), 1e-6);
+    CHECK_NEAR(cell[2 * q + k], 0.3 * sin(x * w), 1e-6);
+    CHECK_NEAR(cell[3 * q + k], 0.3 * cos(x * w), 1e-6);
+  }
+  free(tab);
   vl_st_close(st);
   free(p);
   vl_blip_free(tm);
