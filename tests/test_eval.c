@@ -1,6 +1,8 @@
 /* vlens eval on a tiny generated Shapes World set, and the task commands'
  * error path through the CLI binary (build/<variant>/vlens). */
 #include <limits.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -112,6 +114,270 @@ static void test_eval_numbers_consistent(void) {
   vl_blip_free(m);
 }
 
+/* ---- --faithfulness with the embedded model ---------------------------- */
+
+static const char *const k_kinds[2] = {"caption_words", "decisions"};
+
+/* The mean curves of n targets: points and AUCs in [0, 1], and step 0 of
+ * deletion and the last step of insertion both show the untouched image. */
+static void check_faith(const vl_eval_faith *f, int n) {
+  CHECK(f->n == n);
+  if (n == 0) return;
+  double del = f->deletion_auc / n, ins = f->insertion_auc / n;
+  CHECK(del >= 0 && del <= 1 && ins >= 0 && ins <= 1);
+  for (int i = 0; i <= VL_FAITH_STEPS; i++)
+    CHECK(f->deletion[i] >= 0 && f->deletion[i] <= n + 1e-9 && f->insertion[i] >= 0 &&
+          f->insertion[i] <= n + 1e-9);
+  CHECK_NEAR(f->deletion[0], f->insertion[VL_FAITH_STEPS], 1e-6 * n);
+  CHECK_NEAR(del, vl_trapezoid_auc(f->deletion, VL_FAITH_STEPS + 1) / n, 1e-9);
+}
+
+static int min_i(int a, int b) { return a < b ? a : b; }
+
+/* JSON of an eval with faithfulness on two scenes of the embedded model
+ * (made once, shared by the tests below); NULL when it failed. */
+static cJSON *g_faith_doc;
+
+static void test_eval_faithfulness_embedded(void) {
+  char model[1024], set[1200];
+  REQUIRE(vl_model_default_path(VL_DEFAULT_CAPTIONER, NULL, "-m", model, sizeof model) == VL_OK);
+  snprintf(set, sizeof set, "%s/faith-set", test_tmpdir());
+  REQUIRE(vl_shapes_write_set(set, 21, 2, NULL) == VL_OK);
+  vl_blip *m = vl_blip_load(model);
+  REQUIRE(m);
+  vl_explain_cfg cfg;
+  REQUIRE(vl_explain_cfg_parse(&cfg, "gradcam") == VL_OK);
+  cfg.faithfulness = true;
+  vl_eval_opts o = {.faithfulness_max = 2};
+  vl_eval_result r;
+  int rc = vl_eval(m, set, &o, &cfg, &r);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
+  CHECK(r.scenes == 2 && r.n_methods == 2 && r.faithfulness && r.faithfulness_max == 2);
+  /* the first 2 targets of each kind (both scenes have more words; the
+   * decisions may be fewer) */
+  const int nw = min_i(2, r.word[0].n), nd = min_i(2, r.decision[0].n);
+  CHECK(nw == 2);
+  CHECK(r.faith_targets == nw + nd);
+  for (int k = 0; k < r.n_methods; k++) {
+    check_faith(&r.faith_word[k], nw);
+    check_faith(&r.faith_decision[k], nd);
+    /* the same targets: the untouched image gives every method the same start */
+    CHECK_NEAR(r.faith_word[k].deletion[0], r.faith_word_random.deletion[0], 1e-9);
+  }
+  check_faith(&r.faith_word_random, nw);
+  check_faith(&r.faith_decision_random, nd);
+  CHECK(r.ms_faithfulness > 0);
+  char *txt = vl_eval_report_text(&r, "shapes-blip", set);
+  REQUIRE(txt);
+  CHECK(strstr(txt, "faithfulness: mean deletion / insertion AUC"));
+  CHECK(strstr(txt, "random order") && strstr(txt, "word del") && strstr(txt, "dec ins"));
+  CHECK(strstr(txt, "faithfulness") && strstr(txt, "ms/target"));
+  free(txt);
+  cJSON *j = vl_eval_to_json(&r, "shapes-blip", set);
+  REQUIRE(j);
+  cJSON *fj = cJSON_GetObjectItem(j, "faithfulness");
+  REQUIRE(fj);
+  CHECK(cJSON_GetObjectItem(fj, "steps")->valueint == VL_FAITH_STEPS);
+  CHECK(cJSON_GetObjectItem(fj, "max_targets")->valueint == 2);
+  for (int kind = 0; kind < 2; kind++) {
+    cJSON *kj = cJSON_GetObjectItem(fj, k_kinds[kind]);
+    REQUIRE(kj);
+    CHECK(cJSON_GetObjectItem(kj, "targets")->valueint == (kind ? nd : nw));
+    cJSON *rows[3] = {
+        cJSON_GetObjectItem(cJSON_GetObjectItem(kj, "methods"), "gradcam"),
+        cJSON_GetObjectItem(cJSON_GetObjectItem(kj, "methods"), "random"),
+        cJSON_GetObjectItem(kj, "random_order"),
+    };
+    for (int i = 0; i < 3; i++) {
+      REQUIRE(rows[i]);
+      double d = cJSON_GetObjectItem(rows[i], "deletion_auc")->valuedouble,
+             in = cJSON_GetObjectItem(rows[i], "insertion_auc")->valuedouble;
+      CHECK(d >= 0 && d <= 1 && in >= 0 && in <= 1);
+      CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(rows[i], "deletion")) == VL_FAITH_STEPS + 1);
+      CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(rows[i], "insertion")) == VL_FAITH_STEPS + 1);
+    }
+  }
+  g_faith_doc = j;
+  /* without --faithfulness the document has no such object */
+  vl_eval_result r0;
+  cfg.faithfulness = false;
+  o.max_scenes = 1;
+  REQUIRE(vl_eval(m, set, &o, &cfg, &r0) == VL_OK);
+  CHECK(!r0.faithfulness && r0.faith_targets == 0 && r0.faith_word[0].n == 0);
+  cJSON *j0 = vl_eval_to_json(&r0, "shapes-blip", set);
+  CHECK(j0 && !cJSON_GetObjectItem(j0, "faithfulness"));
+  cJSON_Delete(j0);
+  vl_explain_cfg_free(&cfg);
+  vl_blip_free(m);
+}
+
+/* faithfulness_max 0: every target of one scene (the tiny model is cheap) */
+static void test_eval_faithfulness_all_targets(void) {
+  REQUIRE(setup());
+  vl_blip *m = vl_blip_load(g_model);
+  REQUIRE(m);
+  vl_explain_cfg cfg;
+  REQUIRE(vl_explain_cfg_parse(&cfg, "attention,random") == VL_OK);
+  cfg.faithfulness = true;
+  vl_eval_opts o = {.max_scenes = 1, .faithfulness_max = 0};
+  vl_eval_result r;
+  REQUIRE(vl_eval(m, g_set, &o, &cfg, &r) == VL_OK);
+  CHECK(r.n_methods == 2); /* random asked for: not added twice */
+  CHECK(r.faith_word_random.n == r.word[0].n && r.faith_decision_random.n == r.decision[0].n);
+  CHECK(r.faith_targets == r.explain_targets);
+  check_faith(&r.faith_word[0], r.word[0].n);
+  check_faith(&r.faith_decision[1], r.decision[0].n);
+  vl_explain_cfg_free(&cfg);
+  vl_blip_free(m);
+}
+
+/* ---- docs/json-eval.md lists exactly the document's fields ------------- */
+
+typedef struct {
+  char path[256], type[128];
+} doc_field;
+
+/* The rows "| `path` | type | meaning |" of the table in docs/json-eval.md. */
+static int read_doc_fields(doc_field *f, int cap) {
+  size_t len;
+  char *s = (char *)test_read_file("docs/json-eval.md", &len);
+  if (!s) return -1;
+  int n = 0;
+  for (char *line = strtok(s, "\n"); line && n < cap; line = strtok(NULL, "\n")) {
+    if (strncmp(line, "| `", 3)) continue;
+    char *p = line + 3, *e = strchr(p, '`');
+    if (!e) continue;
+    snprintf(f[n].path, sizeof f[n].path, "%.*s", (int)(e - p), p);
+    char *t = strchr(e, '|'), *te = t ? strchr(t + 1, '|') : NULL;
+    if (!t || !te) continue;
+    for (t++; *t == ' '; t++)
+      ;
+    while (te > t && te[-1] == ' ')
+      te--;
+    snprintf(f[n].type, sizeof f[n].type, "%.*s", (int)(te - t), t);
+    n++;
+  }
+  free(s);
+  return n;
+}
+
+/* Names a placeholder stands for in doc (NULL: not a placeholder). */
+static int placeholder(const cJSON *doc, const char *seg, const char **names, int cap) {
+  static const char *const tpl[5] = {"exists", "exists-sized", "count", "relation", "unknowable"};
+  int n = 0;
+  if (!strcmp(seg, "{kind}")) {
+    names[n++] = k_kinds[0];
+    names[n++] = k_kinds[1];
+  } else if (!strcmp(seg, "{template}")) {
+    for (int i = 0; i < 5; i++)
+      names[n++] = tpl[i];
+  } else if (!strcmp(seg, "{method}")) {
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(doc, "methods")) if (n < cap) names[n++] =
+        m->valuestring;
+  } else {
+    return -1;
+  }
+  return n;
+}
+
+static bool type_ok(const cJSON *v, const char *type) {
+  if (!strcmp(type, "string")) return cJSON_IsString(v);
+  if (!strcmp(type, "number")) return cJSON_IsNumber(v);
+  if (!strcmp(type, "integer")) return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble);
+  if (!strcmp(type, "object")) return cJSON_IsObject(v);
+  if (!strncmp(type, "array", 5)) {
+    int want = 0;
+    if (!cJSON_IsArray(v)) return false;
+    return sscanf(type, "array of %d", &want) != 1 || cJSON_GetArraySize(v) == want;
+  }
+  printf("  docs/json-eval.md: unknown type '%s'\n", type);
+  return false;
+}
+
+/* Every expansion of the documented path exists with the documented type. */
+static void check_documented(const cJSON *doc, const cJSON *node, const char *path,
+                             const char *type, const char *full) {
+  const char *dot = strchr(path, '.');
+  char seg[128];
+  snprintf(seg, sizeof seg, "%.*s", dot ? (int)(dot - path) : (int)strlen(path), path);
+  const char *names[32];
+  int n = placeholder(doc, seg, names, 32);
+  if (n < 0) {
+    names[0] = seg;
+    n = 1;
+  }
+  for (int i = 0; i < n; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(node, names[i]);
+    if (!v) {
+      printf("  %s: '%s' missing from the document\n", full, names[i]);
+      CHECK(v);
+    } else if (dot) {
+      check_documented(doc, v, dot + 1, type, full);
+    } else if (!type_ok(v, type)) {
+      printf("  %s: not of type '%s'\n", full, type);
+      CHECK(0);
+    }
+  }
+}
+
+/* Whether concrete path (segments) matches documented path pattern. */
+static bool path_matches(const cJSON *doc, const char *pattern, const char *const *seg, int n) {
+  char pat[256];
+  snprintf(pat, sizeof pat, "%s", pattern);
+  int i = 0;
+  for (char *save = NULL, *p = strtok_r(pat, ".", &save); p; p = strtok_r(NULL, ".", &save), i++) {
+    if (i >= n) return false;
+    const char *names[32];
+    int k = placeholder(doc, p, names, 32);
+    bool ok = k < 0 && !strcmp(p, seg[i]);
+    for (int j = 0; j < k && !ok; j++)
+      ok = !strcmp(names[j], seg[i]);
+    if (!ok) return false;
+  }
+  return i == n;
+}
+
+/* Every member of every object of the document is documented. */
+static void check_listed(const cJSON *doc, const cJSON *node, const char **seg, int depth,
+                         const doc_field *f, int nf) {
+  const cJSON *c;
+  cJSON_ArrayForEach(c, node) {
+    seg[depth] = c->string;
+    bool found = false;
+    for (int i = 0; i < nf && !found; i++)
+      found = path_matches(doc, f[i].path, seg, depth + 1);
+    if (!found) {
+      printf("  field '");
+      for (int d = 0; d <= depth; d++)
+        printf("%s%s", d ? "." : "", seg[d]);
+      printf("' is not in docs/json-eval.md\n");
+      CHECK(found);
+    }
+    if (cJSON_IsObject(c) && depth < 15) check_listed(doc, c, seg, depth + 1, f, nf);
+  }
+}
+
+static void test_eval_json_matches_doc(void) {
+  REQUIRE(g_faith_doc);
+  doc_field f[128];
+  int nf = read_doc_fields(f, 128);
+  REQUIRE(nf > 40);
+  for (int i = 0; i < nf; i++)
+    check_documented(g_faith_doc, g_faith_doc, f[i].path, f[i].type, f[i].path);
+  const char *seg[16];
+  check_listed(g_faith_doc, g_faith_doc, seg, 0, f, nf);
+  /* the counts agree with the rates */
+  cJSON *c = cJSON_GetObjectItem(g_faith_doc, "caption");
+  CHECK_NEAR(cJSON_GetObjectItem(c, "word_accuracy")->valuedouble,
+             cJSON_GetObjectItem(c, "words_right")->valuedouble /
+                 cJSON_GetObjectItem(c, "words")->valuedouble,
+             1e-9);
+  cJSON_Delete(g_faith_doc);
+  g_faith_doc = NULL;
+}
+
 /* Runs the CLI; stdout / stderr into buffers; returns the exit status. */
 static int run_cli(const char *args, char *out, size_t on, char *err, size_t en) {
   static char exe[PATH_MAX];
@@ -198,11 +464,20 @@ static void test_cli_errors_and_json(void) {
   snprintf(a, sizeof a, "eval %s -m %s --max-scenes 1", g_set, g_model);
   REQUIRE(run_cli(a, out, sizeof out, err, sizeof err) == 0);
   CHECK(strstr(out, "confusion matrix") && strstr(out, "pointing game"));
+  snprintf(a, sizeof a, "eval %s -m %s --max-scenes 1 --faithfulness --faithfulness-max 1", g_set,
+           g_model);
+  REQUIRE(run_cli(a, out, sizeof out, err, sizeof err) == 0);
+  CHECK(strstr(out, "faithfulness: mean deletion / insertion AUC") && strstr(out, "random order"));
+  snprintf(a, sizeof a, "eval %s -m %s --faithfulness-max -1 --json", g_set, g_model);
+  expect_error(a, "--faithfulness-max '-1'");
 }
 
 int main(void) {
   vl_log_set_quiet(1);
   RUN(test_eval_numbers_consistent);
+  RUN(test_eval_faithfulness_embedded);
+  RUN(test_eval_faithfulness_all_targets);
+  RUN(test_eval_json_matches_doc);
   RUN(test_cli_errors_and_json);
   return test_summary();
 }

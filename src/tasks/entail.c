@@ -79,13 +79,15 @@ int vl_entail(const vl_blip *m, const vl_image *img, const char *hypothesis,
       res->maps = calloc((size_t)cfg->n_methods, sizeof *res->maps);
       if (!res->maps) rc = vl_error(VL_ERR_NOMEM, "out of memory");
       if (!rc) rc = vl_blip_explain(&rec, &t, &cfg->ex, res->maps);
+      res->ms_explain = (vl_now_seconds() - t0) * 1e3;
       if (!rc && cfg->faithfulness) {
+        t0 = vl_now_seconds();
         res->faith = calloc((size_t)cfg->n_methods, sizeof *res->faith);
         if (!res->faith) rc = vl_error(VL_ERR_NOMEM, "out of memory");
         for (int k = 0; !rc && k < cfg->n_methods; k++)
           rc = vl_blip_faithfulness(&rec, img, &t, res->maps[k], cfg->ex.seed, &res->faith[k]);
+        res->ms_faithfulness = (vl_now_seconds() - t0) * 1e3;
       }
-      res->ms_explain = (vl_now_seconds() - t0) * 1e3;
     }
   }
   res->forwards = rec.forwards;
@@ -118,5 +120,7 @@ cJSON *vl_entail_to_json(const vl_entail_result *res, const char *model, const c
   cJSON_AddNumberToObject(tm, "load", round(ms_load * 10) / 10);
   cJSON_AddNumberToObject(tm, "decide", round(res->ms_decide * 10) / 10);
   cJSON_AddNumberToObject(tm, "explain", round(res->ms_explain * 10) / 10);
+  if (res->faith)
+    cJSON_AddNumberToObject(tm, "faithfulness", round(res->ms_faithfulness * 10) / 10);
   return j;
 }

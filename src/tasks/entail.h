@@ -16,7 +16,8 @@ typedef struct {
   vl_heatmap **maps; /* cfg->n_methods entries, or NULL when none asked */
   vl_faithfulness *faith;
   int n_methods;
-  double ms_decide, ms_explain;
+  double ms_decide, ms_explain; /* ms_explain: the maps, faithfulness left out */
+  double ms_faithfulness;       /* the curves (cfg->faithfulness), 0 without */
   int forwards, backwards;
 } vl_entail_result;
 

@@ -1,6 +1,7 @@
 /* `vlens eval`: captions, entailment and explanation scores on a Shapes World set. */
 #include "tasks/eval.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,32 @@ static int box_of(const cJSON *line, int obj, vl_box *b, const char *what) {
   return VL_OK;
 }
 
+static void faith_add(vl_eval_faith *s, const vl_faithfulness *f, bool random_order) {
+  s->deletion_auc += random_order ? f->random_deletion_auc : f->deletion_auc;
+  s->insertion_auc += random_order ? f->random_insertion_auc : f->insertion_auc;
+  for (int i = 0; i <= VL_FAITH_STEPS; i++) {
+    s->deletion[i] += random_order ? f->random_deletion[i] : f->deletion[i];
+    s->insertion[i] += random_order ? f->random_insertion[i] : f->insertion[i];
+  }
+  s->n++;
+}
+
+/* Adds one target's curves (n methods); the random order is the same
+ * permutation for every method (seeded by the seed alone), so its curves
+ * are taken from the first. */
+static void faith_score(vl_eval_result *res, const vl_faithfulness *f, int n, bool word) {
+  for (int k = 0; k < n; k++)
+    faith_add(word ? &res->faith_word[k] : &res->faith_decision[k], &f[k], false);
+  faith_add(word ? &res->faith_word_random : &res->faith_decision_random, &f[0], true);
+  res->faith_targets++;
+}
+
+/* Whether the next target of a kind gets faithfulness curves. */
+static bool faith_wanted(const vl_eval_result *res, const vl_explain_cfg *cfg, bool word) {
+  int done = word ? res->faith_word_random.n : res->faith_decision_random.n;
+  return cfg->faithfulness && (res->faithfulness_max <= 0 || done < res->faithfulness_max);
+}
+
 /* Caption words naming colour / shape of phrase i (teacher forcing). */
 static int caption_targets(const vl_blip *m, const vl_image *img, const cJSON *line,
                            const char *caption, const vl_explain_cfg *cfg, vl_eval_result *res,
@@ -100,10 +127,11 @@ static int caption_targets(const vl_blip *m, const vl_image *img, const cJSON *l
   int rc = vl_blip_prompt_ids(m, caption, &ids, &n);
   if (rc) return rc;
   vl_blip_rec rec;
-  double t0 = vl_now_seconds();
+  double t0 = vl_now_seconds(), faith_ms = 0;
   rc = vl_blip_record(m, img, ids, n, &rec);
   vl_heatmap **maps = calloc((size_t)cfg->n_methods, sizeof *maps);
-  if (!rc && !maps) rc = vl_error(VL_ERR_NOMEM, "out of memory");
+  vl_faithfulness *faith = calloc((size_t)cfg->n_methods, sizeof *faith);
+  if (!rc && (!maps || !faith)) rc = vl_error(VL_ERR_NOMEM, "out of memory");
   int phrase = -1;
   for (int64_t p = 1; !rc && p < n; p++) {
     const char *raw = vl_tokenizer_id_to_token(m->tok, (int32_t)ids[p]);
@@ -117,10 +145,21 @@ static int caption_targets(const vl_blip *m, const vl_image *img, const cJSON *l
     if ((rc = vl_blip_explain(&rec, &t, &cfg->ex, maps))) break;
     res->explain_targets++;
     rc = score_maps(res, maps, cfg->n_methods, box, true);
-    for (int k = 0; k < cfg->n_methods; k++)
+    if (!rc && faith_wanted(res, cfg, true)) {
+      double f0 = vl_now_seconds();
+      for (int k = 0; !rc && k < cfg->n_methods; k++)
+        rc = vl_blip_faithfulness(&rec, img, &t, maps[k], cfg->ex.seed, &faith[k]);
+      if (!rc) faith_score(res, faith, cfg->n_methods, true);
+      faith_ms += (vl_now_seconds() - f0) * 1e3;
+    }
+    for (int k = 0; k < cfg->n_methods; k++) {
       vl_heatmap_free(maps[k]);
+      maps[k] = NULL;
+    }
   }
-  res->ms_explain += (vl_now_seconds() - t0) * 1e3;
+  res->ms_faithfulness += faith_ms;
+  res->ms_explain += (vl_now_seconds() - t0) * 1e3 - faith_ms;
+  free(faith);
   free(maps);
   vl_blip_rec_free(&rec);
   free(ids);
@@ -177,11 +216,13 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
     const cJSON *refs = cJSON_GetObjectItem(hj, "referents");
     bool scored = cJSON_GetArraySize(refs) == 1 && gold != VL_LABEL_CONTRADICTION;
     vl_entail_result er;
-    t0 = vl_now_seconds();
-    rc = vl_entail(m, img, text, cfg, scored, &er);
+    vl_explain_cfg ec = *cfg;
+    ec.faithfulness = scored && faith_wanted(res, cfg, false);
+    rc = vl_entail(m, img, text, &ec, scored, &er);
     if (rc) break;
     res->ms_decide += er.ms_decide;
     res->ms_explain += er.ms_explain;
+    res->ms_faithfulness += er.ms_faithfulness;
     res->hypotheses++;
     res->correct += er.label == gold;
     res->confusion[gold][er.label]++;
@@ -193,6 +234,7 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
       vl_box box;
       rc = box_of(line, cJSON_GetArrayItem(refs, 0)->valueint, &box, what);
       if (!rc) rc = score_maps(res, er.maps, er.n_methods, box, false);
+      if (!rc && er.faith) faith_score(res, er.faith, er.n_methods, false);
       res->explain_targets++;
     }
     vl_entail_result_free(&er);
@@ -217,7 +259,9 @@ int vl_eval(const vl_blip *m, const char *dir, const vl_eval_opts *o, const vl_e
   cfg.n_methods = nm;
   cfg.ex.methods = names;
   cfg.ex.n_methods = nm;
-  cfg.faithfulness = false;
+  res->faithfulness = cfg.faithfulness;
+  res->faithfulness_max = cfg.faithfulness ? o->faithfulness_max : 0;
+  res->faithfulness_seed = cfg.ex.seed;
   res->n_methods = nm;
   for (int k = 0; k < nm; k++)
     snprintf(res->methods[k], sizeof res->methods[k], "%s", names[k]);
@@ -234,8 +278,14 @@ int vl_eval(const vl_blip *m, const char *dir, const vl_eval_opts *o, const vl_e
   size_t cap = 0;
   ssize_t len;
   int rc = VL_OK, lineno = 0, total = 0;
+  /* the scenes to come, for the progress bar */
+  int expected = 0;
+  while ((len = getline(&buf, &cap, f)) > 0)
+    expected += len > 1;
+  rewind(f);
+  if (o->max_scenes > 0 && expected > o->max_scenes) expected = o->max_scenes;
   vl_progress pr;
-  vl_progress_start(&pr, "eval", o->max_scenes > 0 ? o->max_scenes : 0);
+  vl_progress_start(&pr, "eval", expected);
   while (!rc && (len = getline(&buf, &cap, f)) > 0) {
     lineno++;
     if (len <= 1) continue;
@@ -259,6 +309,28 @@ int vl_eval(const vl_blip *m, const char *dir, const vl_eval_opts *o, const vl_e
 }
 
 static double div0(double a, double b) { return b > 0 ? a / b : 0; }
+
+static void faith_row(FILE *f, const char *name, const vl_eval_faith *w, const vl_eval_faith *d) {
+  fprintf(f, "    %-12s %10.3f %10.3f   %10.3f %10.3f\n", name, div0(w->deletion_auc, w->n),
+          div0(w->insertion_auc, w->n), div0(d->deletion_auc, d->n), div0(d->insertion_auc, d->n));
+}
+
+static void faith_text(FILE *f, const vl_eval_result *r) {
+  char lim[64] = "every target";
+  if (r->faithfulness_max > 0)
+    snprintf(lim, sizeof lim, "at most %d targets of each kind", r->faithfulness_max);
+  fprintf(f,
+          "\nfaithfulness: mean deletion / insertion AUC, %d steps (caption words: %d targets; "
+          "decisions: %d targets; %s)\n"
+          "  lower deletion and higher insertion: more faithful; random order: the cells in a "
+          "seeded random order\n",
+          VL_FAITH_STEPS, r->faith_word_random.n, r->faith_decision_random.n, lim);
+  fprintf(f, "    %-12s %10s %10s   %10s %10s\n", "method", "word del", "word ins", "dec del",
+          "dec ins");
+  for (int k = 0; k < r->n_methods; k++)
+    faith_row(f, r->methods[k], &r->faith_word[k], &r->faith_decision[k]);
+  faith_row(f, "random order", &r->faith_word_random, &r->faith_decision_random);
+}
 
 char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char *dir) {
   char *s = NULL;
@@ -303,11 +375,15 @@ char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char
           div0(r->center_decision.mass, nd));
   fprintf(f, "    %-12s %10.3f %10s   %10.3f %10s\n", "chance", div0(r->chance_word, nw), "",
           div0(r->chance_decision, nd), "");
+  if (r->faithfulness) faith_text(f, r);
   fprintf(f,
           "\nlatency: load %.0f ms, caption %.1f ms/scene, entailment %.1f ms/hypothesis, "
-          "explanation %.1f ms/target\n",
+          "explanation %.1f ms/target",
           r->ms_load, div0(r->ms_caption, r->scenes), div0(r->ms_decide, r->hypotheses),
           div0(r->ms_explain, r->explain_targets));
+  if (r->faithfulness)
+    fprintf(f, ", faithfulness %.0f ms/target", div0(r->ms_faithfulness, r->faith_targets));
+  fprintf(f, "\n");
   fclose(f);
   return s;
 }
@@ -320,6 +396,23 @@ static cJSON *score_json(const vl_eval_score *s) {
   return o;
 }
 
+static cJSON *faith_curve(const double *sum, int n) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; a && i <= VL_FAITH_STEPS; i++)
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(round(div0(sum[i], n) * 1e6) / 1e6));
+  return a;
+}
+
+static cJSON *faith_json(const vl_eval_faith *s) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "deletion_auc", round(div0(s->deletion_auc, s->n) * 1e6) / 1e6);
+  cJSON_AddNumberToObject(o, "insertion_auc", round(div0(s->insertion_auc, s->n) * 1e6) / 1e6);
+  cJSON_AddItemToObject(o, "deletion", faith_curve(s->deletion, s->n));
+  cJSON_AddItemToObject(o, "insertion", faith_curve(s->insertion, s->n));
+  cJSON_AddNumberToObject(o, "targets", s->n);
+  return o;
+}
+
 cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *dir) {
   cJSON *j = cJSON_CreateObject();
   if (!j) return NULL;
@@ -327,17 +420,25 @@ cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *d
   cJSON_AddStringToObject(j, "model", model);
   cJSON_AddStringToObject(j, "dir", dir);
   cJSON_AddNumberToObject(j, "scenes", r->scenes);
+  cJSON *ml = cJSON_AddArrayToObject(j, "methods");
+  for (int k = 0; k < r->n_methods; k++)
+    cJSON_AddItemToArray(ml, cJSON_CreateString(r->methods[k]));
   cJSON *c = cJSON_AddObjectToObject(j, "caption");
   cJSON_AddNumberToObject(c, "exact_match", div0(r->caption_exact, r->scenes));
   cJSON_AddNumberToObject(c, "word_accuracy", div0(r->caption_words_right, r->caption_words));
+  cJSON_AddNumberToObject(c, "exact", r->caption_exact);
+  cJSON_AddNumberToObject(c, "words_right", r->caption_words_right);
+  cJSON_AddNumberToObject(c, "words", r->caption_words);
   cJSON *e = cJSON_AddObjectToObject(j, "entailment");
   cJSON_AddNumberToObject(e, "accuracy", div0(r->correct, r->hypotheses));
   cJSON_AddNumberToObject(e, "hypotheses", r->hypotheses);
+  cJSON_AddNumberToObject(e, "correct", r->correct);
   cJSON *pt = cJSON_AddObjectToObject(e, "per_template");
   for (int t = 0; t < 5; t++) {
     cJSON *o = cJSON_AddObjectToObject(pt, k_tpl[t]);
     cJSON_AddNumberToObject(o, "accuracy", div0(r->tpl_correct[t], r->tpl_n[t]));
     cJSON_AddNumberToObject(o, "n", r->tpl_n[t]);
+    cJSON_AddNumberToObject(o, "correct", r->tpl_correct[t]);
   }
   cJSON *cm = cJSON_AddObjectToObject(e, "confusion");
   cJSON *labels = cJSON_AddArrayToObject(cm, "labels");
@@ -358,10 +459,29 @@ cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *d
   int nw = r->n_methods ? r->word[0].n : 0, nd = r->n_methods ? r->decision[0].n : 0;
   cJSON_AddNumberToObject(w, "chance", div0(r->chance_word, nw));
   cJSON_AddNumberToObject(d, "chance", div0(r->chance_decision, nd));
+  if (r->faithfulness) {
+    cJSON *fj = cJSON_AddObjectToObject(j, "faithfulness");
+    cJSON_AddNumberToObject(fj, "steps", VL_FAITH_STEPS);
+    cJSON_AddNumberToObject(fj, "max_targets", r->faithfulness_max);
+    cJSON_AddNumberToObject(fj, "seed", (double)r->faithfulness_seed);
+    for (int kind = 0; kind < 2; kind++) {
+      const vl_eval_faith *per = kind ? r->faith_decision : r->faith_word;
+      const vl_eval_faith *rnd = kind ? &r->faith_decision_random : &r->faith_word_random;
+      cJSON *o = cJSON_AddObjectToObject(fj, kind ? "decisions" : "caption_words");
+      cJSON_AddNumberToObject(o, "targets", rnd->n);
+      cJSON *ms = cJSON_AddObjectToObject(o, "methods");
+      for (int k = 0; k < r->n_methods; k++)
+        cJSON_AddItemToObject(ms, r->methods[k], faith_json(&per[k]));
+      cJSON_AddItemToObject(o, "random_order", faith_json(rnd));
+    }
+  }
   cJSON *tm = cJSON_AddObjectToObject(j, "timing_ms");
   cJSON_AddNumberToObject(tm, "load", r->ms_load);
   cJSON_AddNumberToObject(tm, "caption_per_scene", div0(r->ms_caption, r->scenes));
   cJSON_AddNumberToObject(tm, "entail_per_hypothesis", div0(r->ms_decide, r->hypotheses));
   cJSON_AddNumberToObject(tm, "explain_per_target", div0(r->ms_explain, r->explain_targets));
+  if (r->faithfulness)
+    cJSON_AddNumberToObject(tm, "faithfulness_per_target",
+                            div0(r->ms_faithfulness, r->faith_targets));
   return j;
 }

@@ -12,6 +12,11 @@
  *    to the random method (always run) and the centre baseline, and the
  *    chance level (mean share of cell centres inside the grown boxes: what a
  *    uniformly random peak scores on average);
+ *  - with cfg->faithfulness, deletion / insertion curves and AUCs
+ *    (explain-methods.md "Faithfulness", explain/faithfulness.h) of every
+ *    method on the first faithfulness_max caption-word targets and the first
+ *    faithfulness_max decision targets, beside the same curves for the
+ *    random order (one seeded permutation, the same for every method);
  *  - latency per caption, decision and explanation target. */
 #ifndef VL_TASKS_EVAL_H
 #define VL_TASKS_EVAL_H
@@ -21,14 +26,22 @@
 #define VL_EVAL_MAX_METHODS 16
 
 typedef struct {
-  int max_scenes; /* 0: all */
-  int max_length; /* caption tokens in total, 0: default */
+  int max_scenes;       /* 0: all */
+  int max_length;       /* caption tokens in total, 0: default */
+  int faithfulness_max; /* with cfg->faithfulness: targets per kind, 0: every one */
 } vl_eval_opts;
 
 typedef struct {
   double hits, mass; /* sums over targets */
   int n;
 } vl_eval_score;
+
+/* Faithfulness sums over n targets: AUCs and the curves step by step. */
+typedef struct {
+  double deletion_auc, insertion_auc;
+  double deletion[VL_FAITH_STEPS + 1], insertion[VL_FAITH_STEPS + 1];
+  int n;
+} vl_eval_faith;
 
 typedef struct {
   int scenes;
@@ -43,6 +56,14 @@ typedef struct {
   double chance_word, chance_decision; /* sums of the chance levels */
   double ms_load, ms_caption, ms_decide, ms_explain;
   int explain_targets;
+  /* --faithfulness (all zero without it) */
+  bool faithfulness;
+  int faithfulness_max;
+  uint64_t faithfulness_seed;
+  vl_eval_faith faith_word[VL_EVAL_MAX_METHODS], faith_decision[VL_EVAL_MAX_METHODS];
+  vl_eval_faith faith_word_random, faith_decision_random; /* the random order */
+  double ms_faithfulness;
+  int faith_targets;
 } vl_eval_result;
 
 int vl_eval(const vl_blip *m, const char *dir, const vl_eval_opts *o, const vl_explain_cfg *cfg,
