@@ -2,6 +2,7 @@
  * World BLIP (tasks/train.h) and the random-weight golden blip-cap-a. */
 #include <gif_lib.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include "tasks/describe.h"
 #include "tasks/entail.h"
 #include "tasks/explain_output.h"
+#include "tasks/explain_slices.h"
 #include "tasks/train.h"
 #include "tensor/ops.h"
 #include "test.h"
@@ -386,6 +388,188 @@ static void test_faithfulness_endpoints(void) {
   vl_blip_free(m);
 }
 
+/* ---- --layer all / --heads ------------------------------------------- */
+
+/* Adds h (its "layers" / "heads" taken out) as F[prefix], then every map
+ * nested in it under prefix/layers/i, prefix/heads/i; returns how many. */
+static int flatten_into(cJSON *F, const char *prefix, const cJSON *h) {
+  cJSON *d = cJSON_Duplicate(h, 1);
+  cJSON_DeleteItemFromObject(d, "layers");
+  cJSON_DeleteItemFromObject(d, "heads");
+  cJSON_AddItemToObject(F, prefix, d);
+  int n = 1;
+  const char *part[2] = {"layers", "heads"};
+  for (int p = 0; p < 2; p++) {
+    int i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(h, part[p])) {
+      char name[256];
+      snprintf(name, sizeof name, "%s/%s/%d", prefix, part[p], i++);
+      n += flatten_into(F, name, c);
+    }
+  }
+  return n;
+}
+
+/* explanations with every nested map as a key of its own, so that
+ * check-json.py checks each against the contract's heatmap object */
+static int flatten_explanations(cJSON *owner) {
+  cJSON *e = cJSON_GetObjectItem(owner, "explanations"), *F = cJSON_CreateObject();
+  int n = 0;
+  const cJSON *h;
+  cJSON_ArrayForEach(h, e) n += flatten_into(F, h->string, h);
+  cJSON_ReplaceItemInObject(owner, "explanations", F);
+  return n;
+}
+
+/* The method object with "layers" / "heads" taken out equals the one of the
+ * document made without --layer all / --heads: fields were only added. */
+static void check_unchanged(const cJSON *with, const cJSON *without) {
+  const cJSON *h;
+  cJSON_ArrayForEach(h, with) {
+    cJSON *d = cJSON_Duplicate(h, 1);
+    cJSON_DeleteItemFromObject(d, "layers");
+    cJSON_DeleteItemFromObject(d, "heads");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(without, h->string);
+    CHECK(w && cJSON_Compare(d, w, 1));
+    cJSON_Delete(d);
+  }
+}
+
+static double max_cell_diff(const cJSON *a, const cJSON *b) {
+  const cJSON *ca = cJSON_GetObjectItem(a, "cells"), *cb = cJSON_GetObjectItem(b, "cells");
+  if (cJSON_GetArraySize(ca) != cJSON_GetArraySize(cb)) return 1e9;
+  double mx = 0;
+  for (int i = 0; i < cJSON_GetArraySize(ca); i++) {
+    double d =
+        fabs(cJSON_GetArrayItem(ca, i)->valuedouble - cJSON_GetArrayItem(cb, i)->valuedouble);
+    mx = d > mx ? d : mx;
+  }
+  return mx;
+}
+
+/* One explanations object of a document with both --layer all and --heads. */
+static void check_slices(const vl_blip *m, const cJSON *e) {
+  const int Lv = (int)m->vcfg.n_layers, Lt = (int)m->tcfg.n_layers;
+  const int H = (int)(m->tcfg.n_heads < m->vcfg.n_heads ? m->tcfg.n_heads : m->vcfg.n_heads);
+  const cJSON *h;
+  cJSON_ArrayForEach(h, e) {
+    const char *meth = h->string;
+    const cJSON *layers = cJSON_GetObjectItem(h, "layers"),
+                *heads = cJSON_GetObjectItem(h, "heads");
+    int want_l = !strcmp(meth, "gradcam") ? Lv : !strcmp(meth, "attention") ? Lt : 0;
+    bool want_h =
+        !strcmp(meth, "attention") || !strcmp(meth, "rollout") || !strcmp(meth, "relevancy");
+    CHECK(vl_slices_n_layers(m, meth) == want_l);
+    CHECK(vl_slices_n_heads(m, meth) == (want_h ? H : 0));
+    CHECK(want_l ? cJSON_GetArraySize(layers) == want_l : layers == NULL);
+    CHECK(want_h ? cJSON_GetArraySize(heads) == H : heads == NULL);
+    for (int l = 0; l < want_l; l++) {
+      const cJSON *x = cJSON_GetArrayItem(layers, l);
+      char name[64];
+      if (!strcmp(meth, "gradcam"))
+        snprintf(name, sizeof name, "vision.blocks.%d", l);
+      else
+        snprintf(name, sizeof name, "text.layers.%d.crossattention", l);
+      CHECK(!strcmp(cJSON_GetObjectItem(x, "layer")->valuestring, name));
+      CHECK(cJSON_GetObjectItem(x, "layer_index")->valueint == l);
+      CHECK(!strcmp(cJSON_GetObjectItem(x, "method")->valuestring, meth));
+      /* attention: each layer carries its heads too */
+      CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(x, "heads")) == (want_h ? H : 0));
+    }
+    /* the default layer is the last one: the same map as the main one */
+    if (want_l) CHECK(max_cell_diff(cJSON_GetArrayItem(layers, want_l - 1), h) < 1e-4);
+    for (int k = 0; want_h && k < H; k++) {
+      const cJSON *x = cJSON_GetArrayItem(heads, k);
+      CHECK(cJSON_GetObjectItem(x, "head")->valueint == k);
+      if (want_l) /* "heads" is at the main map's layer, the last */
+        CHECK(cJSON_Compare(
+            x,
+            cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(layers, want_l - 1), "heads"),
+                               k),
+            1));
+    }
+  }
+}
+
+static void test_layers_heads_json(void) {
+  const char *dir = tiny_dir();
+  REQUIRE(dir);
+  vl_blip *m = vl_blip_load(dir);
+  REQUIRE(m);
+  vl_image *img = scene(5);
+  REQUIRE(img);
+  vl_explain_cfg cfg;
+  REQUIRE(vl_explain_cfg_parse(&cfg, "gradcam,attention,rollout,relevancy,gradient") == VL_OK);
+  vl_describe_opts o = {.max_length = 6};
+  vl_describe_result res;
+  REQUIRE(vl_describe(m, img, &o, &cfg, &res) == VL_OK);
+  REQUIRE(res.n_tokens >= 1);
+  cJSON *doc = vl_describe_to_json(&res, &cfg, "tiny", NULL, "scene.png", 1.0),
+        *plain = vl_describe_to_json(&res, &cfg, "tiny", NULL, "scene.png", 1.0);
+  REQUIRE(doc && plain);
+  vl_slices_opts none = {false, false}, both = {true, true};
+  REQUIRE(vl_describe_slices_json(m, img, NULL, &res, &cfg, &none, doc) == VL_OK);
+  CHECK(cJSON_Compare(doc, plain, 1));
+  int rc = vl_describe_slices_json(m, img, NULL, &res, &cfg, &both, doc);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
+  const char *part[2] = {"tokens", "words"};
+  for (int p = 0; p < 2; p++)
+    for (int i = 0; i < cJSON_GetArraySize(cJSON_GetObjectItem(doc, part[p])); i++) {
+      const cJSON *e = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, part[p]), i),
+                                           "explanations"),
+                  *e0 = cJSON_GetObjectItem(
+                      cJSON_GetArrayItem(cJSON_GetObjectItem(plain, part[p]), i), "explanations");
+      check_unchanged(e, e0);
+      check_slices(m, e);
+    }
+  CHECK(check_json(doc) == 0);
+  /* every nested map is a heatmap object of the contract */
+  int nested = 0;
+  for (int p = 0; p < 2; p++) {
+    cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, part[p])) nested += flatten_explanations(c);
+  }
+  const int Lv = (int)m->vcfg.n_layers, Lt = (int)m->tcfg.n_layers, H = (int)m->tcfg.n_heads;
+  /* per explained target: 5 main maps, Lv gradcam layers, Lt attention
+   * layers with H heads each, H heads of attention, rollout, relevancy */
+  int per = 5 + Lv + Lt * (1 + H) + 3 * H;
+  CHECK(nested == per * (res.n_tokens + res.n_words));
+  CHECK(check_json(doc) == 0);
+  cJSON_Delete(doc);
+  cJSON_Delete(plain);
+
+  /* entail: the decision's maps */
+  vl_entail_result er;
+  REQUIRE(vl_entail(m, img, "there is a red circle.", &cfg, true, &er) == VL_OK);
+  doc = vl_entail_to_json(&er, "tiny", "there is a red circle.", NULL, 96, 96, 0);
+  plain = vl_entail_to_json(&er, "tiny", "there is a red circle.", NULL, 96, 96, 0);
+  REQUIRE(doc && plain);
+  vl_slices_opts layers_only = {true, false};
+  rc = vl_entail_slices_json(m, img, "there is a red circle.", &er, &cfg, &layers_only, doc);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
+  cJSON *e = cJSON_GetObjectItem(doc, "explanations");
+  check_unchanged(e, cJSON_GetObjectItem(plain, "explanations"));
+  CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "gradcam"), "layers")) == Lv);
+  CHECK(!cJSON_GetObjectItem(cJSON_GetObjectItem(e, "attention"), "heads"));
+  const cJSON *al = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "attention"), "layers");
+  CHECK(cJSON_GetArraySize(al) == Lt && !cJSON_GetObjectItem(cJSON_GetArrayItem(al, 0), "heads"));
+  CHECK(max_cell_diff(cJSON_GetArrayItem(al, Lt - 1), cJSON_GetObjectItem(e, "attention")) < 1e-4);
+  CHECK(check_json(doc) == 0);
+  nested = flatten_explanations(doc);
+  CHECK(nested == 5 + Lv + Lt);
+  CHECK(check_json(doc) == 0);
+  cJSON_Delete(doc);
+  cJSON_Delete(plain);
+  vl_entail_result_free(&er);
+  vl_describe_result_free(&res);
+  vl_explain_cfg_free(&cfg);
+  vl_image_free(img);
+  vl_blip_free(m);
+}
+
 int main(void) {
   vl_log_set_quiet(1);
   RUN(test_describe_json_all_methods);
@@ -394,5 +578,6 @@ int main(void) {
   RUN(test_entail_decision);
   RUN(test_explain_named_words_and_errors);
   RUN(test_faithfulness_endpoints);
+  RUN(test_layers_heads_json);
   return test_summary();
 }

@@ -470,6 +470,55 @@ static void test_cli_errors_and_json(void) {
   CHECK(strstr(out, "faithfulness: mean deletion / insertion AUC") && strstr(out, "random order"));
   snprintf(a, sizeof a, "eval %s -m %s --faithfulness-max -1 --json", g_set, g_model);
   expect_error(a, "--faithfulness-max '-1'");
+  /* --layer all / --heads: per-layer and per-head maps added to the method
+   * objects (tasks/explain_slices.h, test_describe checks the maps) */
+  snprintf(a, sizeof a,
+           "describe %s/scene_00001.png -m %s --method gradcam,attention,relevancy --layer all "
+           "--heads --explain none --json",
+           g_set, g_model);
+  REQUIRE(run_cli(a, out, sizeof out, err, sizeof err) == 0);
+  j = cJSON_Parse(out);
+  REQUIRE(j);
+  cJSON_Delete(j);
+  snprintf(a, sizeof a,
+           "entail %s/scene_00001.png \"there is a red circle.\" -m %s --method "
+           "gradcam,attention,relevancy --layer all --heads --json",
+           g_set, g_model);
+  REQUIRE(run_cli(a, out, sizeof out, err, sizeof err) == 0);
+  j = cJSON_Parse(out);
+  REQUIRE(j);
+  cJSON *e = cJSON_GetObjectItem(j, "explanations");
+  cJSON *gl = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "gradcam"), "layers");
+  CHECK(cJSON_GetArraySize(gl) >= 1);
+  CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(gl, 0), "layer_index")->valueint == 0);
+  cJSON *ah = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "attention"), "heads");
+  CHECK(cJSON_GetArraySize(ah) >= 2);
+  CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(ah, 1), "head")->valueint == 1);
+  CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "relevancy"), "heads"));
+  CHECK(!cJSON_GetObjectItem(cJSON_GetObjectItem(e, "relevancy"), "layers"));
+  cJSON_Delete(j);
+  /* --heads H is still the one head H; the text output lists every layer
+   * (the tiny model has one vision block) */
+  snprintf(a, sizeof a,
+           "entail %s/scene_00001.png \"there is a red circle.\" -m %s --method attention "
+           "--heads 1 --json",
+           g_set, g_model);
+  REQUIRE(run_cli(a, out, sizeof out, err, sizeof err) == 0);
+  j = cJSON_Parse(out);
+  REQUIRE(j);
+  CHECK(!cJSON_GetObjectItem(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "explanations"), "attention"), "heads"));
+  cJSON_Delete(j);
+  snprintf(
+      a, sizeof a,
+      "entail %s/scene_00001.png \"there is a red circle.\" -m %s --method gradcam --layer all",
+      g_set, g_model);
+  REQUIRE(run_cli(a, out, sizeof out, err, sizeof err) == 0);
+  CHECK(strstr(out, "    gradcam vision.blocks.0 ") && strstr(out, " peak ("));
+  snprintf(a, sizeof a, "eval %s -m %s --layer all --json", g_set, g_model);
+  expect_error(a, "--layer all");
+  snprintf(a, sizeof a, "describe %s/scene_00001.png -m %s --layer some --json", g_set, g_model);
+  expect_error(a, "--layer 'some'");
 }
 
 int main(void) {

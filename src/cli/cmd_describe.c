@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/explain_args.h"
 #include "tasks/explain_output.h"
+#include "tasks/explain_slices.h"
 
 void cli_explain_args_init(cli_explain_args *a) {
   memset(a, 0, sizeof *a);
@@ -45,10 +46,20 @@ int cli_explain_arg(int argc, char **argv, int *i, cli_explain_args *a) {
   }
   if (!strcmp(o, "--json")) return a->json = true, 1;
   if (!strcmp(o, "--faithfulness")) return a->faithfulness = true, 1;
-  if (!strcmp(o, "--heads")) o = "--head"; /* the spelling */
+  /* --layer all / --heads [all]: every layer / head as well (explain_slices.h);
+   * --heads H stays the one head H */
+  if (!strcmp(o, "--layer") && v && !strcmp(v, "all")) return (*i)++, a->all_layers = true, 1;
+  if ((!strcmp(o, "--heads") || !strcmp(o, "--head")) && v && !strcmp(v, "all"))
+    return (*i)++, a->all_heads = true, 1;
+  if (!strcmp(o, "--heads") && (!v || num(o, v, 0, 4096, &d) || d != (int)d)) {
+    vl_clear_error();
+    return a->all_heads = true, 1;
+  }
+  if (!strcmp(o, "--heads")) o = "--head";
   if (!strcmp(o, "--layer") || !strcmp(o, "--head")) {
     if (num(o, v, 0, 4096, &d) || d != (int)d)
-      return vl_error(VL_ERR_INVALID, "%s '%s': expected a layer/head number >= 0", o, v ? v : ""),
+      return vl_error(VL_ERR_INVALID, "%s '%s': expected a layer/head number >= 0 or all", o,
+                      v ? v : ""),
              -1;
     *(!strcmp(o, "--layer") ? &a->layer : &a->head) = (int)d;
   } else if (!strcmp(o, "--smooth")) {
@@ -102,14 +113,51 @@ int cli_fail_json(bool json, const char *what) {
   return cli_fail(what);
 }
 
+/* Peak and region of one heatmap object, indented, prefixed by label. */
+static void print_peak(const char *label, const cJSON *h, int indent) {
+  const cJSON *pk = cJSON_GetObjectItem(h, "peak");
+  const cJSON *rg = cJSON_GetObjectItem(cJSON_GetObjectItem(h, "stats"), "region");
+  printf("%*s%-34s peak (%.0f, %.0f) %s\n", indent, "", label,
+         cJSON_GetArrayItem(pk, 0) ? cJSON_GetArrayItem(pk, 0)->valuedouble : 0,
+         cJSON_GetArrayItem(pk, 1) ? cJSON_GetArrayItem(pk, 1)->valuedouble : 0,
+         cJSON_IsString(rg) ? rg->valuestring : "?");
+}
+
+static void print_heads(const char *method, const char *layer, const cJSON *heads, int indent) {
+  const cJSON *h;
+  cJSON_ArrayForEach(h, heads) {
+    char label[160];
+    snprintf(label, sizeof label, "%s%s%s head %d", method, *layer ? " " : "", layer,
+             cJSON_GetObjectItem(h, "head")->valueint);
+    print_peak(label, h, indent);
+  }
+}
+
+void cli_print_slices(const cJSON *explanations) {
+  const cJSON *m;
+  cJSON_ArrayForEach(m, explanations) {
+    const cJSON *l, *layer = cJSON_GetObjectItem(m, "layer");
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(m, "layers")) {
+      const char *ln = cJSON_GetObjectItem(l, "layer")->valuestring;
+      char label[160];
+      snprintf(label, sizeof label, "%s %s", m->string, ln);
+      print_peak(label, l, 4);
+      print_heads(m->string, ln, cJSON_GetObjectItem(l, "heads"), 6);
+    }
+    print_heads(m->string, cJSON_IsString(layer) ? layer->valuestring : "",
+                cJSON_GetObjectItem(m, "heads"), 4);
+  }
+}
+
 static void usage(FILE *f) {
-  fprintf(f, "usage: vlens describe IMG [-m MODEL] [-p PROMPT] [--explain all|none|w1,w2]\n"
-             "                     [--method m1,m2] [--layer L] [-o DIR] [--json] ...\n"
-             "  captions IMG and explains where the model looked for every word (one\n"
-             "  recorded forward over prompt + caption, one backward per word).\n"
-             "  -p PROMPT          text the caption continues (default: none)\n"
-             "  --explain WHAT     all (default), none, or the words named\n"
-             "  --max-length N     tokens in total (default 20)\n" CLI_EXPLAIN_HELP);
+  fprintf(f,
+          "usage: vlens describe IMG [-m MODEL] [-p PROMPT] [--explain all|none|w1,w2]\n"
+          "                     [--method m1,m2] [--layer L|all] [--heads] [-o DIR] [--json] ...\n"
+          "  captions IMG and explains where the model looked for every word (one\n"
+          "  recorded forward over prompt + caption, one backward per word).\n"
+          "  -p PROMPT          text the caption continues (default: none)\n"
+          "  --explain WHAT     all (default), none, or the words named\n"
+          "  --max-length N     tokens in total (default 20)\n" CLI_EXPLAIN_HELP);
 }
 
 int cmd_describe(int argc, char **argv) {
@@ -181,8 +229,19 @@ int cmd_describe(int argc, char **argv) {
     }
     vl_log("describe: %d files in %s (open %s/report.html)", nf, a.out_dir, a.out_dir);
   }
+  const vl_slices_opts so = {a.all_layers, a.all_heads};
+  cJSON *doc = a.json || so.layers || so.heads
+                   ? vl_describe_to_json(&res, &cfg, name, prompt, image, ms_load)
+                   : NULL;
+  if ((a.json || so.layers || so.heads) &&
+      (!doc || vl_describe_slices_json(m, img, prompt, &res, &cfg, &so, doc))) {
+    if (!doc) vl_error(VL_ERR_NOMEM, "out of memory");
+    cJSON_Delete(doc);
+    status = cli_fail_json(a.json, "describe");
+    goto out;
+  }
   if (a.json) {
-    status = cli_print_json(vl_describe_to_json(&res, &cfg, name, prompt, image, ms_load));
+    status = cli_print_json(doc);
   } else {
     printf("%s\n", res.text);
     for (int w = 0; w < res.n_words; w++) {
@@ -199,7 +258,10 @@ int cmd_describe(int argc, char **argv) {
                  res.words[w].faith[k].random_deletion_auc);
       }
       printf("\n");
+      cli_print_slices(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "words"), w),
+                                           "explanations"));
     }
+    cJSON_Delete(doc);
     status = 0;
   }
 out:

@@ -1,16 +1,21 @@
 /* vlens entail IMG "SENTENCE": entailment decision and its explanation
  * (tasks/entail.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "base/error.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cli/explain_args.h"
 #include "tasks/explain_output.h"
+#include "tasks/explain_slices.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: vlens entail IMG \"SENTENCE\" [-m MODEL] [--method m1,m2] [-o DIR] [--json]\n"
+  fprintf(f, "usage: vlens entail IMG \"SENTENCE\" [-m MODEL] [--method m1,m2] [--layer L|all]\n"
+             "                   [--heads] [-o DIR] [--json]\n"
              "  does IMG entail, contradict or leave open SENTENCE? The explanation is that\n"
              "  of the decision (the chosen answer's logit).\n"
              "  --no-explain       the decision alone\n" CLI_EXPLAIN_HELP);
@@ -73,9 +78,18 @@ int cmd_entail(int argc, char **argv) {
     }
     vl_log("entail: %d files in %s", nf, a.out_dir);
   }
+  const vl_slices_opts so = {a.all_layers, a.all_heads};
+  const bool want_doc = a.json || so.layers || so.heads;
+  cJSON *doc =
+      want_doc ? vl_entail_to_json(&res, name, hyp, image, img->width, img->height, ms_load) : NULL;
+  if (want_doc && (!doc || vl_entail_slices_json(m, img, hyp, &res, &cfg, &so, doc))) {
+    if (!doc) vl_error(VL_ERR_NOMEM, "out of memory");
+    cJSON_Delete(doc);
+    status = cli_fail_json(a.json, "entail");
+    goto out;
+  }
   if (a.json) {
-    status =
-        cli_print_json(vl_entail_to_json(&res, name, hyp, image, img->width, img->height, ms_load));
+    status = cli_print_json(doc);
   } else {
     printf("%s (entailment %.3f, neutral %.3f, contradiction %.3f)\n",
            vl_entail_label_name(res.label), res.probs[0], res.probs[1], res.probs[2]);
@@ -86,6 +100,8 @@ int cmd_entail(int argc, char **argv) {
       vl_heatmap_peak(res.maps[k], &px, &py);
       printf("  %s: peak (%.0f, %.0f) %s\n", cfg.methods[k], px, py, st.region);
     }
+    cli_print_slices(cJSON_GetObjectItem(doc, "explanations"));
+    cJSON_Delete(doc);
     status = 0;
   }
 out:

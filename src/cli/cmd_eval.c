@@ -77,6 +77,11 @@ int cmd_eval(int argc, char **argv) {
     vl_error(VL_ERR_INVALID, "no Shapes World folder given (see vlens eval --help)");
     return cli_fail_json(a.json, "eval");
   }
+  if (a.all_layers || a.all_heads) {
+    vl_error(VL_ERR_INVALID, "--layer all / --heads are for describe and entail (eval scores "
+                             "one map per method: pick --layer L / --head H)");
+    return cli_fail_json(a.json, "eval");
+  }
   vl_explain_cfg cfg;
   if (cli_explain_cfg(&a, &cfg)) return cli_fail_json(a.json, "eval");
   char path[4096], name[256];

@@ -14,6 +14,7 @@ typedef struct {
   const char *methods; /* --method */
   const char *out_dir; /* -o */
   int layer, head;
+  bool all_layers, all_heads; /* --layer all, --heads: per-layer / per-head maps */
   double smooth, sharpen;
   bool faithfulness, json;
   uint64_t seed;
@@ -28,6 +29,9 @@ int cli_explain_cfg(const cli_explain_args *a, vl_explain_cfg *cfg);
 /* Prints the error (stderr; and the JSON error document when json) and
  * returns the exit status 1. */
 int cli_fail_json(bool json, const char *what);
+/* Text output of --layer all / --heads: a line per layer / head map (peak,
+ * region) found in a JSON "explanations" object (tasks/explain_slices.h). */
+void cli_print_slices(const struct cJSON *explanations);
 /* Prints a cJSON document on stdout, frees it; 1 when it could not. */
 int cli_print_json(struct cJSON *doc);
 
@@ -36,7 +40,10 @@ int cli_print_json(struct cJSON *doc);
   "  --method M1,M2     attention, rollout, gradcam, relevancy, gradient, random, or all\n"        \
   "                     (default gradcam)\n"                                                       \
   "  --layer L          gradcam: vision block L; attention: decoder layer L (default last)\n"      \
+  "  --layer all        also every layer's map (--json: \"layers\" in gradcam and attention)\n"    \
   "  --head H           attention/rollout/relevancy on head H alone (default: all heads)\n"        \
+  "  --heads            also every head's map (--json: \"heads\" in attention, rollout,\n"         \
+  "                     relevancy; --heads H is --head H)\n"                                       \
   "  --smooth SIGMA     Gaussian smoothing on the grid, sigma in cells\n"                          \
   "  --sharpen T        p <- p^(1/T), renormalised\n"                                              \
   "  --faithfulness     deletion/insertion curves and AUCs beside the random order\n"              \

@@ -25,17 +25,14 @@ void vl_entail_result_free(vl_entail_result *res) {
   memset(res, 0, sizeof *res);
 }
 
-int vl_entail(const vl_blip *m, const vl_image *img, const char *hypothesis,
-              const vl_explain_cfg *cfg, bool explain, vl_entail_result *res) {
-  memset(res, 0, sizeof *res);
-  res->n_methods = cfg ? cfg->n_methods : 0;
+int vl_entail_ids(const vl_blip *m, const char *hypothesis, int64_t **ids, int64_t *n,
+                  int64_t answer[3]) {
+  *ids = NULL;
+  *n = 0;
   if (!hypothesis || !*hypothesis) return vl_error(VL_ERR_INVALID, "entail: empty hypothesis");
   char prompt[1024];
-  int rc = cfg && explain ? vl_blip_explain_check(m, &cfg->ex) : VL_OK;
+  int rc = vl_shapes_entail_prompt(hypothesis, prompt, (int)sizeof prompt);
   if (rc) return rc;
-  rc = vl_shapes_entail_prompt(hypothesis, prompt, (int)sizeof prompt);
-  if (rc) return rc;
-  int64_t answer[3];
   for (int l = 0; l < 3; l++) {
     const char *w = vl_shapes_answer_word(l);
     answer[l] = vl_tokenizer_token_to_id(m->tok, w);
@@ -45,13 +42,25 @@ int vl_entail(const vl_blip *m, const vl_image *img, const char *hypothesis,
                       "with the yes/maybe/no entailment prompt)",
                       m->dir, w);
   }
-  int64_t *ids = NULL, n = 0;
-  if ((rc = vl_blip_prompt_ids(m, prompt, &ids, &n))) return rc;
-  if (n > m->tcfg.max_pos) {
-    free(ids);
-    return vl_error(VL_ERR_LIMIT, "entail: the prompt has %lld tokens, the model takes %lld",
-                    (long long)n, (long long)m->tcfg.max_pos);
+  if ((rc = vl_blip_prompt_ids(m, prompt, ids, n))) return rc;
+  if (*n > m->tcfg.max_pos) {
+    rc = vl_error(VL_ERR_LIMIT, "entail: the prompt has %lld tokens, the model takes %lld",
+                  (long long)*n, (long long)m->tcfg.max_pos);
+    free(*ids);
+    *ids = NULL;
   }
+  return rc;
+}
+
+int vl_entail(const vl_blip *m, const vl_image *img, const char *hypothesis,
+              const vl_explain_cfg *cfg, bool explain, vl_entail_result *res) {
+  memset(res, 0, sizeof *res);
+  res->n_methods = cfg ? cfg->n_methods : 0;
+  if (!hypothesis || !*hypothesis) return vl_error(VL_ERR_INVALID, "entail: empty hypothesis");
+  int rc = cfg && explain ? vl_blip_explain_check(m, &cfg->ex) : VL_OK;
+  if (rc) return rc;
+  int64_t answer[3], *ids = NULL, n = 0;
+  if ((rc = vl_entail_ids(m, hypothesis, &ids, &n, answer))) return rc;
   double t0 = vl_now_seconds();
   vl_blip_rec rec;
   rc = vl_blip_record(m, img, ids, n, &rec);

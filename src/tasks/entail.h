@@ -28,6 +28,12 @@ void vl_entail_result_free(vl_entail_result *res);
 
 const char *vl_entail_label_name(int label);
 
+/* The token ids vl_entail records for hypothesis (*ids malloc'd, n of them)
+ * and the answer token of each label (vl_label order): the decision of label
+ * l is the logit of answer[l] at position n - 1. */
+int vl_entail_ids(const vl_blip *m, const char *hypothesis, int64_t **ids, int64_t *n,
+                  int64_t answer[3]);
+
 struct cJSON *vl_entail_to_json(const vl_entail_result *res, const char *model,
                                 const char *hypothesis, const char *image_path, int image_w,
                                 int image_h, double ms_load);
