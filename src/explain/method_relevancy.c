@@ -33,13 +33,7 @@ int vl_explain_bimodal(const vl_explain_input *in, int use_grads, const char *M,
     return vl_error(VL_ERR_INVALID, "%s: query %d outside the %d text tokens", M, in->query, nt);
   vl_relevancy R;
   if ((rc = vl_relevancy_init(&R, nt, ni))) return rc;
-  size_t big = (size_t)ni * ni > (size_t)nt * ni ? (size_t)ni * ni : (size_t)nt * ni;
-  if ((size_t)nt * nt > big) big = (size_t)nt * nt;
-  double *cam = malloc(big * sizeof(double));
-  if (!cam) {
-    vl_relevancy_free(&R);
-    return vl_error(VL_ERR_NOMEM, "%s: out of memory", M);
-  }
+  double *cam = R.cam;
   for (int l = 0; l < va->n_layers && !rc; l++) {
     vl_relevancy_head_mean(va->probs[l], use_grads ? va->grads[l] : NULL, va->n_heads, ni, ni, cam);
     rc = vl_relevancy_self_image(&R, cam);
@@ -53,7 +47,6 @@ int vl_explain_bimodal(const vl_explain_input *in, int use_grads, const char *M,
   if (!rc)
     for (int i = 0; i < in->n_image; i++)
       cells[i] = (float)R.R_ti[(size_t)in->query * ni + in->image_tokens[i]];
-  free(cam);
   vl_relevancy_free(&R);
   return rc;
 }

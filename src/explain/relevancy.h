@@ -18,9 +18,14 @@
 #ifndef VL_EXPLAIN_RELEVANCY_H
 #define VL_EXPLAIN_RELEVANCY_H
 
+#include <stddef.h>
+
 typedef struct {
   int nt, ni;
   double *R_tt, *R_ti, *R_ii, *R_it; /* owned, one allocation */
+  double *cam;                       /* scratch for the caller's Ā, max(nt, ni)² doubles */
+  double *scratch;                   /* the rules' own */
+  size_t cap;
 } vl_relevancy;
 
 int vl_relevancy_init(vl_relevancy *r, int nt, int ni);
