@@ -7,6 +7,7 @@
 #include "tensor/gemm.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -452,6 +453,17 @@ static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
 }
 
 /* ---- OpenBLAS ---------------------------------------------------------- */
+
+/* OpenBLAS (pthread build) starts a server thread per core when it is
+ * loaded, before main, and each spins on sched_yield for ~0.1 s waiting for
+ * work that only the OpenBLAS kernel would give it: on 2 busy cores that was
+ * ~30 ms of CPU in every short vlens run. Stop them at start-up; OpenBLAS
+ * starts them again by itself on its first threaded call (as after a
+ * fork). Looked up, not linked: other OpenBLAS builds lack the symbol. */
+__attribute__((constructor)) static void quiet_openblas_threads(void) {
+  void (*shutdown)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+  if (shutdown) shutdown();
+}
 
 static bool gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                           const float *A, int64_t lda, const void *B, vl_dtype bt, int64_t ldb,
