@@ -1,8 +1,10 @@
 #!/bin/bash
-# Decode / prefill benchmark, side by side in one run (not a test):
-#   vlens (BF16 Hub folder, Q8_0 GGUF), llama.cpp's llama-bench (same weights
-#   as GGUF BF16 and Q8_0), PyTorch fp32 (bench/torch_decode.py), the copy
-#   bandwidth (bench/bench_bandwidth.c) and peak RSS (/usr/bin/time -v).
+# LLM prefill / decode benchmark, every peer side by side in one run (not a
+# test): vlens (BF16 Hub folder, BF16 and Q8_0 GGUF), llama.cpp's llama-bench
+# (the same weights as GGUF BF16, F16 and Q8_0, --poll 0 and 50), PyTorch
+# fp32 (bench/torch_decode.py), the copy bandwidth (bench_bandwidth, before
+# and after) and peak RSS (/usr/bin/time). Ends with one table: tok/s, the
+# bandwidth bound and the ratios docs/benchmarks.md reports.
 #
 #   bench/bench_decode.sh WORK_DIR [LLAMA_BENCH]
 #
@@ -10,70 +12,168 @@
 # (bench/make_qwen_checkpoint.py) and their GGUF files (tools/hf_to_gguf.py).
 # LLAMA_BENCH: a llama-bench binary built by hand from a fetched llama.cpp
 # snapshot (never part of this repository); skipped when not given. A
-# snapshot that predates Qwen3 cannot load qwen3 files, so the Qwen2.5-0.5B
-# config is benchmarked too. THREADS (default 2), PROMPT (512), GEN (64).
+# snapshot older than Qwen3 (April 2025) cannot load qwen3 files, so the
+# Qwen2.5-0.5B config is the one measured against llama.cpp.
+#
+# Environment: THREADS (2), PROMPT (512), GEN (64), REPS (llama-bench -r, 2),
+# CONFIGS ("qwen3-0.6b qwen2.5-0.5b"), PREPARE=1 (make the files, build, and
+# stop: do this before any pause), TORCH=0 (skip PyTorch), QUICK=1 (decode
+# only, short: a first look), PAUSE_PID (a process to SIGSTOP for the
+# measurement and SIGCONT at exit, whatever happens; also after MAX_PAUSE
+# seconds, default 600, by a watchdog).
+#
+# Decode figures. "decode@P": tokens after the P-token prompt (what a user
+# sees; the KV cache is read too). "decode@0": from an empty context, what
+# llama-bench's tg test measures (vlens: a one-token prompt). vlens counts
+# GEN - 1 forward steps (its first token comes from the prefill logits).
+# bound = copy bandwidth (bytes read per s, best of the runs in this
+# invocation) / weight bytes read per token (all layer matrices + lm_head).
 set -u
 W=${1:?usage: bench/bench_decode.sh WORK_DIR [LLAMA_BENCH]}
 LB=${2:-}
 T=${THREADS:-2}
 P=${PROMPT:-512}
 N=${GEN:-64}
+R=${REPS:-2}
+CONFIGS=${CONFIGS:-qwen3-0.6b qwen2.5-0.5b}
 PY=/usr/bin/python3
 cd "$(dirname "$0")/.."
 make -s VARIANT=rel cli build/rel/bench/bench_bandwidth >/dev/null || exit 1
 mkdir -p "$W"
-
-for cfg in qwen3-0.6b qwen2.5-0.5b; do
+for cfg in $CONFIGS; do
   [ -f "$W/$cfg/model.safetensors" ] || $PY bench/make_qwen_checkpoint.py "$W/$cfg" --config $cfg
-  for ty in bf16 q8_0; do
+  for ty in bf16 f16 q8_0; do
     [ -f "$W/$cfg-$ty.gguf" ] || $PY tools/hf_to_gguf.py "$W/$cfg" "$W/$cfg-$ty.gguf" --type $ty
   done
 done
+[ "${PREPARE:-0}" = 1 ] && exit 0
 
-echo "== $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $T threads"
-build/rel/bench/bench_bandwidth "$T" 1024
-IDS=$(seq 1000 $((1000 + P - 1)) | tr '\n' ' ')
+if [ -n "${PAUSE_PID:-}" ]; then
+  trap 'kill -CONT '"$PAUSE_PID"' 2>/dev/null; echo "== resumed $PAUSE_PID at $(date -u +%T)"' EXIT
+  trap 'exit 1' INT TERM
+  (sleep "${MAX_PAUSE:-600}" && kill -CONT "$PAUSE_PID" 2>/dev/null) &
+  WATCHDOG=$!
+  trap 'kill -CONT '"$PAUSE_PID"' 2>/dev/null; kill '"$WATCHDOG"' 2>/dev/null;
+        echo "== resumed $PAUSE_PID at $(date -u +%T)"' EXIT
+  kill -STOP "$PAUSE_PID" && echo "== paused $PAUSE_PID at $(date -u +%T)"
+fi
 
-run_vlens() { # label model
-  /usr/bin/time -v env VLENS_THREADS=$T build/rel/vlens generate -m "$2" --ids -p "$IDS" -n "$N" \
-    --ignore-eos 2>&1 >/dev/null |
-    awk -v l="$1" '/prefill/ {for (i = 1; i <= NF; i++) if ($i == "tok/s),") { v[++k] = $(i - 1) }}
-      /Maximum resident/ {rss = $6} /User time/ {cpu += $4} /System time/ {cpu += $4}
-      /Percent of CPU/ {pc = $7}
-      END {gsub(/\(/, "", v[1]); gsub(/\(/, "", v[2]);
-           printf "%-34s prefill %8s tok/s  decode %7s tok/s  peak RSS %6.0f MiB  cpu %.1f s (%s)\n", l, v[1], v[2], rss / 1024, cpu, pc}'
+OUT=$(mktemp)
+row() { echo "$*" >>"$OUT"; } # cfg|label|format|prefill|decode@P|decode@0|rss_mib|note
+load() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg), $*"; }
+echo "== $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $T threads," \
+  "prompt $P, gen $N"
+bw() {
+  build/rel/bench/bench_bandwidth "$T" 1024 | tee /dev/stderr |
+    awk '{for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' >>"$OUT.bw"
+} 2>&1
+load "start"
+bw
+
+# Weight bytes read per decoded token: the layer matrices and the lm_head
+# (tied to the embedding in both configs), from config.json.
+weights_gb() { # cfg bytes_per_param
+  $PY -c '
+import json, sys
+c = json.load(open(sys.argv[1] + "/config.json"))
+C, F, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
+H, KV = c["num_attention_heads"], c["num_key_value_heads"]
+D = c.get("head_dim") or C // H
+n = L * (C * (H * D + 2 * KV * D) + H * D * C + 3 * C * F) + V * C
+print("%.4f %.4f" % (n * float(sys.argv[2]) / 1e9, L * 2 * KV * D / 1e9))' "$W/$1" "$2"
 }
 
-# CPU seconds per decoded token: the difference of two runs (16-token prompt,
-# 8 and 72 new tokens) divided by 64, so loading and prefill cancel. On a
-# shared machine this leaves out time spent descheduled (not time stalled on
-# memory that other processes also use); tok/s = threads / (cpu per token)
-# assumes every thread busy, so for T > 1 it is an upper bound.
-cpu_of() { # model n
-  /usr/bin/time -f "%U %S" env VLENS_THREADS=$T build/rel/vlens generate -m "$1" --ids \
-    -p "$(seq 1000 1015 | tr '\n' ' ')" -n "$2" --ignore-eos 2>&1 >/dev/null | tail -1 |
-    awk '{print $1 + $2}'
-}
-cpu_per_token() { # label model
-  a=$(cpu_of "$2" 8) b=$(cpu_of "$2" 72)
-  awk -v l="$1" -v a="$a" -v b="$b" -v t="$T" 'BEGIN {c = (b - a) / 64;
-    printf "%-34s decode cpu %.1f ms/token -> %.1f tok/s at %d busy threads\n", l, c * 1e3, t / c, t}'
+# vlens generate: prints "prefill_tok/s decode_tok/s rss_mib cpu%"
+vlens_run() { # model prompt_len
+  local ids
+  ids=$(seq 1000 $((1000 + $2 - 1)) | tr '\n' ' ')
+  /usr/bin/time -f "TIME %M %P" env VLENS_THREADS=$T build/rel/vlens generate -m "$1" --ids \
+    -p "$ids" -n "$N" --ignore-eos 2>&1 >/dev/null |
+    awk '/generate: prefill/ {for (i = 1; i <= NF; i++) {
+           if ($i == "prefill") pn = $(i + 1); if ($i == "decode") dn = $(i + 1)
+           if ($i == "in" && !ps) ps = $(i + 1); else if ($i == "in") ds = $(i + 1)}}
+         /^TIME/ {rss = $2 / 1024; pc = $3}
+         END {printf "%.1f %.2f %.0f %s\n", pn / ps, (dn - 1) / ds, rss, pc}'
 }
 
-for cfg in qwen3-0.6b qwen2.5-0.5b; do
-  echo "-- $cfg"
-  cpu_per_token "vlens $cfg BF16 (Hub folder)" "$W/$cfg"
-  cpu_per_token "vlens $cfg Q8_0 (GGUF)" "$W/$cfg-q8_0.gguf"
-  run_vlens "vlens $cfg BF16 (Hub folder)" "$W/$cfg"
-  run_vlens "vlens $cfg Q8_0 (GGUF)" "$W/$cfg-q8_0.gguf"
-  run_vlens "vlens $cfg BF16 (GGUF)" "$W/$cfg-bf16.gguf"
-  if [ -n "$LB" ]; then
-    for ty in bf16 q8_0; do
-      echo "llama-bench $cfg $ty:"
-      "$LB" -m "$W/$cfg-$ty.gguf" -p "$P" -n "$N" -t "$T" -r 2 2>&1 | grep -E '^\|' | tail -2 ||
-        echo "  (llama-bench failed on $cfg $ty)"
-    done
-  fi
-  /usr/bin/time -v $PY bench/torch_decode.py "$W/$cfg" --threads "$T" --prompt "$P" --gen "$N" 2>&1 |
-    awk '/torch fp32/ {print "torch fp32 " $0} /Maximum resident/ {printf "  torch peak RSS %.0f MiB\n", $6 / 1024}'
+vlens_rows() { # cfg label model format
+  local a b
+  if [ "${QUICK:-0}" = 1 ]; then a="- - - -"; else a=$(vlens_run "$3" "$P"); fi
+  b=$(vlens_run "$3" 1)
+  echo "$2 $4: prefill, decode@$P, rss, cpu = $a; decode@0, rss, cpu = $(echo "$b" | cut -d' ' -f2-)"
+  read -r pre dP rss cpu <<<"$a"
+  read -r _ d0 rss0 cpu0 <<<"$b"
+  [ "$rss" = - ] && rss=$rss0
+  row "$1|$2|$4|$pre|$dP|$d0|$rss|cpu $cpu / $cpu0"
+}
+
+torch_rows() { # cfg
+  [ "${TORCH:-1}" = 0 ] || [ "${QUICK:-0}" = 1 ] && return
+  local o
+  o=$(/usr/bin/time -f "TIME %M %P" $PY bench/torch_decode.py "$W/$1" --threads "$T" \
+    --prompt "$P" --gen "$N" 2>&1)
+  echo "$o" | grep -v '^TIME'
+  echo "$o" | awk -v c="$1" '/torch fp32/ {p = $4; d = $7} /^TIME/ {r = $2 / 1024; pc = $3}
+    END {printf "%s|torch fp32|F32|%s|%s|-|%.0f|cpu %s\n", c, p, d, r, pc}' >>"$OUT"
+}
+
+llama_rows() { # cfg
+  [ -n "$LB" ] || return
+  local ty o pp
+  [ "${QUICK:-0}" = 1 ] && pp=0 || pp=$P
+  for ty in q8_0 bf16 f16; do
+    [ "${QUICK:-0}" = 1 ] && [ $ty = f16 ] && continue
+    o=$(/usr/bin/time -f "TIME %M %P" "$LB" -m "$W/$1-$ty.gguf" -p "$pp" -n "$N" -t "$T" -r "$R" \
+      --poll 0,50 -o csv 2>&1)
+    if ! echo "$o" | grep -q '^build_commit'; then
+      echo "llama-bench $1 $ty failed:"
+      echo "$o" | tail -3
+      continue
+    fi
+    # one row per poll value: prompt test and generation test
+    echo "$o" | awk -F, -v c="$1" -v ty="$ty" -v P="$pp" '
+      function uq(s) { gsub(/"/, "", s); return s }
+      /^build_commit/ {for (i = 1; i <= NF; i++) col[uq($i)] = i; next}
+      /^"/ {poll = uq($col["poll"]); np = uq($col["n_prompt"]); ng = uq($col["n_gen"])
+            ts = uq($col["avg_ts"]); sd = uq($col["stddev_ts"])
+            if (np > 0) pre[poll] = sprintf("%.1f", ts); else dec[poll] = sprintf("%.2f+-%.2f", ts, sd)
+            polls[poll] = 1}
+      /^TIME/ {rss = $0; sub(/^TIME /, "", rss); split(rss, a, " "); r = a[1] / 1024; pc = a[2]}
+      END {for (p in polls) printf "%s|llama.cpp --poll %s|%s|%s|-|%s|%.0f|cpu %s (both polls)\n",
+             c, p, toupper(ty), (P > 0 ? pre[p] : "-"), dec[p], r, pc}' | sort >>"$OUT"
+    grep "|llama.cpp.*|$(echo $ty | tr a-z A-Z)|" "$OUT" | grep "^$1|"
+  done
+}
+
+for cfg in $CONFIGS; do
+  load "$cfg"
+  vlens_rows "$cfg" "vlens" "$W/$cfg" BF16
+  vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-bf16.gguf" BF16
+  vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-q8_0.gguf" Q8_0
+  [ "$cfg" = qwen3-0.6b ] || llama_rows "$cfg"
+  torch_rows "$cfg"
 done
+load "end"
+bw
+BW=$(sort -g "$OUT.bw" | tail -1)
+
+echo
+echo "copy bandwidth (bytes read), best of this run: $BW GB/s ($(tr '\n' ' ' <"$OUT.bw"))"
+echo "bound = $BW GB/s / weight bytes per token; KV cache F32 for vlens, (P + GEN) positions"
+echo
+echo "| config | peer | format | weights GB | bound tok/s | prefill tok/s | decode@$P tok/s | decode@0 tok/s | decode@$P / bound | decode@0 / bound | peak RSS MiB | RSS / (weights + KV) | notes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+while IFS='|' read -r cfg peer fmt pre dP d0 rss note; do
+  case $fmt in BF16 | F16) bpp=2 ;; Q8_0) bpp=1.0625 ;; *) bpp=4 ;; esac
+  read -r wgb kvpp < <(weights_gb "$cfg" $bpp)
+  awk -v c="$cfg" -v p="$peer" -v f="$fmt" -v w="$wgb" -v kv="$kvpp" -v bw="$BW" -v pre="$pre" \
+    -v dP="$dP" -v d0="$d0" -v rss="$rss" -v note="$note" -v pos=$((P + N)) 'BEGIN {
+      b = bw / w
+      rP = dP == "-" ? "-" : sprintf("%.2f", dP / b)
+      r0 = d0 == "-" ? "-" : sprintf("%.2f", d0 / b)
+      kvgb = kv * (p ~ /llama/ ? 2 : 4) * pos   # llama.cpp keeps F16 keys/values
+      printf "| %s | %s | %s | %.3f | %.1f | %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
+        c, p, f, w, b, pre, dP, d0, rP, r0, rss, rss * 1048576 / 1e9 / (w + kvgb), note}'
+done <"$OUT"
+load "done"
+rm -f "$OUT" "$OUT.bw"

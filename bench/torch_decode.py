@@ -3,9 +3,12 @@
 is not installed, so the forward is written here: RMSNorm, GQA attention
 with NeoX RoPE and a KV cache, SwiGLU MLP, tied or separate lm_head).
 
-    bench/torch_decode.py MODEL_DIR [--threads 2] [--prompt 512] [--gen 64]
+    bench/torch_decode.py MODEL_DIR [--threads 2] [--prompt 512] [--gen 64] [--print-ids]
 
-Prints prefill and decode tokens/s (greedy, ids only)."""
+The prompt is ids 1000, 1001, ... (as bench/bench_decode.sh gives vlens).
+Prints prefill and decode tokens/s (greedy, ids only, wall clock; weights
+widened to fp32 once at load, not timed) and with --print-ids the generated
+ids, to check the forward against `vlens generate --ids`."""
 import argparse
 import json
 import os
@@ -105,18 +108,24 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--gen", type=int, default=64)
+    ap.add_argument("--print-ids", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = Model(a.model)
-    ids = torch.from_numpy(np.random.default_rng(0).integers(0, 151000, a.prompt))
+    ids = torch.arange(1000, 1000 + a.prompt)
+    out = []
     with torch.no_grad():
         cache = {}
         t0 = time.perf_counter()
         tok = int(m.forward(ids, cache, 0).argmax())
         t1 = time.perf_counter()
+        out.append(tok)
         for i in range(a.gen):
             tok = int(m.forward(torch.tensor([tok]), cache, a.prompt + i).argmax())
+            out.append(tok)
         t2 = time.perf_counter()
+    if a.print_ids:
+        print("ids:", " ".join(map(str, out)))
     print(f"torch fp32: prefill {a.prompt / (t1 - t0):.1f} tok/s, decode {a.gen / (t2 - t1):.2f} tok/s")
 
 
