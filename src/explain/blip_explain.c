@@ -107,7 +107,10 @@ static int check_target(const vl_blip_rec *r, const vl_blip_target *t) {
   return VL_OK;
 }
 
-int vl_blip_target_backward(vl_blip_rec *r, const vl_blip_target *t) {
+/* One backward of the target's score; want: the tensors whose gradients
+ * are read (NULL: all of them). */
+static int target_backward(vl_blip_rec *r, const vl_blip_target *t, vl_tensor *const *want,
+                           int n_want) {
   int rc = check_target(r, t);
   if (rc) return rc;
   vl_tensor *lg = r->run.logits;
@@ -118,11 +121,40 @@ int vl_blip_target_backward(vl_blip_rec *r, const vl_blip_target *t) {
     dout[t->query[k] * V + t->id[k]] += 1.0f; /* S = sum of the tokens' logits */
   /* the pixels are a leaf: their gradient would accumulate across targets */
   if (r->pixels->grad) memset(r->pixels->grad, 0, (size_t)r->pixels->numel * sizeof(float));
-  rc = vl_backward(r->c, lg, dout);
+  rc = vl_backward_to(r->c, lg, dout, want, n_want);
   free(dout);
   if (rc) return rc;
   r->backwards++;
   return VL_OK;
+}
+
+int vl_blip_target_backward(vl_blip_rec *r, const vl_blip_target *t) {
+  return target_backward(r, t, NULL, 0);
+}
+
+/* The recorded tensors whose gradients the methods read, into want (room
+ * for vision + 2 x text layers + 2); returns how many. */
+static int grads_read(const vl_blip_rec *r, const vl_blip_explain_opts *o, vl_tensor **want) {
+  const int Lv = (int)r->m->vcfg.n_layers, Lt = (int)r->m->tcfg.n_layers;
+  int n = 0;
+  bool acts = false, attn = false, pixels = false;
+  for (int k = 0; k < o->n_methods; k++) {
+    const vl_explain_method *em = vl_explain_find(o->methods[k]);
+    if (!em) continue;
+    acts |= (em->needs & VL_NEEDS_ACTS) != 0;
+    attn |= (em->needs & VL_NEEDS_ATTN_GRAD) != 0;
+    pixels |= (em->needs & VL_NEEDS_PIXEL_GRAD) != 0;
+  }
+  int L = o->layer < 0 ? Lv - 1 : o->layer;
+  if (acts && L < Lv) want[n++] = r->run.vision_layer_in[L];
+  for (int l = 0; attn && l < Lv; l++)
+    want[n++] = r->run.vision_attn[l];
+  for (int l = 0; attn && l < Lt; l++) {
+    want[n++] = r->run.self_attn[l];
+    want[n++] = r->run.cross_attn[l];
+  }
+  if (pixels) want[n++] = r->pixels;
+  return n;
 }
 
 void vl_blip_layer_name(const vl_blip_rec *r, const char *method, int layer, char *buf, int cap) {
@@ -288,7 +320,14 @@ int vl_blip_explain(vl_blip_rec *r, const vl_blip_target *t, const vl_blip_expla
     if (!vl_explain_find(o->methods[k])) return vl_last_error_code();
     grad |= needs_grad(o->methods[k]);
   }
-  if (grad && (rc = vl_blip_target_backward(r, t))) return rc;
+  if (grad) {
+    const int cap = (int)(r->m->vcfg.n_layers + 2 * r->m->tcfg.n_layers) + 2;
+    vl_tensor **want = malloc((size_t)cap * sizeof *want);
+    if (!want) return vl_error(VL_ERR_NOMEM, "explain: out of memory");
+    rc = target_backward(r, t, want, grads_read(r, o, want));
+    free(want);
+    if (rc) return rc;
+  }
   for (int k = 0; !rc && k < o->n_methods; k++) {
     char lname[VL_HEATMAP_NAME_MAX];
     vl_blip_layer_name(r, o->methods[k], o->layer, lname, sizeof lname);

@@ -75,7 +75,9 @@ void vl_blip_layer_name(const vl_blip_rec *r, const char *method, int layer, cha
 
 /* Heatmaps of target t for every method of o, in o->methods order, into
  * maps[0..n_methods) (each new, free with vl_heatmap_free); on failure none
- * are left. One backward when a gradient method is asked for. */
+ * are left. One backward when a gradient method is asked for, computing only
+ * the gradients these methods read (vl_backward_to): other recorded
+ * gradients are stale afterwards; vl_blip_target_backward computes them all. */
 int vl_blip_explain(vl_blip_rec *r, const vl_blip_target *t, const vl_blip_explain_opts *o,
                     vl_heatmap **maps);
 

@@ -361,6 +361,85 @@ int vl_backward(vl_ctx *c, vl_tensor *out, const float *dout) {
   return VL_OK;
 }
 
+/* Set of tensor pointers (open addressing, linear probing) for vl_backward_to. */
+typedef struct {
+  const vl_tensor **slot;
+  size_t mask;
+} tset;
+
+static bool tset_init(tset *s, size_t n) {
+  size_t cap = 64;
+  while (cap < 2 * n)
+    cap *= 2;
+  s->slot = calloc(cap, sizeof *s->slot);
+  s->mask = cap - 1;
+  return s->slot != NULL;
+}
+
+static size_t tset_pos(const tset *s, const vl_tensor *t) {
+  size_t h = ((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15ull;
+  size_t i = (h >> 17) & s->mask;
+  while (s->slot[i] && s->slot[i] != t)
+    i = (i + 1) & s->mask;
+  return i;
+}
+
+static void tset_add(tset *s, const vl_tensor *t) { s->slot[tset_pos(s, t)] = t; }
+static bool tset_has(const tset *s, const vl_tensor *t) { return s->slot[tset_pos(s, t)] != NULL; }
+
+int vl_backward_to(vl_ctx *c, vl_tensor *out, const float *dout, vl_tensor *const *want,
+                   int n_want) {
+  if (!want) return vl_backward(c, out, dout);
+  if (!out) return vl_error(VL_ERR_INVALID, "backward of a failed forward");
+  if (!out->requires_grad)
+    return vl_error(VL_ERR_INVALID,
+                    "backward: output does not depend on any tensor that requires grad");
+  /* needed: the wanted tensors and everything computed from them; an op runs
+   * when one of its inputs is needed (it is then on a path from a wanted
+   * tensor to out) and computes gradients for its needed inputs only */
+  tset need;
+  bool *run = calloc(c->n_tape + 1, sizeof *run);
+  if (!run || !tset_init(&need, c->n_tape + (size_t)n_want)) {
+    free(run);
+    return vl_error(VL_ERR_NOMEM, "backward: out of memory");
+  }
+  for (int i = 0; i < n_want; i++)
+    if (want[i]) tset_add(&need, want[i]);
+  for (size_t k = 0; k < c->n_tape; k++) {
+    const vl_node *n = c->tape[k];
+    for (int i = 0; i < n->n_in && !run[k]; i++)
+      run[k] = n->in[i] && tset_has(&need, n->in[i]);
+    if (run[k]) tset_add(&need, n->out);
+  }
+  for (size_t k = 0; k < c->n_tape; k++) {
+    vl_tensor *t = c->tape[k]->out;
+    if (t->grad && tset_has(&need, t)) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+  }
+  int rc = VL_OK;
+  if (tset_has(&need, out)) {
+    float *g = vl_grad(c, out);
+    if (!g) rc = VL_ERR_NOMEM;
+    for (int64_t i = 0; g && i < out->numel; i++)
+      g[i] += dout ? dout[i] : 1.0f;
+  }
+  for (size_t k = c->n_tape; !rc && k-- > 0;) {
+    vl_node *n = c->tape[k];
+    if (!run[k] || !n->out->grad) continue;
+    bool saved[VL_NODE_MAX_IN];
+    for (int i = 0; i < n->n_in; i++) { /* inputs off the paths get no gradient */
+      vl_tensor *x = n->in[i];
+      saved[i] = x && x->requires_grad;
+      if (saved[i] && !tset_has(&need, x)) x->requires_grad = false;
+    }
+    n->backward(c, n);
+    for (int i = n->n_in; i-- > 0;) /* in reverse: an input may appear twice */
+      if (n->in[i]) n->in[i]->requires_grad = saved[i];
+  }
+  free(need.slot);
+  free(run);
+  return rc;
+}
+
 void vl_zero_grads(vl_ctx *c) {
   for (size_t k = 0; k < c->n_tape; k++) {
     vl_node *n = c->tape[k];

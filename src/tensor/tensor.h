@@ -106,8 +106,8 @@ const char *vl_shape_str(const vl_tensor *t, char *buf, size_t n);
 /* For op implementations: if ctx is recording and any input requires grad,
  * marks out as requiring grad, pushes a node and returns it (the op then
  * fills n->i / n->f / n->saved); otherwise returns NULL. */
-vl_node *vl_record(vl_ctx *ctx, vl_tensor *out, const char *op, vl_backward_fn backward,
-                   int n_in, vl_tensor *const *in);
+vl_node *vl_record(vl_ctx *ctx, vl_tensor *out, const char *op, vl_backward_fn backward, int n_in,
+                   vl_tensor *const *in);
 /* The gradient buffer of t, allocated zeroed in ctx when missing. */
 float *vl_grad(vl_ctx *ctx, vl_tensor *t);
 /* For a backward that writes every element of t's gradient in one go: when
@@ -122,6 +122,13 @@ float *vl_grad_fresh(vl_ctx *ctx, vl_tensor *t, bool *fresh);
  * with requires_grad set) accumulate across calls, as in PyTorch; clear them
  * with vl_zero_grads(). */
 int vl_backward(vl_ctx *ctx, vl_tensor *out, const float *dout);
+/* vl_backward for the gradients of want[0..n_want) alone (NULL entries are
+ * ignored; want NULL: vl_backward): ops none of whose inputs is computed from
+ * a wanted tensor are skipped, and inputs not computed from one get no
+ * gradient. The wanted gradients are exactly vl_backward's; other gradients
+ * are left stale (undefined) until the next full vl_backward. */
+int vl_backward_to(vl_ctx *ctx, vl_tensor *out, const float *dout, vl_tensor *const *want,
+                   int n_want);
 /* Zeroes every gradient buffer reachable from the tape (not weights kept in
  * other contexts unless they are on this tape). */
 void vl_zero_grads(vl_ctx *ctx);
