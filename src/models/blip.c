@@ -1,5 +1,5 @@
-/* BLIP models: config, loading, preprocessing, forward and greedy
- * generation (see blip.h). */
+/* BLIP models: config, loading, preprocessing and the forward (see blip.h;
+ * greedy generation is in blip_text.c). */
 #include "models/blip.h"
 
 #include <stdint.h>
@@ -277,55 +277,6 @@ int vl_blip_forward(vl_ctx *c, const vl_blip *m, vl_blip_run *r) {
         vl_reshape(c, vl_linear(c, vl_slice(c, r->hidden, 1, 0, 1), m->itm_w, m->itm_b), 2, s2);
     if (!r->itm_logits) return vl_last_error_code();
   }
-  return VL_OK;
-}
-
-int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
-                     int64_t max_length, int64_t **out, int64_t *n_out) {
-  *out = NULL;
-  *n_out = 0;
-  if (m->kind != VL_BLIP_CAPTION)
-    return vl_error(VL_ERR_INVALID, "%s: generation needs BlipForConditionalGeneration", m->dir);
-  if (n_prompt < 1) return vl_error(VL_ERR_INVALID, "blip: empty prompt (needs at least bos)");
-  if (max_length > m->tcfg.max_pos) max_length = m->tcfg.max_pos;
-  int64_t cap = n_prompt > max_length ? n_prompt : max_length;
-  int64_t *seq = malloc((size_t)cap * sizeof *seq);
-  vl_ctx *c = vl_ctx_new();
-  if (!seq || !c) {
-    free(seq);
-    vl_ctx_free(c);
-    return vl_error(VL_ERR_NOMEM, "blip: out of memory");
-  }
-  memcpy(seq, prompt, (size_t)n_prompt * sizeof *seq);
-  int64_t n = n_prompt;
-  int rc = VL_OK;
-  vl_tensor *img = vl_vit_forward(c, &m->vision, pixels, NULL);
-  if (!img) rc = vl_last_error_code();
-  /* No KV cache: the whole prefix is re-run per step (BLIP captions are short). */
-  while (!rc && n < max_length) {
-    size_t mark = vl_ctx_mark(c);
-    vl_tensor *ids = vl_wrap(c, VL_I64, 1, &n, seq);
-    vl_tensor *h = vl_blip_text_forward(c, m, ids, img, true, NULL, NULL);
-    vl_tensor *lg = vl_blip_lm_head(c, m, vl_slice(c, h, 1, n - 1, n));
-    if (!lg) {
-      rc = vl_last_error_code();
-      break;
-    }
-    const float *row = vl_f32(lg);
-    int64_t best = 0;
-    for (int64_t v = 1; v < m->tcfg.vocab; v++)
-      if (row[v] > row[best]) best = v;
-    seq[n++] = best;
-    vl_ctx_reset(c, mark);
-    if (best == m->tcfg.sep) break;
-  }
-  vl_ctx_free(c);
-  if (rc) {
-    free(seq);
-    return rc;
-  }
-  *out = seq;
-  *n_out = n;
   return VL_OK;
 }
 

@@ -1,7 +1,7 @@
 /* BLIP's BERT text side (modeling_blip_text.py): BlipTextEmbeddings,
  * BlipTextLayer (self-attention, cross-attention, intermediate, output; each
- * sub-block post-norm: LayerNorm(dense(h) + input)), the LM prediction head
- * and the ITM head. */
+ * sub-block post-norm: LayerNorm(dense(h) + input)), the LM prediction head,
+ * the ITM head and greedy generation. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,24 +106,50 @@ int vl_blip_text_load(vl_weights *w, vl_blip *m, const char *p) {
   return VL_OK;
 }
 
-/* BlipTextAttention + BlipTextSelfOutput: LayerNorm(dense(attn(x, kv)) + x). */
-static vl_tensor *attn_block(vl_ctx *c, const vl_blip_text_config *cfg, const vl_bert_attn *a,
-                             vl_tensor *x, vl_tensor *kv, const vl_attn_mask *mask,
-                             vl_tensor **probs_out) {
+/* Keys and values of kv for attention a, (B, N, H, Dh) each. */
+static void attn_kv(vl_ctx *c, const vl_blip_text_config *cfg, const vl_bert_attn *a, vl_tensor *kv,
+                    vl_tensor **k, vl_tensor **v) {
+  *k = *v = NULL;
+  if (!kv) return;
+  const int64_t H = cfg->n_heads;
+  int64_t sk[4] = {kv->shape[0], kv->shape[1], H, cfg->hidden / H};
+  *k = vl_reshape(c, vl_linear(c, kv, a->k_w, a->k_b), 4, sk);
+  *v = vl_reshape(c, vl_linear(c, kv, a->v_w, a->v_b), 4, sk);
+}
+
+/* BlipTextAttention + BlipTextSelfOutput: LayerNorm(dense(attn(x, kv)) + x).
+ * pre: the keys and values of kv already computed (generation reuses the
+ * image's for every step), else NULL. */
+static vl_tensor *attn_block_kv(vl_ctx *c, const vl_blip_text_config *cfg, const vl_bert_attn *a,
+                                vl_tensor *x, vl_tensor *kv, vl_tensor *const *pre,
+                                const vl_attn_mask *mask, vl_tensor **probs_out) {
   if (!x || !kv) return NULL;
-  const int64_t B = x->shape[0], T = x->shape[1], N = kv->shape[1], H = cfg->n_heads;
+  const int64_t B = x->shape[0], T = x->shape[1], H = cfg->n_heads;
   const int64_t Dh = cfg->hidden / H;
-  int64_t sq[4] = {B, T, H, Dh}, sk[4] = {B, N, H, Dh}, s3[3] = {B, T, cfg->hidden};
-  vl_tensor *q = vl_reshape(c, vl_linear(c, x, a->q_w, a->q_b), 4, sq);
-  vl_tensor *k = vl_reshape(c, vl_linear(c, kv, a->k_w, a->k_b), 4, sk);
-  vl_tensor *v = vl_reshape(c, vl_linear(c, kv, a->v_w, a->v_b), 4, sk);
+  int64_t sq[4] = {B, T, H, Dh}, s3[3] = {B, T, cfg->hidden};
+  vl_tensor *q = vl_reshape(c, vl_linear(c, x, a->q_w, a->q_b), 4, sq), *k, *v;
+  if (pre) {
+    k = pre[0];
+    v = pre[1];
+  } else {
+    attn_kv(c, cfg, a, kv, &k, &v);
+  }
   vl_tensor *o = vl_attention(c, q, k, v, 1.0f / sqrtf((float)Dh), mask, probs_out);
   o = vl_linear(c, vl_reshape(c, o, 3, s3), a->o_w, a->o_b);
   return vl_layernorm(c, vl_add(c, o, x), a->ln_w, a->ln_b, cfg->eps);
 }
 
-vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_tensor *img,
-                                bool causal, vl_tensor **self_attn, vl_tensor **cross_attn) {
+static vl_tensor *attn_block(vl_ctx *c, const vl_blip_text_config *cfg, const vl_bert_attn *a,
+                             vl_tensor *x, vl_tensor *kv, const vl_attn_mask *mask,
+                             vl_tensor **probs_out) {
+  return attn_block_kv(c, cfg, a, x, kv, NULL, mask, probs_out);
+}
+
+/* vl_blip_text_forward; cross_kv: every layer's cross-attention keys and
+ * values of img (2 per layer) or NULL. */
+static vl_tensor *text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_tensor *img,
+                               bool causal, vl_tensor **self_attn, vl_tensor **cross_attn,
+                               vl_tensor *const *cross_kv) {
   const vl_blip_text_config *cfg = &m->tcfg;
   if (!ids || !img) return NULL;
   if ((ids->dtype != VL_I64 && ids->dtype != VL_I32) || ids->ndim < 1 || ids->ndim > 2 ||
@@ -162,12 +188,18 @@ vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_
   for (int l = 0; l < (int)cfg->n_layers && x; l++) {
     const vl_bert_layer *L = &m->layers[l];
     x = attn_block(c, cfg, &L->self, x, x, causal ? &cm : NULL, self_attn ? &self_attn[l] : NULL);
-    x = attn_block(c, cfg, &L->cross, x, img, NULL, cross_attn ? &cross_attn[l] : NULL);
+    x = attn_block_kv(c, cfg, &L->cross, x, img, cross_kv ? &cross_kv[2 * l] : NULL, NULL,
+                      cross_attn ? &cross_attn[l] : NULL);
     vl_tensor *h = vl_act_apply(c, cfg->act, vl_linear(c, x, L->i_w, L->i_b));
     h = vl_linear(c, h, L->o_w, L->o_b);
     x = vl_layernorm(c, vl_add(c, h, x), L->ln_w, L->ln_b, cfg->eps);
   }
   return x;
+}
+
+vl_tensor *vl_blip_text_forward(vl_ctx *c, const vl_blip *m, vl_tensor *ids, vl_tensor *img,
+                                bool causal, vl_tensor **self_attn, vl_tensor **cross_attn) {
+  return text_forward(c, m, ids, img, causal, self_attn, cross_attn, NULL);
 }
 
 static bool ids_valid(const vl_tensor *ids, int64_t vocab) {
@@ -248,4 +280,63 @@ vl_tensor *vl_blip_lm_head(vl_ctx *c, const vl_blip *m, vl_tensor *hidden) {
   vl_tensor *h = vl_act_apply(c, m->tcfg.act, vl_linear(c, hidden, m->tr_w, m->tr_b));
   h = vl_layernorm(c, h, m->tr_ln_w, m->tr_ln_b, m->tcfg.eps);
   return vl_linear(c, h, m->dec_w, m->dec_b);
+}
+
+/* Greedy generation (blip.h). The decoder runs over the whole prefix every
+ * step (no self-attention cache: BLIP captions are short), but the image's
+ * cross-attention keys and values, the same for every step, are computed
+ * once: they were most of a step's work (N image tokens against a few text
+ * tokens), and the same products give the same logits. */
+int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
+                     int64_t max_length, int64_t **out, int64_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  if (m->kind != VL_BLIP_CAPTION)
+    return vl_error(VL_ERR_INVALID, "%s: generation needs BlipForConditionalGeneration", m->dir);
+  if (n_prompt < 1) return vl_error(VL_ERR_INVALID, "blip: empty prompt (needs at least bos)");
+  if (max_length > m->tcfg.max_pos) max_length = m->tcfg.max_pos;
+  const int L = (int)m->tcfg.n_layers;
+  int64_t cap = n_prompt > max_length ? n_prompt : max_length;
+  int64_t *seq = malloc((size_t)cap * sizeof *seq);
+  vl_tensor **kv = calloc((size_t)(2 * L + 1), sizeof *kv);
+  vl_ctx *c = vl_ctx_new();
+  if (!seq || !kv || !c) {
+    free(seq);
+    free(kv);
+    vl_ctx_free(c);
+    return vl_error(VL_ERR_NOMEM, "blip: out of memory");
+  }
+  memcpy(seq, prompt, (size_t)n_prompt * sizeof *seq);
+  int64_t n = n_prompt;
+  int rc = VL_OK;
+  vl_tensor *img = vl_vit_forward(c, &m->vision, pixels, NULL);
+  for (int l = 0; img && l < L; l++)
+    attn_kv(c, &m->tcfg, &m->layers[l].cross, img, &kv[2 * l], &kv[2 * l + 1]);
+  if (!img || (L > 0 && !kv[2 * L - 1])) rc = vl_last_error_code();
+  while (!rc && n < max_length) {
+    size_t mark = vl_ctx_mark(c);
+    vl_tensor *ids = vl_wrap(c, VL_I64, 1, &n, seq);
+    vl_tensor *h = text_forward(c, m, ids, img, true, NULL, NULL, kv);
+    vl_tensor *lg = vl_blip_lm_head(c, m, vl_slice(c, h, 1, n - 1, n));
+    if (!lg) {
+      rc = vl_last_error_code();
+      break;
+    }
+    const float *row = vl_f32(lg);
+    int64_t best = 0;
+    for (int64_t v = 1; v < m->tcfg.vocab; v++)
+      if (row[v] > row[best]) best = v;
+    seq[n++] = best;
+    vl_ctx_reset(c, mark);
+    if (best == m->tcfg.sep) break;
+  }
+  vl_ctx_free(c);
+  free(kv);
+  if (rc) {
+    free(seq);
+    return rc;
+  }
+  *out = seq;
+  *n_out = n;
+  return VL_OK;
 }
