@@ -226,12 +226,12 @@ static int method_once(vl_blip_rec *r, const char *method, int layer, int head, 
   float *zeros = NULL;
   const bool grads = em->needs & VL_NEEDS_ATTN_GRAD;
   if (em->needs & VL_NEEDS_ATTN) {
-    size_t big = 0;
+    size_t big = 1; /* the largest layer without a gradient */
     vl_tensor *const *all[3] = {r->run.self_attn, r->run.cross_attn, r->run.vision_attn};
-    for (int k = 0; k < 3; k++) {
-      size_t nel = (size_t)all[k][0]->numel;
-      if (nel > big) big = nel;
-    }
+    const int nl[3] = {Lt, Lt, Lv};
+    for (int k = 0; k < 3; k++)
+      for (int l = 0; grads && l < nl[k]; l++)
+        if (!all[k][l]->grad && (size_t)all[k][l]->numel > big) big = (size_t)all[k][l]->numel;
     zeros = calloc(big, sizeof *zeros);
     if (!zeros) rc = vl_error(VL_ERR_NOMEM, "explain: out of memory");
     if (!rc) rc = fill_stack(&in.self, &bs, r->run.self_attn, Lt, head, grads, zeros);
