@@ -17,10 +17,11 @@
 #
 # Environment: THREADS (2), PROMPT (512), GEN (64), REPS (llama-bench -r, 2),
 # CONFIGS ("qwen3-0.6b qwen2.5-0.5b"), PREPARE=1 (make the files, build, and
-# stop: do this before any pause), TORCH=0 (skip PyTorch), QUICK=1 (decode
-# only, short: a first look), PAUSE_PID (a process to SIGSTOP for the
-# measurement and SIGCONT at exit, whatever happens; also after MAX_PAUSE
-# seconds, default 600, by a watchdog).
+# stop: do this before any pause), TORCH=0 (skip PyTorch), TORCH_CONFIGS
+# (qwen3-0.6b), LLAMA_TYPES ("q8_0 bf16"), LLAMA_GEN (GEN), LLAMA_TIMEOUT
+# (75 s per llama-bench call), QUICK=1 (decode only, short: a first look),
+# PAUSE_PID (a process to SIGSTOP for the measurement and SIGCONT at exit,
+# whatever happens; also after MAX_PAUSE seconds, default 600, by a watchdog).
 #
 # Decode figures. "decode@P": tokens after the P-token prompt (what a user
 # sees; the KV cache is read too). "decode@0": from an empty context, what
@@ -64,7 +65,7 @@ load() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg), $*"; }
 echo "== $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $T threads," \
   "prompt $P, gen $N"
 bw() {
-  build/rel/bench/bench_bandwidth "$T" 1024 | tee /dev/stderr |
+  build/rel/bench/bench_bandwidth "$T" 512 | tee /dev/stderr |
     awk '{for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' >>"$OUT.bw"
 } 2>&1
 load "start"
@@ -117,40 +118,53 @@ torch_rows() { # cfg
     END {printf "%s|torch fp32|F32|%s|%s|-|%.0f|cpu %s\n", c, p, d, r, pc}' >>"$OUT"
 }
 
+# llama-bench, one invocation per (format, --poll, test) under a timeout
+# (LLAMA_TIMEOUT s, default 75), so a collapse on a shared machine costs
+# bounded time and leaves the other figures: prompt -p P, generation -n
+# LLAMA_GEN (default GEN) from an empty context, REPS repetitions.
+llama_one() { # gguf poll args... -> "tok/s+-sd rss_mib cpu%" or "timeout"
+  local f=$1 poll=$2 o
+  shift 2
+  o=$(/usr/bin/time -f "TIME %M %P" timeout "${LLAMA_TIMEOUT:-75}" "$LB" -m "$f" -t "$T" \
+    -r "$R" --poll "$poll" -o csv "$@" 2>&1)
+  echo "$o" | awk -F, '
+    function uq(s) { gsub(/"/, "", s); return s }
+    /^build_commit/ {for (i = 1; i <= NF; i++) col[uq($i)] = i; next}
+    /^"/ {ts = sprintf("%.2f+-%.2f", uq($col["avg_ts"]), uq($col["stddev_ts"]))}
+    /^TIME/ {r = $0; sub(/^TIME /, "", r); split(r, a, " ")}
+    END {if (ts == "") ts = "timeout"; printf "%s %.0f %s\n", ts, a[1] / 1024, a[2]}'
+}
+
 llama_rows() { # cfg
   [ -n "$LB" ] || return
-  local ty o pp
-  [ "${QUICK:-0}" = 1 ] && pp=0 || pp=$P
-  for ty in q8_0 bf16 f16; do
-    [ "${QUICK:-0}" = 1 ] && [ $ty = f16 ] && continue
-    o=$(/usr/bin/time -f "TIME %M %P" "$LB" -m "$W/$1-$ty.gguf" -p "$pp" -n "$N" -t "$T" -r "$R" \
-      --poll 0,50 -o csv 2>&1)
-    if ! echo "$o" | grep -q '^build_commit'; then
-      echo "llama-bench $1 $ty failed:"
-      echo "$o" | tail -3
-      continue
-    fi
-    # one row per poll value: prompt test and generation test
-    echo "$o" | awk -F, -v c="$1" -v ty="$ty" -v P="$pp" '
-      function uq(s) { gsub(/"/, "", s); return s }
-      /^build_commit/ {for (i = 1; i <= NF; i++) col[uq($i)] = i; next}
-      /^"/ {poll = uq($col["poll"]); np = uq($col["n_prompt"]); ng = uq($col["n_gen"])
-            ts = uq($col["avg_ts"]); sd = uq($col["stddev_ts"])
-            if (np > 0) pre[poll] = sprintf("%.1f", ts); else dec[poll] = sprintf("%.2f+-%.2f", ts, sd)
-            polls[poll] = 1}
-      /^TIME/ {rss = $0; sub(/^TIME /, "", rss); split(rss, a, " "); r = a[1] / 1024; pc = a[2]}
-      END {for (p in polls) printf "%s|llama.cpp --poll %s|%s|%s|-|%s|%.0f|cpu %s (both polls)\n",
-             c, p, toupper(ty), (P > 0 ? pre[p] : "-"), dec[p], r, pc}' | sort >>"$OUT"
-    grep "|llama.cpp.*|$(echo $ty | tr a-z A-Z)|" "$OUT" | grep "^$1|"
+  local ty poll pp tg
+  for ty in $LLAMA_TYPES; do
+    for poll in 0 50; do
+      pp="- 0 -"
+      [ "${QUICK:-0}" = 1 ] || pp=$(llama_one "$W/$1-$ty.gguf" $poll -p "$P" -n 0)
+      tg=$(llama_one "$W/$1-$ty.gguf" $poll -p 0 -n "${LLAMA_GEN:-$N}")
+      echo "llama.cpp $ty --poll $poll: pp$P, rss, cpu = $pp; tg${LLAMA_GEN:-$N}, rss, cpu = $tg"
+      set -- "$1" $pp $tg
+      row "$1|llama.cpp --poll $poll|$(echo $ty | tr a-z A-Z)|${2%+-*}|-|$5|$(($3 > $6 ? $3 : $6))|cpu $4 / $7"
+    done
   done
 }
 
+# Peers per config: llama.cpp only where the snapshot can load the
+# architecture (not qwen3); PyTorch on the first config (TORCH_CONFIGS).
+LLAMA_TYPES=${LLAMA_TYPES:-q8_0 bf16}
 for cfg in $CONFIGS; do
   load "$cfg"
-  vlens_rows "$cfg" "vlens" "$W/$cfg" BF16
-  vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-bf16.gguf" BF16
+  if [ "$cfg" = qwen3-0.6b ]; then
+    vlens_rows "$cfg" "vlens" "$W/$cfg" BF16
+  else
+    vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-bf16.gguf" BF16
+  fi
   vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-q8_0.gguf" Q8_0
   [ "$cfg" = qwen3-0.6b ] || llama_rows "$cfg"
+done
+for cfg in ${TORCH_CONFIGS:-qwen3-0.6b}; do
+  load "torch $cfg"
   torch_rows "$cfg"
 done
 load "end"
@@ -169,8 +183,8 @@ while IFS='|' read -r cfg peer fmt pre dP d0 rss note; do
   awk -v c="$cfg" -v p="$peer" -v f="$fmt" -v w="$wgb" -v kv="$kvpp" -v bw="$BW" -v pre="$pre" \
     -v dP="$dP" -v d0="$d0" -v rss="$rss" -v note="$note" -v pos=$((P + N)) 'BEGIN {
       b = bw / w
-      rP = dP == "-" ? "-" : sprintf("%.2f", dP / b)
-      r0 = d0 == "-" ? "-" : sprintf("%.2f", d0 / b)
+      rP = dP !~ /^[0-9]/ ? "-" : sprintf("%.2f", dP / b)
+      r0 = d0 !~ /^[0-9]/ ? "-" : sprintf("%.2f", d0 / b)
       kvgb = kv * (p ~ /llama/ ? 2 : 4) * pos   # llama.cpp keeps F16 keys/values
       printf "| %s | %s | %s | %.3f | %.1f | %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
         c, p, f, w, b, pre, dP, d0, rP, r0, rss, rss * 1048576 / 1e9 / (w + kvgb), note}'

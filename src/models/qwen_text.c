@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/threads.h"
 #include "io/json.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
@@ -263,6 +264,70 @@ static vl_tensor *reshape4(vl_ctx *c, vl_tensor *x, int64_t B, int64_t T, int64_
   return vl_reshape(c, x, 4, s);
 }
 
+/* ---- decode: products sharing an input in one pass over the pool ------- */
+
+/* For one position (decode), q/k/v and gate/up each run as one
+ * vl_parallel_for over their rows put end to end instead of one call per
+ * weight: 5 hand-offs to the pool per layer instead of 8. Each hand-off
+ * wakes the workers and waits for all of them, which costs far more than
+ * the arithmetic of a small GEMV when the cores are shared. */
+#define FUSE_MAX 3
+typedef struct {
+  int n;
+  const vl_tensor *w[FUSE_MAX];
+  float *y[FUSE_MAX];
+  int64_t end[FUSE_MAX]; /* rows of w[0..i] together */
+  const float *x;
+} fused_gemv;
+
+static void fused_range(void *arg, int64_t r0, int64_t r1, int worker) {
+  const fused_gemv *f = arg;
+  (void)worker;
+  int64_t start = 0;
+  for (int i = 0; i < f->n; start = f->end[i++]) {
+    int64_t a = r0 > start ? r0 : start, b = r1 < f->end[i] ? r1 : f->end[i];
+    if (a < b) vl_gemv_rows_any(f->w[i], a - start, b - a, f->x, f->y[i] + (a - start));
+  }
+}
+
+static bool fusable(const vl_tensor *w, int64_t K) {
+  return w->ndim == 2 && w->shape[1] == K &&
+         (w->dtype == VL_F32 || w->dtype == VL_BF16 || w->dtype == VL_F16 ||
+          (w->dtype == VL_Q8_0 && K % VL_Q8_0_BLOCK == 0));
+}
+
+/* out[i] = x w[i]^T + b[i] (b[i] may be NULL) for x of one row (1, 1, K);
+ * the same values as vl_linear_any, never recorded (inference only). */
+static int linear_fused(vl_ctx *c, vl_tensor *x, int n, vl_tensor *const *w, vl_tensor *const *b,
+                        vl_tensor **out) {
+  const int64_t K = x->shape[x->ndim - 1];
+  bool ok = x->dtype == VL_F32 && x->numel == K;
+  for (int i = 0; i < n; i++)
+    ok = ok && fusable(w[i], K);
+  if (!ok) { /* not the shapes this is for: one product at a time */
+    for (int i = 0; i < n; i++)
+      if (!(out[i] = vl_linear_any(c, x, w[i], b[i]))) return vl_last_error_code();
+    return VL_OK;
+  }
+  fused_gemv f = {.n = n, .x = vl_f32(x)};
+  int64_t rows = 0;
+  for (int i = 0; i < n; i++) {
+    int64_t s[3] = {1, 1, w[i]->shape[0]};
+    if (!(out[i] = vl_new_uninit(c, VL_F32, 3, s))) return vl_last_error_code();
+    f.w[i] = w[i];
+    f.y[i] = vl_f32(out[i]);
+    f.end[i] = rows += w[i]->shape[0];
+  }
+  vl_parallel_for(rows, 16384 / K + 1, fused_range, &f);
+  for (int i = 0; i < n; i++) {
+    if (!b[i]) continue;
+    const float *bd = vl_f32(b[i]);
+    for (int64_t j = 0; j < w[i]->shape[0]; j++)
+      f.y[i][j] += bd[j];
+  }
+  return VL_OK;
+}
+
 vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids,
                                 const vl_qwen_fwd *opt) {
   static const vl_qwen_fwd none;
@@ -325,6 +390,7 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
    * layer's worth (a 256-token prefill chunk of Qwen3-0.6B: ~20 MB instead
    * of ~600 MB over 28 layers). */
   const bool drop = !vl_ctx_recording(c) && !opt->attn_probs;
+  const bool one = drop && B * T == 1; /* decode step: fused products */
   vl_tensor *xres = NULL;
   size_t mark = 0;
   if (drop) {
@@ -335,10 +401,18 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
   }
   for (int l = 0; l < (int)cfg->n_layers; l++) {
     const vl_qwen_layer *L = &m->layers[l];
-    vl_tensor *h = vl_rmsnorm(c, x, L->ln1, eps);
-    vl_tensor *q = reshape4(c, vl_linear_any(c, h, L->wq, L->bq), B, T, H, D);
-    vl_tensor *k = reshape4(c, vl_linear_any(c, h, L->wk, L->bk), B, T, Hkv, D);
-    vl_tensor *v = reshape4(c, vl_linear_any(c, h, L->wv, L->bv), B, T, Hkv, D);
+    vl_tensor *h = vl_rmsnorm(c, x, L->ln1, eps), *q, *k, *v;
+    if (one && h) {
+      vl_tensor *w[3] = {L->wq, L->wk, L->wv}, *b[3] = {L->bq, L->bk, L->bv}, *o[3];
+      if (linear_fused(c, h, 3, w, b, o)) return NULL;
+      q = reshape4(c, o[0], B, T, H, D);
+      k = reshape4(c, o[1], B, T, Hkv, D);
+      v = reshape4(c, o[2], B, T, Hkv, D);
+    } else {
+      q = reshape4(c, vl_linear_any(c, h, L->wq, L->bq), B, T, H, D);
+      k = reshape4(c, vl_linear_any(c, h, L->wk, L->bk), B, T, Hkv, D);
+      v = reshape4(c, vl_linear_any(c, h, L->wv, L->bv), B, T, Hkv, D);
+    }
     if (cfg->qk_norm) {
       q = vl_rmsnorm(c, q, L->q_norm, eps);
       k = vl_rmsnorm(c, k, L->k_norm, eps);
@@ -352,9 +426,14 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     int64_t s3[3] = {B, T, H * D};
     vl_tensor *o = vl_linear_any(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
     x = vl_add(c, x, o);
-    vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps);
-    vl_tensor *f =
-        vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
+    vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps), *f;
+    if (one && h2) {
+      vl_tensor *w[2] = {L->gate, L->up}, *b[2] = {NULL, NULL}, *gu[2];
+      if (linear_fused(c, h2, 2, w, b, gu)) return NULL;
+      f = vl_swiglu(c, gu[0], gu[1]);
+    } else {
+      f = vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
+    }
     x = vl_add(c, x, vl_linear_any(c, f, L->down, NULL));
     if (l < opt->n_layer_add && opt->layer_add[l]) {
       int64_t s2[2] = {B * T, C}, s3b[3] = {B, T, C};

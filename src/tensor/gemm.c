@@ -223,6 +223,13 @@ static void gemv_range(void *arg, int64_t j0, int64_t j1, int worker) {
   }
 }
 
+void vl_gemv_rows(const void *B, vl_dtype t, int64_t ldb, int64_t n, const float *x, int64_t K,
+                  float *y) {
+  if (n <= 0) return;
+  gemv_job g = {impl_for(vl_gemm_get_kernel()), true, n, K, ldb, 1.0f, 0.0f, x, B, t, y};
+  gemv_range(&g, 0, n, 0);
+}
+
 static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K, float alpha,
                  const float *A, int64_t lda, const void *B, vl_dtype bt, int64_t ldb, float beta,
                  float *C) {

@@ -22,6 +22,13 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb, float beta,
              float *C, int64_t ldc);
 
+/* Decode: y[r] = dot(row r of B, x) for r < n, rows ldb elements of type t
+ * (F32, BF16, F16) apart, x and rows K long; the kernel vl_gemm uses for
+ * M = 1, on the calling thread only (callers fusing several weights into
+ * one pass over the pool split the rows themselves). */
+void vl_gemv_rows(const void *B, vl_dtype t, int64_t ldb, int64_t n, const float *x, int64_t K,
+                  float *y);
+
 typedef enum {
   VL_GEMM_AUTO = 0, /* best available (see above) */
   VL_GEMM_SCALAR,

@@ -227,6 +227,26 @@ void vl_q8_0_gemv(const void *W, int64_t out, int64_t in, const float *x, float 
   }
 }
 
+void vl_gemv_rows_any(const vl_tensor *w, int64_t r0, int64_t n, const float *x, float *y) {
+  const int64_t in = w->shape[1];
+  if (n <= 0) return;
+  if (w->dtype != VL_Q8_0) {
+    vl_gemv_rows((const char *)w->data + (size_t)(r0 * in) * vl_dtype_size(w->dtype), w->dtype, in,
+                 n, x, in, y);
+    return;
+  }
+  const size_t rs = vl_dtype_bytes(VL_Q8_0, in);
+  gemv_job g = {
+      pick_dot(), (const uint8_t *)w->data + (size_t)r0 * rs, rs, in / VL_Q8_0_BLOCK, x, 0.0f, y};
+  const int64_t groups = n / 4, rest = n - groups * 4;
+  gemv_range(&g, 0, groups, 0);
+  if (rest) {
+    float t[4];
+    g.dot(g.W + (size_t)(groups * 4) * rs, rs, (int)rest, x, g.nb, t);
+    memcpy(y + groups * 4, t, (size_t)rest * sizeof *t);
+  }
+}
+
 /* ---- GEMM: dequantised row blocks through vl_gemm ----------------------- */
 
 typedef struct {

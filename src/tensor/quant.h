@@ -28,6 +28,12 @@ void vl_q8_0_gemv(const void *W, int64_t out, int64_t in, const float *x, float 
 void vl_q8_0_gemm(int64_t M, const float *X, int64_t ldx, const void *W, int64_t out, int64_t in,
                   float beta, float *Y, int64_t ldy);
 
+/* Decode: y[r] = dot(row r0 + r of w, x) for r < n, w (out, in) of any
+ * weight dtype (F32/BF16/F16 through vl_gemv_rows, Q8_0 here), on the calling
+ * thread only: for callers that run several weights' rows in one pass over
+ * the pool. */
+void vl_gemv_rows_any(const vl_tensor *w, int64_t r0, int64_t n, const float *x, float *y);
+
 typedef enum { VL_Q8_AUTO = 0, VL_Q8_SCALAR, VL_Q8_AVX2, VL_Q8_AVX512 } vl_q8_kernel;
 /* Tests and benchmarks: force a kernel; false when this CPU lacks it. */
 bool vl_q8_set_kernel(vl_q8_kernel k);
