@@ -1,4 +1,4 @@
-/* PNG output through stb_image_write. */
+/* PNG output (zlib; Paeth-filtered rows). */
 #ifndef VL_RENDER_PNG_H
 #define VL_RENDER_PNG_H
 
