@@ -1,6 +1,7 @@
 #include "render/colormap.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -54,11 +55,25 @@ void vl_colormap_apply_f(vl_colormap cm, float v, float rgb[3]) {
   }
 }
 
+/* The 8-bit colours of the 256 entries of every colormap, built once from
+ * vl_colormap_apply_f (an overlay looks one up per pixel). */
+static uint8_t lut8[3][256][3];
+static pthread_once_t lut8_once = PTHREAD_ONCE_INIT;
+
+static void lut8_build(void) {
+  for (int cm = 0; cm < 3; cm++)
+    for (int i = 0; i < 256; i++) {
+      float f[3];
+      vl_colormap_apply_f((vl_colormap)cm, i / 256.f + 0.5f / 256.f, f);
+      for (int c = 0; c < 3; c++)
+        lut8[cm][i][c] = (uint8_t)floorf(f[c] * 255.f + 0.5f);
+    }
+}
+
 void vl_colormap_apply(vl_colormap cm, float v, uint8_t rgb[3]) {
-  float f[3];
-  vl_colormap_apply_f(cm, v, f);
-  for (int c = 0; c < 3; c++)
-    rgb[c] = (uint8_t)floorf(f[c] * 255.f + 0.5f);
+  pthread_once(&lut8_once, lut8_build);
+  int t = cm == VL_CMAP_VIRIDIS ? 1 : cm == VL_CMAP_INFERNO ? 2 : 0;
+  memcpy(rgb, lut8[t][lut_index(v)], 3);
 }
 
 static const char *const names[] = {"jet", "viridis", "inferno"};

@@ -1,6 +1,7 @@
 #include "render/figure.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,12 +44,23 @@ void vl_figure_panel_size(int w, int h, int min_side, int max_side, int *pw, int
   }
 }
 
-/* Owned-or-borrowed font for one call. */
+/* The default font, loaded once per process (reading and parsing the
+ * 750 KB file for every figure, caption frame and grid was a tenth of
+ * describe -o); kept until exit. */
+static pthread_mutex_t font_mu = PTHREAD_MUTEX_INITIALIZER;
+static vl_font *default_font;
+
+/* Given font, else the default one (NULL with the error set when it cannot
+ * be loaded; a later call tries again). *owned: always NULL (kept for the
+ * callers' vl_font_free). */
 static const vl_font *use_font(const vl_font *given, vl_font **owned) {
   *owned = NULL;
   if (given) return given;
-  *owned = vl_font_load(NULL);
-  return *owned;
+  pthread_mutex_lock(&font_mu);
+  if (!default_font) default_font = vl_font_load(NULL);
+  const vl_font *f = default_font;
+  pthread_mutex_unlock(&font_mu);
+  return f;
 }
 
 /* text, shortened with "…" until it fits max_w (malloc'd). */

@@ -48,19 +48,31 @@ int vl_heatmap_upsample(const float *grid, int gw, int gh, int w, int h, float *
   int st = check_grid(grid, gw, gh, w, h);
   if (st) return st;
   if (!out) return vl_error(VL_ERR_INVALID, "heatmap: no output buffer");
+  /* the columns' source cells and weights, the same for every row */
+  int *c0 = malloc((size_t)w * 2 * sizeof *c0);
+  double *tx = malloc((size_t)w * sizeof *tx);
+  if (!c0 || !tx) {
+    free(c0);
+    free(tx);
+    return vl_error(VL_ERR_NOMEM, "heatmap: out of memory for %dx%d", w, h);
+  }
+  int *c1 = c0 + w;
+  for (int x = 0; x < w; x++)
+    axis_coord(x, w, gw, &c0[x], &c1[x], &tx[x]);
   for (int y = 0; y < h; y++) {
     int r0, r1;
     double ty;
     axis_coord(y, h, gh, &r0, &r1, &ty);
+    const float *g0 = grid + r0 * gw, *g1 = grid + r1 * gw;
+    float *o = out + (size_t)y * w;
     for (int x = 0; x < w; x++) {
-      int c0, c1;
-      double tx;
-      axis_coord(x, w, gw, &c0, &c1, &tx);
-      double top = grid[r0 * gw + c0] * (1 - tx) + grid[r0 * gw + c1] * tx;
-      double bot = grid[r1 * gw + c0] * (1 - tx) + grid[r1 * gw + c1] * tx;
-      out[(size_t)y * w + x] = (float)(top * (1 - ty) + bot * ty);
+      double top = g0[c0[x]] * (1 - tx[x]) + g0[c1[x]] * tx[x];
+      double bot = g1[c0[x]] * (1 - tx[x]) + g1[c1[x]] * tx[x];
+      o[x] = (float)(top * (1 - ty) + bot * ty);
     }
   }
+  free(c0);
+  free(tx);
   return VL_OK;
 }
 
