@@ -76,31 +76,44 @@ void vl_relevancy_free(vl_relevancy *r) {
   memset(r, 0, sizeof *r);
 }
 
-void vl_relevancy_head_mean(const float *probs, const float *grad, int heads, int n_q, int n_k,
-                            double *out) {
-  size_t n = (size_t)n_q * n_k;
-  memset(out, 0, n * sizeof(double));
-  for (int h = 0; h < heads; h++) {
-    const float *a = probs + (size_t)h * n;
-    const float *g = grad ? grad + (size_t)h * n : NULL;
-    for (size_t i = 0; i < n; i++) {
-      double v = g ? (double)g[i] * a[i] : a[i];
-      if (v > 0) out[i] += v;
+typedef double v8d __attribute__((vector_size(64)));
+typedef double v8du __attribute__((vector_size(64), aligned(8), may_alias)); /* unaligned */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8fu __attribute__((vector_size(32), aligned(4), may_alias));
+typedef long long v8l __attribute__((vector_size(64)));
+#define ld8(p) (*(const v8du *)(p))
+#define st8(p, v) (*(v8du *)(p) = (v))
+
+/* Eight entries at a time: each entry still sums its heads in order from
+ * 0, adding nothing for a non-positive (or NaN) product. */
+VL_VEC_CLONES void vl_relevancy_head_mean(const float *probs, const float *grad, int heads, int n_q,
+                                          int n_k, double *out) {
+  size_t n = (size_t)n_q * n_k, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v8d acc = {0};
+    for (int h = 0; h < heads; h++) {
+      v8d v = __builtin_convertvector(*(const v8fu *)(probs + (size_t)h * n + i), v8d);
+      if (grad) v *= __builtin_convertvector(*(const v8fu *)(grad + (size_t)h * n + i), v8d);
+      v8l pos = v > 0;
+      acc += (v8d)((v8l)v & pos);
     }
+    st8(out + i, acc / heads);
   }
-  for (size_t i = 0; i < n; i++)
-    out[i] /= heads;
+  for (; i < n; i++) {
+    double acc = 0;
+    for (int h = 0; h < heads; h++) {
+      double v = grad ? (double)grad[(size_t)h * n + i] * probs[(size_t)h * n + i]
+                      : probs[(size_t)h * n + i];
+      if (v > 0) acc += v;
+    }
+    out[i] = acc / heads;
+  }
 }
 
 /* ---- C = op(A) B in double ------------------------------------------------
  * Panels of 16 columns of B (kept in L1) times 4 rows of op(A) at a time, in
  * 8-wide vectors; every element is the sum over k in order, whatever the
  * blocking or thread. */
-typedef double v8d __attribute__((vector_size(64)));
-typedef double v8du __attribute__((vector_size(64), aligned(8), may_alias)); /* unaligned */
-#define ld8(p) (*(const v8du *)(p))
-#define st8(p, v) (*(v8du *)(p) = (v))
-
 typedef struct {
   int ta, M, N, K;
   const double *A, *B;
