@@ -141,6 +141,11 @@ vl_tensor *vl_blip_lm_head(vl_ctx *c, const vl_blip *m, vl_tensor *hidden);
  * or max_length tokens in total. *out malloc'd, the whole sequence. */
 int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
                      int64_t max_length, int64_t **out, int64_t *n_out);
+/* The same from the vision tower's output (1, N, D) computed beforehand
+ * (describe reuses its recorded forward's). */
+int vl_blip_generate_from_image(const vl_blip *m, vl_tensor *image_tokens, const int64_t *prompt,
+                                int64_t n_prompt, int64_t max_length, int64_t **out,
+                                int64_t *n_out);
 
 /* Caption text of ids with special tokens ([DEC], [SEP], ...) left out, as
  * BlipProcessor.decode(skip_special_tokens=True). *text malloc'd. */
