@@ -41,13 +41,11 @@ void vl_blip_rec_free(vl_blip_rec *r) {
   memset(r, 0, sizeof *r);
 }
 
-int vl_blip_record(const vl_blip *m, const vl_image *img, const int64_t *ids, int64_t n,
-                   vl_blip_rec *r) {
+int vl_blip_record_image(const vl_blip *m, const vl_image *img, vl_blip_rec *r) {
   memset(r, 0, sizeof *r);
   r->m = m;
   if (m->kind != VL_BLIP_CAPTION)
     return vl_error(VL_ERR_UNSUPPORTED, "%s: explanations need a BLIP captioning model", m->dir);
-  if (n < 1) return vl_error(VL_ERR_INVALID, "explain: empty token sequence");
   const int64_t P = m->vcfg.patch_size, S = m->vcfg.image_size;
   if (P <= 0 || S % P)
     return vl_error(VL_ERR_UNSUPPORTED, "%s: image size %lld is not a multiple of patch %lld",
@@ -56,7 +54,6 @@ int vl_blip_record(const vl_blip *m, const vl_image *img, const int64_t *ids, in
   r->n_image = r->grid_w * r->grid_h;
   r->image_w = img->width;
   r->image_h = img->height;
-  r->T = n;
   r->image_tokens = malloc((size_t)r->n_image * sizeof(int));
   r->c = vl_ctx_new();
   if (!r->image_tokens || !r->c) return vl_error(VL_ERR_NOMEM, "explain: out of memory");
@@ -64,13 +61,10 @@ int vl_blip_record(const vl_blip *m, const vl_image *img, const int64_t *ids, in
     r->image_tokens[i] = i + 1; /* CLS is position 0 */
   vl_ctx *c = r->c;
   r->pixels = vl_blip_pixels(c, m, img, NULL);
-  r->ids = vl_new(c, VL_I64, 1, &n);
-  if (!r->pixels || !r->ids) return vl_last_error_code();
-  memcpy(r->ids->data, ids, (size_t)n * sizeof *ids);
+  if (!r->pixels) return vl_last_error_code();
   const int Lv = (int)m->vcfg.n_layers, Lt = (int)m->tcfg.n_layers;
   vl_blip_run *run = &r->run;
   run->pixels = r->pixels;
-  run->ids = r->ids;
   run->vision_layer_in = vl_ctx_alloc(c, (size_t)Lv * sizeof(vl_tensor *));
   run->vision_attn = vl_ctx_alloc(c, (size_t)Lv * sizeof(vl_tensor *));
   run->self_attn = vl_ctx_alloc(c, (size_t)Lt * sizeof(vl_tensor *));
@@ -78,10 +72,41 @@ int vl_blip_record(const vl_blip *m, const vl_image *img, const int64_t *ids, in
   if (!run->vision_layer_in || !run->vision_attn || !run->self_attn || !run->cross_attn)
     return vl_last_error_code();
   vl_ctx_set_recording(c, true);
-  int rc = vl_blip_forward(c, m, run);
-  if (rc) return vl_error_context("%s: recorded forward", m->dir);
+  /* as vl_blip_forward's vision half */
+  r->pixels->requires_grad = true;
+  vl_vit_fwd vo = {.layer_in = run->vision_layer_in, .attn = run->vision_attn};
+  run->vision_out = vl_vit_forward(c, &m->vision, r->pixels, &vo);
+  if (!run->vision_out) return vl_error_context("%s: recorded forward", m->dir);
+  return VL_OK;
+}
+
+int vl_blip_record_text(vl_blip_rec *r, const int64_t *ids, int64_t n) {
+  const vl_blip *m = r->m;
+  if (n < 1) return vl_error(VL_ERR_INVALID, "explain: empty token sequence");
+  if (!r->run.vision_out) return vl_error(VL_ERR_INVALID, "explain: no recorded image");
+  r->T = n;
+  r->ids = vl_new(r->c, VL_I64, 1, &n);
+  if (!r->ids) return vl_last_error_code();
+  memcpy(r->ids->data, ids, (size_t)n * sizeof *ids);
+  vl_blip_run *run = &r->run;
+  run->ids = r->ids;
+  /* as vl_blip_forward's text half */
+  run->hidden =
+      vl_blip_text_forward(r->c, m, r->ids, run->vision_out, true, run->self_attn, run->cross_attn);
+  run->logits = run->hidden ? vl_blip_lm_head(r->c, m, run->hidden) : NULL;
+  if (!run->logits) return vl_error_context("%s: recorded forward", m->dir);
   r->forwards++;
   return VL_OK;
+}
+
+int vl_blip_record(const vl_blip *m, const vl_image *img, const int64_t *ids, int64_t n,
+                   vl_blip_rec *r) {
+  if (n < 1) {
+    memset(r, 0, sizeof *r);
+    return vl_error(VL_ERR_INVALID, "explain: empty token sequence");
+  }
+  int rc = vl_blip_record_image(m, img, r);
+  return rc ? rc : vl_blip_record_text(r, ids, n);
 }
 
 double vl_blip_logprob(const vl_blip_rec *r, int64_t query, int64_t id) {

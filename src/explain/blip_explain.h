@@ -42,6 +42,10 @@ typedef struct {
  * vl_blip_rec_free (also after a failure). */
 int vl_blip_record(const vl_blip *m, const vl_image *img, const int64_t *ids, int64_t n,
                    vl_blip_rec *r);
+/* vl_blip_record in two halves: the vision tower (r->run.vision_out, which
+ * generation can start from), then the text over ids. */
+int vl_blip_record_image(const vl_blip *m, const vl_image *img, vl_blip_rec *r);
+int vl_blip_record_text(vl_blip_rec *r, const int64_t *ids, int64_t n);
 void vl_blip_rec_free(vl_blip_rec *r);
 
 typedef struct {

@@ -287,8 +287,8 @@ vl_tensor *vl_blip_lm_head(vl_ctx *c, const vl_blip *m, vl_tensor *hidden) {
  * cross-attention keys and values, the same for every step, are computed
  * once: they were most of a step's work (N image tokens against a few text
  * tokens), and the same products give the same logits. */
-int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
-                     int64_t max_length, int64_t **out, int64_t *n_out) {
+static int generate(const vl_blip *m, vl_tensor *pixels, vl_tensor *img, const int64_t *prompt,
+                    int64_t n_prompt, int64_t max_length, int64_t **out, int64_t *n_out) {
   *out = NULL;
   *n_out = 0;
   if (m->kind != VL_BLIP_CAPTION)
@@ -309,7 +309,7 @@ int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt,
   memcpy(seq, prompt, (size_t)n_prompt * sizeof *seq);
   int64_t n = n_prompt;
   int rc = VL_OK;
-  vl_tensor *img = vl_vit_forward(c, &m->vision, pixels, NULL);
+  if (!img) img = vl_vit_forward(c, &m->vision, pixels, NULL);
   for (int l = 0; img && l < L; l++)
     attn_kv(c, &m->tcfg, &m->layers[l].cross, img, &kv[2 * l], &kv[2 * l + 1]);
   if (!img || (L > 0 && !kv[2 * L - 1])) rc = vl_last_error_code();
@@ -339,4 +339,20 @@ int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt,
   *out = seq;
   *n_out = n;
   return VL_OK;
+}
+
+int vl_blip_generate(const vl_blip *m, vl_tensor *pixels, const int64_t *prompt, int64_t n_prompt,
+                     int64_t max_length, int64_t **out, int64_t *n_out) {
+  return generate(m, pixels, NULL, prompt, n_prompt, max_length, out, n_out);
+}
+
+int vl_blip_generate_from_image(const vl_blip *m, vl_tensor *image_tokens, const int64_t *prompt,
+                                int64_t n_prompt, int64_t max_length, int64_t **out,
+                                int64_t *n_out) {
+  if (!image_tokens) {
+    *out = NULL;
+    *n_out = 0;
+    return vl_error(VL_ERR_INVALID, "blip: no image tokens to generate from");
+  }
+  return generate(m, NULL, image_tokens, prompt, n_prompt, max_length, out, n_out);
 }

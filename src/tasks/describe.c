@@ -256,13 +256,13 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
   if (rc) return rc;
   rc = vl_blip_prompt_ids(m, prompt, &pids, &np);
   if (rc) return rc;
+  /* The vision tower runs once, recorded: generation starts from its output
+   * and the explanations' forward adds the text over the caption. */
   double t0 = vl_now_seconds();
-  vl_ctx *pc = vl_ctx_new();
-  vl_tensor *pixels = pc ? vl_blip_pixels(pc, m, img, NULL) : NULL;
-  if (!pixels) rc = pc ? vl_last_error_code() : vl_error(VL_ERR_NOMEM, "out of memory");
+  vl_blip_rec rec;
+  rc = vl_blip_record_image(m, img, &rec);
   int64_t maxlen = o->max_length > 0 ? o->max_length : VL_BLIP_DEFAULT_MAX_LENGTH;
-  if (!rc) rc = vl_blip_generate(m, pixels, pids, np, maxlen, &seq, &n);
-  vl_ctx_free(pc);
+  if (!rc) rc = vl_blip_generate_from_image(m, rec.run.vision_out, pids, np, maxlen, &seq, &n);
   res->ms_generate = (vl_now_seconds() - t0) * 1e3;
   char *prompt_text = NULL;
   if (!rc) rc = vl_blip_decode(m, seq, n, &res->text);
@@ -297,8 +297,7 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
 
   /* explanations: one recorded forward over prompt + generated text */
   t0 = vl_now_seconds();
-  vl_blip_rec rec;
-  rc = vl_blip_record(m, img, seq, n - 1, &rec);
+  rc = vl_blip_record_text(&rec, seq, n - 1);
   if (!rc) {
     res->gw = rec.grid_w;
     res->gh = rec.grid_h;
@@ -365,9 +364,9 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
   }
   res->forwards = rec.forwards;
   res->backwards = rec.backwards;
-  vl_blip_rec_free(&rec);
   res->ms_explain = (vl_now_seconds() - t0) * 1e3;
 done:
+  vl_blip_rec_free(&rec);
   free(prompt_text);
   free(pids);
   free(seq);
