@@ -303,7 +303,16 @@ static void attn_probs_backward(vl_ctx *c, vl_node *n) {
   if (check_heads("attn_probs backward", q, k, "k", &J.d)) return;
   if (q->requires_grad && !(J.gq = vl_grad(c, q))) return;
   if (k->requires_grad && !(J.gk = vl_grad(c, k))) return;
-  J.dS = malloc((size_t)P->numel * sizeof(float) + 1);
+  /* per-thread scratch, as the fused kernel's score tile (a fresh malloc of
+   * this size is an mmap, its pages faulted in again on every call) */
+  static _Thread_local float *g_ds;
+  static _Thread_local size_t g_ds_n;
+  if (g_ds_n < (size_t)P->numel + 1) {
+    free(g_ds);
+    g_ds = malloc(((size_t)P->numel + 1) * sizeof(float));
+    g_ds_n = g_ds ? (size_t)P->numel + 1 : 0;
+  }
+  J.dS = g_ds;
   if (!J.dS) {
     vl_error(VL_ERR_NOMEM, "attn_probs backward: out of memory");
     return;
@@ -312,7 +321,6 @@ static void attn_probs_backward(vl_ctx *c, vl_node *n) {
   vl_parallel_for(d->B * d->Hq * d->Tq, 64, probs_bwd_rows, &J);
   if (J.gq) for_heads(d->B, d->Hq, probs_bwd_q, &J);
   if (J.gk) for_heads(d->B, d->Hkv, probs_bwd_k, &J);
-  free(J.dS);
 }
 
 static int setup_probs(const char *op, vl_tensor *q, vl_tensor *k, float scale,
