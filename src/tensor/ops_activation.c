@@ -2,6 +2,7 @@
  * data (split across threads for large tensors); backward recomputes what it
  * needs from the saved input instead of keeping extra buffers. */
 #include <math.h>
+#include <stdbool.h>
 
 #include "base/error.h"
 #include "base/threads.h"
@@ -138,11 +139,77 @@ static void run(act_arg *k, int64_t n, vl_range_fn fn) {
     fn(k, 0, n, 0);
 }
 
+/* The derivative f'(x) of the kinds whose backward is d += g * f'(x), into
+ * k->y (the same float expressions as bwd_range's factors). */
+VL_VEC_CLONES static void deriv_range(void *arg, int64_t b, int64_t e, int worker) {
+  (void)worker;
+  const act_arg *k = arg;
+  const float *x = k->x;
+  float *d = k->y;
+  switch (k->kind) {
+  case A_GELU:
+    for (int64_t i = b; i < e; i++) {
+      float v = x[i];
+      float cdf = 0.5f * (1.0f + erf_as(v * SQRT1_2));
+      float pdf = INV_SQRT_2PI * vl_expf(-0.5f * v * v);
+      d[i] = cdf + v * pdf;
+    }
+    break;
+  case A_GELU_TANH:
+    for (int64_t i = b; i < e; i++) {
+      float v = x[i];
+      float t = tanhf(SQRT_2_PI * (v + GELU_C * v * v * v));
+      float du = SQRT_2_PI * (1.0f + 3.0f * GELU_C * v * v);
+      d[i] = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+    }
+    break;
+  case A_QUICK_GELU:
+    for (int64_t i = b; i < e; i++) {
+      float s = sigm(1.702f * x[i]);
+      d[i] = s + 1.702f * x[i] * s * (1.0f - s);
+    }
+    break;
+  case A_TANH:
+    for (int64_t i = b; i < e; i++) {
+      float t = tanhf(x[i]);
+      d[i] = 1.0f - t * t;
+    }
+    break;
+  default: break;
+  }
+}
+
+/* d += g * f'(x) with f'(x) already in k->x. */
+static void mul_range(void *arg, int64_t b, int64_t e, int worker) {
+  (void)worker;
+  const act_arg *k = arg;
+  for (int64_t i = b; i < e; i++)
+    k->y[i] += k->g[i] * k->x[i];
+}
+
+/* An explanation runs one backward per target over the same tape: from the
+ * second backward of a node on, f'(x) (a function of the saved input alone)
+ * is kept in the arena beside the node (n->saved) instead of being
+ * recomputed (erf, exp) every time; a training step's single backward keeps
+ * the fused loop and no extra buffer. n->i[1] counts the backwards. */
 static void act_backward(vl_ctx *c, vl_node *n) {
   float *gx = vl_grad(c, n->in[0]);
   if (!gx) return;
-  act_arg k = {(act)n->i[0], vl_f32(n->in[0]), n->out->grad, gx};
-  run(&k, n->out->numel, bwd_range);
+  const act kind = (act)n->i[0];
+  const int64_t N = n->out->numel;
+  act_arg k = {kind, vl_f32(n->in[0]), n->out->grad, gx};
+  const bool keep = kind == A_GELU || kind == A_GELU_TANH || kind == A_QUICK_GELU || kind == A_TANH;
+  if (keep && !n->saved && n->i[1]++ >= 1 &&
+      (n->saved = vl_ctx_alloc_uninit(c, (size_t)N * sizeof(float)))) {
+    act_arg dk = {kind, vl_f32(n->in[0]), NULL, n->saved};
+    run(&dk, N, deriv_range);
+  }
+  if (n->saved) {
+    k.x = n->saved;
+    run(&k, N, mul_range);
+  } else { /* first backward (or no memory for the buffer) */
+    run(&k, N, bwd_range);
+  }
 }
 
 static vl_tensor *activation(vl_ctx *c, vl_tensor *x, act kind) {
