@@ -62,8 +62,8 @@ static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
     y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_scalar = {4,          8,           kern_scalar, widen_scalar,
-                                          dot_scalar, axpy_scalar, NULL,        NULL};
+const vl_gemm_impl vl_gemm_impl_scalar = {4,           8,    kern_scalar, widen_scalar, dot_scalar,
+                                          axpy_scalar, NULL, NULL,        NULL};
 
 /* ---- kernel selection -------------------------------------------------- */
 
@@ -417,7 +417,10 @@ static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
               im->kern(kc, ap, bp, c, g->ldc, g->alpha, beta);
               continue;
             }
-            im->kern(kc, ap, bp, tile, NR, 1.0f, 0.0f);
+            if (im->kern_part && mr <= MR / 3) /* a few rows: skip the padding */
+              im->kern_part(kc, ap, bp, tile, NR, (int)mr);
+            else
+              im->kern(kc, ap, bp, tile, NR, 1.0f, 0.0f);
             for (int64_t i = 0; i < mr; i++)
               for (int64_t jj = 0; jj < nr; jj++) {
                 float *o = &c[i * g->ldc + jj];

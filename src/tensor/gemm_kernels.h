@@ -24,6 +24,10 @@ typedef struct {
    * apart, x and rows K long. */
   void (*dot_rows)(const void *B, vl_dtype t, int64_t ldb, int64_t n, const float *x, int64_t K,
                    float *y);
+  /* Optional: rows [0, mr) of kern's tile for mr < mr of the set, alpha 1
+   * and beta 0, bit for bit (edge tiles: M = 145 is 12 full tiles and one
+   * row, which the full kernel computes as 12). */
+  void (*kern_part)(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, int mr);
 } vl_gemm_impl;
 
 extern const vl_gemm_impl vl_gemm_impl_scalar;

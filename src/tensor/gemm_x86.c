@@ -4,6 +4,7 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/half.h"
@@ -43,6 +44,35 @@ T512 static void kern_avx512(int64_t kc, const float *A, const float *B, float *
     }
     _mm512_storeu_ps(c, r0);
     _mm512_storeu_ps(c + 16, r1);
+  }
+}
+
+/* The first mr (< MR5) rows of a tile, two at a time: tile rows = the
+ * accumulators kern_avx512 would hold for them (the same multiply-adds in
+ * the same order), without the multiply-adds of the padding rows. */
+T512 static void kern_part_avx512(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
+                                  int mr) {
+  for (int i = 0; i < mr; i += 2) {
+    const bool two = i + 1 < mr;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
+    const float *a = A + i, *b = B;
+    for (int64_t k = 0; k < kc; k++, a += MR5, b += 32) {
+      __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+      __m512 a0 = _mm512_set1_ps(a[0]);
+      c00 = _mm512_fmadd_ps(a0, b0, c00);
+      c01 = _mm512_fmadd_ps(a0, b1, c01);
+      if (two) {
+        __m512 a1 = _mm512_set1_ps(a[1]);
+        c10 = _mm512_fmadd_ps(a1, b0, c10);
+        c11 = _mm512_fmadd_ps(a1, b1, c11);
+      }
+    }
+    _mm512_storeu_ps(C + i * ldc, c00);
+    _mm512_storeu_ps(C + i * ldc + 16, c01);
+    if (two) {
+      _mm512_storeu_ps(C + (i + 1) * ldc, c10);
+      _mm512_storeu_ps(C + (i + 1) * ldc + 16, c11);
+    }
   }
 }
 
@@ -194,8 +224,15 @@ T512 static void dot_rows_avx512(const void *B, vl_dtype t, int64_t ldb, int64_t
   }
 }
 
-const vl_gemm_impl vl_gemm_impl_avx512 = {MR5,        32,          kern_avx512,   widen_avx512,
-                                          dot_avx512, axpy_avx512, pack_t_avx512, dot_rows_avx512};
+const vl_gemm_impl vl_gemm_impl_avx512 = {MR5,
+                                          32,
+                                          kern_avx512,
+                                          widen_avx512,
+                                          dot_avx512,
+                                          axpy_avx512,
+                                          pack_t_avx512,
+                                          dot_rows_avx512,
+                                          kern_part_avx512};
 
 /* ---- AVX2 + FMA: 6 x 16 tile, 12 ymm accumulators ---------------------- */
 
@@ -279,8 +316,8 @@ T256 static void axpy_avx2(float a, const float *x, float *y, int64_t n) {
     y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_avx2 = {MR2,      16,        kern_avx2, widen_avx2,
-                                        dot_avx2, axpy_avx2, NULL,      NULL};
+const vl_gemm_impl vl_gemm_impl_avx2 = {MR2,       16,   kern_avx2, widen_avx2, dot_avx2,
+                                        axpy_avx2, NULL, NULL,      NULL};
 
 #else
 typedef int vl_gemm_x86_unused; /* ISO C forbids an empty translation unit */
