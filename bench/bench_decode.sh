@@ -21,7 +21,9 @@
 # (qwen3-0.6b), LLAMA_TYPES ("q8_0 bf16"), LLAMA_GEN (GEN), LLAMA_TIMEOUT
 # (75 s per llama-bench call), QUICK=1 (decode only, short: a first look),
 # PAUSE_PID (a process to SIGSTOP for the measurement and SIGCONT at exit,
-# whatever happens; also after MAX_PAUSE seconds, default 600, by a watchdog).
+# whatever happens; also after MAX_PAUSE seconds, default 600, by a watchdog),
+# TABLE_ONLY=1 (print the table again from WORK_DIR/bench_decode.rows and
+# .rows.bw, the raw figures of the last run).
 #
 # Decode figures. "decode@P": tokens after the P-token prompt (what a user
 # sees; the KV cache is read too). "decode@0": from an empty context, what
@@ -49,28 +51,15 @@ for cfg in $CONFIGS; do
 done
 [ "${PREPARE:-0}" = 1 ] && exit 0
 
-if [ -n "${PAUSE_PID:-}" ]; then
-  trap 'kill -CONT '"$PAUSE_PID"' 2>/dev/null; echo "== resumed $PAUSE_PID at $(date -u +%T)"' EXIT
-  trap 'exit 1' INT TERM
-  (sleep "${MAX_PAUSE:-600}" && kill -CONT "$PAUSE_PID" 2>/dev/null) &
-  WATCHDOG=$!
-  trap 'kill -CONT '"$PAUSE_PID"' 2>/dev/null; kill '"$WATCHDOG"' 2>/dev/null;
-        echo "== resumed $PAUSE_PID at $(date -u +%T)"' EXIT
-  kill -STOP "$PAUSE_PID" && echo "== paused $PAUSE_PID at $(date -u +%T)"
-fi
-
-OUT=$(mktemp)
+OUT=$W/bench_decode.rows # kept: TABLE_ONLY=1 prints the table again from it
 row() { echo "$*" >>"$OUT"; } # cfg|label|format|prefill|decode@P|decode@0|rss_mib|note
 load() { echo "== $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg), $*"; }
-echo "== $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $T threads," \
-  "prompt $P, gen $N"
 bw() {
-  build/rel/bench/bench_bandwidth "$T" 512 | tee /dev/stderr |
-    awk '{for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' >>"$OUT.bw"
-} 2>&1
-load "start"
-bw
-
+  local o
+  o=$(build/rel/bench/bench_bandwidth "$T" 512)
+  echo "$o"
+  echo "$o" | awk '{for (i = 1; i <= NF; i++) if ($i == "GB/s") {print $(i - 1); exit}}' >>"$OUT.bw"
+}
 # Weight bytes read per decoded token: the layer matrices and the lm_head
 # (tied to the embedding in both configs), from config.json.
 weights_gb() { # cfg bytes_per_param
@@ -81,7 +70,7 @@ C, F, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c
 H, KV = c["num_attention_heads"], c["num_key_value_heads"]
 D = c.get("head_dim") or C // H
 n = L * (C * (H * D + 2 * KV * D) + H * D * C + 3 * C * F) + V * C
-print("%.4f %.4f" % (n * float(sys.argv[2]) / 1e9, L * 2 * KV * D / 1e9))' "$W/$1" "$2"
+print("%.6f %.9f" % (n * float(sys.argv[2]) / 1e9, L * 2 * KV * D / 1e9))' "$W/$1" "$2"
 }
 
 # vlens generate: prints "prefill_tok/s decode_tok/s rss_mib cpu%"
@@ -150,6 +139,22 @@ llama_rows() { # cfg
   done
 }
 
+if [ "${TABLE_ONLY:-0}" != 1 ]; then
+rm -f "$OUT" "$OUT.bw"
+if [ -n "${PAUSE_PID:-}" ]; then
+  trap 'exit 1' INT TERM
+  (sleep "${MAX_PAUSE:-600}" && kill -CONT "$PAUSE_PID" 2>/dev/null &&
+    echo "== watchdog: resumed $PAUSE_PID at $(date -u +%T), MAX_PAUSE reached") &
+  WATCHDOG=$!
+  trap 'kill -CONT '"$PAUSE_PID"' 2>/dev/null; kill '"$WATCHDOG"' 2>/dev/null;
+        echo "== resumed $PAUSE_PID at $(date -u +%T)"' EXIT
+  kill -STOP "$PAUSE_PID" && echo "== paused $PAUSE_PID at $(date -u +%T)"
+fi
+
+echo "== $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $T threads," \
+  "prompt $P, gen $N"
+load "start"
+bw
 # Peers per config: llama.cpp only where the snapshot can load the
 # architecture (not qwen3); PyTorch on the first config (TORCH_CONFIGS).
 LLAMA_TYPES=${LLAMA_TYPES:-q8_0 bf16}
@@ -169,6 +174,7 @@ for cfg in ${TORCH_CONFIGS:-qwen3-0.6b}; do
 done
 load "end"
 bw
+fi
 BW=$(sort -g "$OUT.bw" | tail -1)
 
 echo
@@ -190,4 +196,3 @@ while IFS='|' read -r cfg peer fmt pre dP d0 rss note; do
         c, p, f, w, b, pre, dP, d0, rP, r0, rss, rss * 1048576 / 1e9 / (w + kvgb), note}'
 done <"$OUT"
 load "done"
-rm -f "$OUT" "$OUT.bw"
