@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "explain/method.h"
+#include "tensor/gemm.h"
 #include "tensor/ops.h"
 
 void vl_blip_explain_opts_init(vl_blip_explain_opts *o) {
@@ -36,6 +37,7 @@ int vl_blip_explain_check(const vl_blip *m, const vl_blip_explain_opts *o) {
 
 void vl_blip_rec_free(vl_blip_rec *r) {
   if (!r) return;
+  if (r->pack_scope) vl_gemm_pack_cache_end();
   vl_ctx_free(r->c);
   free(r->image_tokens);
   memset(r, 0, sizeof *r);
@@ -57,6 +59,10 @@ int vl_blip_record_image(const vl_blip *m, const vl_image *img, vl_blip_rec *r) 
   r->image_tokens = malloc((size_t)r->n_image * sizeof(int));
   r->c = vl_ctx_new();
   if (!r->image_tokens || !r->c) return vl_error(VL_ERR_NOMEM, "explain: out of memory");
+  /* the weights stay as they are while the record lives: the backward per
+   * target reuses their packed copies */
+  vl_gemm_pack_cache_begin();
+  r->pack_scope = true;
   for (int i = 0; i < r->n_image; i++)
     r->image_tokens[i] = i + 1; /* CLS is position 0 */
   vl_ctx *c = r->c;

@@ -18,6 +18,7 @@
 #ifndef VL_EXPLAIN_BLIP_EXPLAIN_H
 #define VL_EXPLAIN_BLIP_EXPLAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "explain/faithfulness.h"
@@ -35,6 +36,7 @@ typedef struct {
   int *image_tokens;       /* encoder positions of the patches: 1..n_image */
   int image_w, image_h;    /* original image */
   int forwards, backwards; /* counters: what explanations cost */
+  bool pack_scope;         /* a vl_gemm pack-cache scope is open (closed by rec_free) */
 } vl_blip_rec;
 
 /* One recorded forward of ids (n >= 1) on img (any size; preprocessed as the

@@ -8,12 +8,14 @@
 
 #include <cblas.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/half.h"
 #include "base/threads.h"
 #include "tensor/gemm_kernels.h"
+#include "tensor/tensor.h"
 
 #define KC 256
 #define MC 144 /* multiple of every MR (12, 6, 4) */
@@ -280,6 +282,7 @@ typedef struct {
   int64_t nct, ntiles;  /* column tiles (multiple of NR, <= NC_MAX) */
   int64_t mtiles, mper; /* MC row tiles, per task */
   int64_t mgroups;      /* tasks per column tile */
+  const float *bpacked; /* all of op(B) packed (the cache below), or NULL */
 } gemm_job;
 
 /* Packs op(B)[k0:k0+kc, j0:j1] into NR-wide panels (kc x NR, k-major),
@@ -402,12 +405,16 @@ static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
     for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
       int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
       float beta = k0 == 0 ? g->beta : 1.0f;
-      pack_b(g, k0, kc, j0, j1, Bp);
+      const float *bk = Bp;
+      if (g->bpacked) /* k block k0 of every panel, then this tile's first panel */
+        bk = g->bpacked + k0 * ((g->N + NR - 1) / NR) * NR + j0 / NR * kc * NR;
+      else
+        pack_b(g, k0, kc, j0, j1, Bp);
       for (int64_t mt = mt0; mt < mt1; mt++) {
         int64_t i0 = mt * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
         pack_a(g, i0, mc, k0, kc, Ap);
         for (int64_t j = j0; j < j1; j += NR) {
-          const float *bp = Bp + ((j - j0) / NR) * kc * NR;
+          const float *bp = bk + ((j - j0) / NR) * kc * NR;
           int64_t nr = j1 - j < NR ? j1 - j : NR;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
@@ -433,9 +440,85 @@ static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
   }
 }
 
+/* ---- packed constant B ------------------------------------------------- *
+ * An explanation runs one backward per target over the same weights: while
+ * a scope is open (vl_gemm_pack_cache_begin), a B passed to vl_gemm_const_b
+ * is packed once, whole (every KC block of every NR panel, as pack_b lays
+ * them out), and reused by later products with the same B. Packing the
+ * weights again for every product was ~10 % of an explained caption. */
+typedef struct {
+  const void *B;
+  vl_dtype bt;
+  bool tb;
+  int64_t ldb, K, N, nr;
+  float *packed;
+} bcache_entry;
+
+static pthread_mutex_t bcache_mu = PTHREAD_MUTEX_INITIALIZER;
+static int bcache_scopes;
+static bcache_entry *bcache;
+static int bcache_n, bcache_cap;
+static vl_ctx *bcache_mem; /* the packed copies: arena memory is pooled (no page faults) */
+
+void vl_gemm_pack_cache_begin(void) {
+  pthread_mutex_lock(&bcache_mu);
+  bcache_scopes++;
+  pthread_mutex_unlock(&bcache_mu);
+}
+
+void vl_gemm_pack_cache_end(void) {
+  pthread_mutex_lock(&bcache_mu);
+  if (bcache_scopes > 0 && --bcache_scopes == 0) {
+    vl_ctx_free(bcache_mem);
+    free(bcache);
+    bcache_mem = NULL;
+    bcache = NULL;
+    bcache_n = bcache_cap = 0;
+  }
+  pthread_mutex_unlock(&bcache_mu);
+}
+
+/* The whole packed op(B) of g from the cache, packed now if missing; NULL
+ * when no scope is open or memory is short (the caller packs as usual). */
+static const float *bcache_get(const gemm_job *g) {
+  const int64_t NR = g->im->nr, npan = (g->N + NR - 1) / NR;
+  const float *hit = NULL;
+  pthread_mutex_lock(&bcache_mu);
+  for (int i = 0; bcache_scopes && i < bcache_n && !hit; i++) {
+    const bcache_entry *e = &bcache[i];
+    if (e->B == g->B && e->bt == g->bt && e->tb == g->tb && e->ldb == g->ldb && e->K == g->K &&
+        e->N == g->N && e->nr == NR)
+      hit = e->packed;
+  }
+  if (!hit && bcache_scopes && (bcache_n < bcache_cap || bcache_cap < 4096)) {
+    if (!bcache_mem) bcache_mem = vl_ctx_new();
+    float *p = bcache_mem
+                   ? vl_ctx_alloc_uninit(bcache_mem, (size_t)(g->K * npan * NR) * sizeof(float))
+                   : NULL;
+    if (p && bcache_n == bcache_cap) {
+      int cap = bcache_cap ? 2 * bcache_cap : 64;
+      bcache_entry *ne = realloc(bcache, (size_t)cap * sizeof *ne);
+      if (ne) {
+        bcache = ne;
+        bcache_cap = cap;
+      }
+    }
+    if (p && bcache_n < bcache_cap) {
+      for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
+        int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
+        pack_b(g, k0, kc, 0, g->N, p + k0 * npan * NR);
+      }
+      bcache[bcache_n++] = (bcache_entry){g->B, g->bt, g->tb, g->ldb, g->K, g->N, NR, p};
+      hit = p;
+    }
+  }
+  pthread_mutex_unlock(&bcache_mu);
+  return hit;
+}
+
 static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                         float alpha, const float *A, int64_t lda, const void *B, vl_dtype bt,
-                        int64_t ldb, float beta, float *C, int64_t ldc) {
+                        int64_t ldb, float beta, float *C, int64_t ldc, bool const_b) {
   int nt = vl_threads_count();
   int64_t NR = im->nr, npan = (N + NR - 1) / NR, mtiles = (M + MC - 1) / MC;
   /* Column tiles of at most NC_MAX, and at least ~2 tasks per thread when
@@ -448,7 +531,7 @@ static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
   if (nt > 1 && ntiles < 2 * nt && mtiles < 2 * nt) ntiles = npan < 2 * nt ? npan : 2 * nt;
   int64_t pan_per = (npan + ntiles - 1) / ntiles;
   gemm_job g = {im, ta, tb,           M, N,      K,      lda, ldb, ldc, alpha, beta, A, B,
-                bt, C,  pan_per * NR, 0, mtiles, mtiles, 1};
+                bt, C,  pan_per * NR, 0, mtiles, mtiles, 1,   NULL};
   g.ntiles = (N + g.nct - 1) / g.nct;
   if (nt > 1 && g.ntiles < 2 * nt && mtiles > 1) {
     int64_t groups = (2 * nt + g.ntiles - 1) / g.ntiles;
@@ -457,6 +540,7 @@ static void gemm_packed(const vl_gemm_impl *im, bool ta, bool tb, int64_t M, int
     g.mgroups = (mtiles + g.mper - 1) / g.mper;
   }
   int64_t ntask = g.ntiles * g.mgroups;
+  if (const_b) g.bpacked = bcache_get(&g);
   /* Small products stay on the calling thread. */
   double flops = 2.0 * (double)M * (double)N * (double)K;
   vl_parallel_for(ntask, flops < 4e5 ? ntask : 1, gemm_tasks, &g);
@@ -504,9 +588,9 @@ static bool gemm_openblas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
 
 /* ---- entry ------------------------------------------------------------- */
 
-void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-             const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb, float beta,
-             float *C, int64_t ldc) {
+static void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb,
+                 float beta, float *C, int64_t ldc, bool const_b) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, C, ldc);
@@ -522,6 +606,19 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
   else if (M == 1)
     done = gemv(im, trans_a, trans_b, N, K, alpha, A, lda, B, b_type, ldb, beta, C);
   else
-    gemm_packed(im, trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+    gemm_packed(im, trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc,
+                const_b);
   if (!done) gemm_naive(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc);
+}
+
+void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb, float beta,
+             float *C, int64_t ldc) {
+  gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc, false);
+}
+
+void vl_gemm_const_b(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb,
+                     float beta, float *C, int64_t ldc) {
+  gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, b_type, ldb, beta, C, ldc, true);
 }

@@ -22,6 +22,17 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb, float beta,
              float *C, int64_t ldc);
 
+/* vl_gemm where B (its pointer, type, layout and values) stays the same
+ * for as long as a pack-cache scope is open: B is then packed once and
+ * reused (an explanation's backward per target over the same weights).
+ * Scopes nest and may be open on several threads; the cache is freed when
+ * the last one ends. With no scope open this is vl_gemm. */
+void vl_gemm_const_b(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb,
+                     float beta, float *C, int64_t ldc);
+void vl_gemm_pack_cache_begin(void);
+void vl_gemm_pack_cache_end(void);
+
 /* Decode: y[r] = dot(row r of B, x) for r < n, rows ldb elements of type t
  * (F32, BF16, F16) apart, x and rows K long; the kernel vl_gemm uses for
  * M = 1, on the calling thread only (callers fusing several weights into

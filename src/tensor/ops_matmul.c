@@ -183,9 +183,12 @@ static void linear_backward(vl_ctx *c, vl_node *n) {
   if (x->requires_grad) { /* dx (M x in) = G (M x out) w (out x in) */
     bool fresh;
     float *dx = vl_grad_fresh(c, x, &fresh);
+    /* a frozen weight is the same for every backward of an explanation: its
+     * packed copy is kept while a pack-cache scope is open */
     if (dx)
-      vl_gemm(false, false, M, in, out, 1.0f, G, out, w->data, w->dtype, in, fresh ? 0.0f : 1.0f,
-              dx, in);
+      (w->requires_grad ? vl_gemm : vl_gemm_const_b)(false, false, M, in, out, 1.0f, G, out,
+                                                     w->data, w->dtype, in, fresh ? 0.0f : 1.0f, dx,
+                                                     in);
   }
   if (w->requires_grad && w->dtype == VL_F32) { /* dw (out x in) = G^T x */
     float *dw = vl_grad(c, w);
