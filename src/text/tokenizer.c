@@ -937,12 +937,13 @@ static int bpe_word(const vl_tokenizer *t, const char *p, size_t n, ivec *out) {
     const char *q = p + i;
     size_t ql = (size_t)k;
     if ((pl && !first) || (sl && lastc)) {
-      size_t m = 0;
-      if (pl && !first) memcpy(stackbuf, t->cont_prefix, pl), m = pl;
+      size_t m = pl && !first ? pl : 0;
+      /* checked before any copy: a tokenizer.json may carry a prefix of any length */
       if (m + ql + sl > sizeof stackbuf) {
         free(s);
         return vl_error(VL_ERR_INVALID, "%s: BPE affix too long", t->name);
       }
+      if (m) memcpy(stackbuf, t->cont_prefix, pl);
       memcpy(stackbuf + m, q, ql);
       m += ql;
       if (sl && lastc) memcpy(stackbuf + m, t->eow_suffix, sl), m += sl;
