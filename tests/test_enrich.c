@@ -3,11 +3,14 @@
  * weights, so the text is gibberish: the checks are on structure (one item
  * per image, prompts holding the captions, one or several LLM calls),
  * metrics being those of the produced text, keywords from a file or a
- * Shapes World manifest, and errors for bad input. */
+ * Shapes World manifest, and errors for bad input. Then end to end with the
+ * embedded models (models/shapes-blip, models/shapes-qwen3) and --lang zh:
+ * Chinese descriptions that name the scene's colours and shapes. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "io/shapes_describe.h"
 #include "io/shapes_world.h"
 #include "tasks/enrich.h"
 #include "tasks/model_paths.h"
@@ -97,7 +100,7 @@ static void test_manifest_keywords(void) {
   REQUIRE(setup());
   vl_word_list l;
   int found = -1;
-  REQUIRE(vl_enrich_manifest_keywords(scene2, &l, &found) == VL_OK);
+  REQUIRE(vl_enrich_manifest_keywords(scene2, VL_ENRICH_EN, &l, &found) == VL_OK);
   CHECK(found == 1);
   /* the same words as the scene's own manifest line */
   vl_shapes_scene *sc = vl_shapes_generate(7, 1, NULL);
@@ -111,14 +114,26 @@ static void test_manifest_keywords(void) {
     CHECK(!strcmp(l.words[i], want.words[i]));
   vl_word_list_free(&want);
   vl_word_list_free(&l);
+  /* --lang zh: the same objects as the Chinese grammar's words */
+  REQUIRE(vl_enrich_manifest_keywords(scene2, VL_ENRICH_ZH, &l, &found) == VL_OK);
+  CHECK(found == 1 && l.n >= 2);
+  for (int k = 0; k < sc->n_objects; k++) {
+    int c = 0, s = 0;
+    for (size_t i = 0; i < l.n; i++) {
+      c |= !strcmp(l.words[i], vl_color_name_zh(sc->objects[k].color));
+      s |= !strcmp(l.words[i], vl_shape_name_zh(sc->objects[k].shape));
+    }
+    CHECK(c && s);
+  }
+  vl_word_list_free(&l);
   free(line);
   vl_shapes_free(sc);
   /* no manifest next to the image, or no line for it */
-  REQUIRE(vl_enrich_manifest_keywords(plain, &l, &found) == VL_OK);
+  REQUIRE(vl_enrich_manifest_keywords(plain, VL_ENRICH_EN, &l, &found) == VL_OK);
   CHECK(found == 0 && l.n == 0);
   char other[600];
   snprintf(other, sizeof other, "%s/shapes/scene_00099.png", test_tmpdir());
-  REQUIRE(vl_enrich_manifest_keywords(other, &l, &found) == VL_OK);
+  REQUIRE(vl_enrich_manifest_keywords(other, VL_ENRICH_EN, &l, &found) == VL_OK);
   CHECK(found == 0);
   /* a broken line for the image: an error naming the manifest */
   char dir[512], path[600];
@@ -129,7 +144,7 @@ static void test_manifest_keywords(void) {
   const char *bad = "{\"image\": \"x.png\", \"objects\": [{\"shape\": \"circle\"}]}\n";
   REQUIRE(test_write_file(path, bad, strlen(bad)) == 0);
   snprintf(path, sizeof path, "%s/x.png", dir);
-  CHECK(vl_enrich_manifest_keywords(path, &l, &found) < 0);
+  CHECK(vl_enrich_manifest_keywords(path, VL_ENRICH_EN, &l, &found) < 0);
   CHECK(strstr(vl_last_error(), "manifest.jsonl") != NULL);
 }
 
@@ -263,6 +278,85 @@ static void test_default_model_paths(void) {
   unsetenv("VLENS_MODELS");
 }
 
+static int has_word(const char *text, const char *w) {
+  size_t n = strlen(w);
+  for (const char *p = strstr(text, w); p; p = strstr(p + 1, w))
+    if ((p == text || p[-1] == ' ') && (p[n] == ' ' || p[n] == ',' || p[n] == '.' || !p[n]))
+      return 1;
+  return 0;
+}
+
+/* `vlens enrich --lang zh` end to end on the embedded models: each
+ * description is Chinese (CJK characters, no Latin letters) and names, in
+ * the grammar's Chinese words, every colour and shape of the caption it was
+ * given; where the captioner got the scene right, every colour and shape of
+ * the manifest (recall 1 against the Chinese keywords). */
+static void test_embedded_zh(void) {
+  char cap_dir[1024], llm_dir[1024], dir[512];
+  REQUIRE(vl_model_default_path(VL_DEFAULT_CAPTIONER, NULL, "--captioner", cap_dir,
+                                sizeof cap_dir) == VL_OK);
+  REQUIRE(vl_model_default_path(VL_DEFAULT_LLM, NULL, "--llm", llm_dir, sizeof llm_dir) == VL_OK);
+  vl_blip *bc = vl_blip_load(cap_dir);
+  vl_qwen_text *lm = vl_qwen_text_load(llm_dir);
+  vl_tokenizer *tk = vl_tokenizer_load(llm_dir);
+  vl_chat_template tmpl;
+  REQUIRE(bc && lm && tk && vl_chat_detect_folder(llm_dir, &tmpl) == VL_OK);
+  snprintf(dir, sizeof dir, "%s/zhset", test_tmpdir());
+  enum { N = 6 };
+  vl_shapes_options so = vl_shapes_default_options();
+  so.max_objects = 2; /* scenes the embedded captioner often gets right */
+  REQUIRE(vl_shapes_write_set(dir, 31337, N, &so) == VL_OK);
+  char paths[N][600];
+  const char *imgs[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(paths[i], sizeof paths[i], "%s/scene_%05d.png", dir, i + 1);
+    imgs[i] = paths[i];
+  }
+  vl_enrich_run_opts o = vl_enrich_run_defaults();
+  o.prompt.lang = VL_ENRICH_ZH;
+  o.prompt.min_words = 100; /* what the command uses for zh */
+  o.prompt.max_words = 200;
+  o.separate = true;
+  o.seed = 5;
+  vl_enrich_result r;
+  int rc = vl_enrich_run(bc, lm, tk, tmpl, imgs, N, &o, &r);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK && r.n == N);
+  int exact = 0;
+  for (int i = 0; i < N; i++) {
+    const vl_enrich_item *it = &r.items[i];
+    vl_shapes_scene *sc = vl_shapes_generate(31337, i, &so);
+    REQUIRE(sc);
+    int f0 = test_current_failed;
+    CHECK(strstr(it->prompt, "用中文回答") != NULL);
+    CHECK(vl_metrics_length(it->description, 1) >= 20 && it->metrics.length >= 20);
+    for (const char *p = it->description; *p; p++)
+      CHECK(!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')));
+    for (int k = 0; k < VL_COLOR_COUNT; k++)
+      if (has_word(it->caption, vl_color_name((vl_color)k)))
+        CHECK(strstr(it->description, vl_color_name_zh((vl_color)k)) != NULL);
+    for (int k = 0; k < VL_SHAPE_COUNT; k++)
+      if (has_word(it->caption, vl_shape_name((vl_shape)k)))
+        CHECK(strstr(it->description, vl_shape_name_zh((vl_shape)k)) != NULL);
+    CHECK(!strcmp(it->keywords_source, "manifest") && it->keywords.n >= 2);
+    for (size_t k = 0; k < it->keywords.n; k++)
+      CHECK((unsigned char)it->keywords.words[k][0] >= 0x80); /* Chinese keywords */
+    if (!strcmp(it->caption, sc->caption)) {
+      exact++;
+      CHECK(it->metrics.recall == 1.0);
+    }
+    if (!f0 && test_current_failed)
+      printf("  %s\n  caption: %s\n  -> %s\n", it->image, it->caption, it->description);
+    vl_shapes_free(sc);
+  }
+  CHECK(exact >= 1);
+  printf("  %s -> %s\n", r.items[0].caption, r.items[0].description);
+  vl_enrich_result_free(&r);
+  vl_blip_free(bc);
+  vl_qwen_text_free(lm);
+  vl_tokenizer_free(tk);
+}
+
 int main(void) {
   RUN(test_manifest_keywords);
   RUN(test_two_images_one_call);
@@ -270,6 +364,7 @@ int main(void) {
   RUN(test_keywords_file);
   RUN(test_errors);
   RUN(test_default_model_paths);
+  RUN(test_embedded_zh);
   vl_blip_free(cap);
   vl_qwen_text_free(llm);
   vl_tokenizer_free(tok);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "io/shapes_describe.h"
 #include "io/shapes_world.h"
 #include "test.h"
 #include "text/chat.h"
@@ -453,6 +454,63 @@ static void test_word_lists(void) {
   vl_word_list_free(&l);
 }
 
+/* Recall for --lang zh: the manifest's colours and shapes as the Chinese
+ * grammar writes them, matched in text without spaces. */
+static void test_zh_recall(void) {
+  const char *ok = "{\"objects\": [{\"color\": \"red\", \"shape\": \"circle\"}, {\"color\": "
+                   "\"blue\", \"shape\": \"square\"}, {\"color\": \"red\", \"shape\": "
+                   "\"triangle\"}, {\"color\": \"purple\", \"shape\": \"hexagon\"}]}";
+  vl_word_list l;
+  REQUIRE(vl_word_list_from_manifest_lang(ok, strlen(ok), 1, &l) == VL_OK);
+  static const char *const want[] = {"红色",   "圆形",   "蓝色",   "正方形",
+                                     "三角形", "purple", "hexagon"};
+  CHECK(l.n == 7);
+  for (size_t i = 0; i < l.n && i < 7; i++)
+    CHECK(!strcmp(l.words[i], want[i]));
+  vl_word_list_free(&l);
+  /* zh = 0 is the English list */
+  REQUIRE(vl_word_list_from_manifest_lang(ok, strlen(ok), 0, &l) == VL_OK);
+  CHECK(l.n == 7 && !strcmp(l.words[0], "red") && !strcmp(l.words[3], "square"));
+  vl_word_list_free(&l);
+
+  /* every object of generated scenes is found in its Chinese description */
+  vl_shapes_options so = vl_shapes_default_options();
+  so.n_hypotheses = 0;
+  for (int i = 0; i < 40; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(12, i, &so);
+    REQUIRE(sc);
+    char *line = vl_shapes_manifest_line(sc, i + 1);
+    char *zh = vl_shapes_describe_lang(sc, VL_DESCRIBE_CAPTION, VL_DESCRIBE_ZH, (uint64_t)i);
+    REQUIRE(line && zh);
+    REQUIRE(vl_word_list_from_manifest_lang(line, strlen(line), 1, &l) == VL_OK);
+    vl_metrics_spec spec = {.keywords = (const char *const *)l.words,
+                            .n_keywords = l.n,
+                            .min_len = 20,
+                            .max_len = 200,
+                            .zh = 1};
+    vl_text_metrics m;
+    REQUIRE(vl_metrics_measure(zh, &spec, &m) == VL_OK);
+    CHECK(m.recall == 1.0 && m.n_keywords >= 2 && m.in_range);
+    CHECK(m.length == vl_metrics_length(zh, 1) && m.length >= 20);
+    /* the English caption names none of the Chinese words */
+    REQUIRE(vl_metrics_measure(sc->caption, &spec, &m) == VL_OK);
+    CHECK(m.n_found == 0 && m.recall == 0.0);
+    vl_word_list_free(&l);
+    free(line);
+    free(zh);
+    vl_shapes_free(sc);
+  }
+  /* a description missing one object's colour and shape */
+  const char *two = "{\"objects\": [{\"color\": \"green\", \"shape\": \"circle\"}, {\"color\": "
+                    "\"yellow\", \"shape\": \"triangle\"}]}";
+  REQUIRE(vl_word_list_from_manifest_lang(two, strlen(two), 1, &l) == VL_OK);
+  vl_metrics_spec spec = {.keywords = (const char *const *)l.words, .n_keywords = l.n, .zh = 1};
+  vl_text_metrics m;
+  REQUIRE(vl_metrics_measure("画面中只有一个大的绿色圆形。", &spec, &m) == VL_OK);
+  CHECK(m.n_keywords == 4 && m.n_found == 2 && m.recall == 0.5);
+  vl_word_list_free(&l);
+}
+
 int main(void) {
   RUN(test_reasoning_split);
   RUN(test_elements_shapes_world);
@@ -465,5 +523,6 @@ int main(void) {
   RUN(test_metrics_matching);
   RUN(test_metrics_measure);
   RUN(test_word_lists);
+  RUN(test_zh_recall);
   return test_summary();
 }

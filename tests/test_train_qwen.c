@@ -1,15 +1,19 @@
-/* The enrich LLM trainer: the colour/shape mention check on the grammar's
- * own descriptions and on hand-written texts, examples that tokenize to
- * exactly the enrich prompt + target + <|im_end|>, the padded batch loss
- * against per-sample losses, a smoke run whose loss falls and whose folder
- * reloads through the ordinary Qwen loader and generates, bit-identical
- * resume, and error paths. Tiny config, small tokenizer corpus. */
+/* The enrich LLM trainer: the colour/shape mention check (English and
+ * Chinese) on the grammar's own descriptions and on hand-written texts,
+ * examples in both languages that tokenize to exactly the enrich prompt +
+ * target + <|im_end|>, the language mix, the padded batch loss against
+ * per-sample losses, a smoke run whose loss falls and whose folder reloads
+ * through the ordinary Qwen loader and generates, warm starts from another
+ * folder, bit-identical resume, and error paths. Tiny config, small
+ * tokenizer corpus. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "base/log.h"
+#include "io/safetensors.h"
+#include "io/shapes_describe.h"
 #include "io/shapes_world.h"
 #include "models/qwen_text.h"
 #include "tasks/train_qwen.h"
@@ -47,14 +51,16 @@ static void test_mentions_on_grammar_targets(void) {
   vl_shapes_options so = vl_shapes_default_options();
   so.n_hypotheses = 0;
   int keys = 0;
-  for (int64_t i = 0; i < 150; i++) {
+  for (int64_t i = 0; i < 300; i++) {
     char *prompt, *target, *caption;
-    REQUIRE(vl_shapes_enrich_pair(21, i, NULL, &prompt, &target, &caption) == VL_OK);
+    vl_enrich_options eo = vl_enrich_default_options();
+    eo.lang = i % 2 ? VL_ENRICH_ZH : VL_ENRICH_EN;
+    REQUIRE(vl_shapes_enrich_pair(21, i, &eo, &prompt, &target, &caption) == VL_OK);
     vl_shapes_scene *sc = vl_shapes_generate(21, i, &so);
     REQUIRE(sc);
     CHECK(!strcmp(sc->caption, caption)); /* the same scene */
     vl_llm_mentions mn;
-    REQUIRE(vl_llm_mentions_check(target, sc, &mn) == VL_OK);
+    REQUIRE(vl_llm_mentions_check(target, sc, eo.lang, &mn) == VL_OK);
     if (mn.found != mn.keys || mn.invented)
       printf("  scene %lld: %d/%d, invented %d: %s\n", (long long)i, mn.found, mn.keys, mn.invented,
              target);
@@ -66,7 +72,7 @@ static void test_mentions_on_grammar_targets(void) {
     free(caption);
     vl_shapes_free(sc);
   }
-  CHECK(keys > 150);
+  CHECK(keys > 300);
 }
 
 static void test_mentions_hand_written(void) {
@@ -78,15 +84,29 @@ static void test_mentions_hand_written(void) {
   sc.objects[1].color = VL_COLOR_BLUE;
   sc.objects[1].shape = VL_SHAPE_CIRCLE;
   vl_llm_mentions mn;
-  REQUIRE(vl_llm_mentions_check("Two circles: a red circle and a Blue Circle.", &sc, &mn) == 0);
+  const vl_enrich_lang en = VL_ENRICH_EN, zh = VL_ENRICH_ZH;
+  REQUIRE(vl_llm_mentions_check("Two circles: a red circle and a Blue Circle.", &sc, en, &mn) == 0);
   CHECK(mn.keys == 2 && mn.found == 2 && mn.invented == 0);
-  REQUIRE(vl_llm_mentions_check("A red circle next to a blue square.", &sc, &mn) == 0);
+  REQUIRE(vl_llm_mentions_check("A red circle next to a blue square.", &sc, en, &mn) == 0);
   CHECK(mn.found == 1 && mn.invented == 2); /* "blue square" and "square" */
-  REQUIRE(vl_llm_mentions_check("Some green circles.", &sc, &mn) == 0);
+  REQUIRE(vl_llm_mentions_check("Some green circles.", &sc, en, &mn) == 0);
   CHECK(mn.found == 0 && mn.invented == 2); /* "green circles" and "green" */
-  REQUIRE(vl_llm_mentions_check("", &sc, &mn) == 0);
+  REQUIRE(vl_llm_mentions_check("", &sc, en, &mn) == 0);
   CHECK(mn.keys == 2 && mn.found == 0 && mn.invented == 0);
-  CHECK(vl_llm_mentions_check(NULL, &sc, &mn) == VL_ERR_INVALID);
+  CHECK(vl_llm_mentions_check(NULL, &sc, en, &mn) == VL_ERR_INVALID);
+  /* Chinese: "<colour><shape>" pairs; invented words in either language */
+  REQUIRE(vl_llm_mentions_check("两个圆形：一个大的红色圆形和一个小的蓝色圆形。", &sc, zh, &mn) ==
+          0);
+  CHECK(mn.keys == 2 && mn.found == 2 && mn.invented == 0);
+  REQUIRE(vl_llm_mentions_check("一个红色圆形在蓝色正方形的左边。", &sc, zh, &mn) == 0);
+  CHECK(mn.found == 1 && mn.invented == 2); /* "蓝色正方形" and "正方形" */
+  REQUIRE(vl_llm_mentions_check("一些绿色的圆形，还有一个 yellow 的。", &sc, zh, &mn) == 0);
+  CHECK(mn.found == 0 && mn.invented == 2); /* "绿色" and "yellow" */
+  /* English words do not count as found in a Chinese description */
+  REQUIRE(vl_llm_mentions_check("a red circle and a blue circle", &sc, zh, &mn) == 0);
+  CHECK(mn.keys == 2 && mn.found == 0 && mn.invented == 0);
+  REQUIRE(vl_llm_mentions_check("一个红色圆形。", &sc, en, &mn) == 0);
+  CHECK(mn.found == 0 && mn.invented == 0);
 }
 
 /* A folder with a trained tokenizer and initialised weights (shared). */
@@ -94,7 +114,7 @@ static const char *init_dir(void) {
   static int done;
   const char *dir = sub("init");
   if (!done) {
-    if (vl_train_llm_init(dir, "tiny", 400, 40, 3)) {
+    if (vl_train_llm_init(dir, "tiny", 400, 40, 1, 3)) {
       printf("  init: %s\n", vl_last_error());
       return NULL;
     }
@@ -145,7 +165,7 @@ static void test_init_folder_loads(void) {
 
 static void test_untied_config_has_its_own_head(void) {
   const char *dir = sub("untied");
-  REQUIRE(vl_train_llm_init(dir, "small-untied", 400, 40, 3) == VL_OK);
+  REQUIRE(vl_train_llm_init(dir, "small-untied", 400, 40, 1, 3) == VL_OK);
   vl_tensor **p = NULL;
   int64_t np = 0;
   vl_qwen_text *m = vl_train_llm_load(dir, &p, &np, NULL);
@@ -163,10 +183,13 @@ static void test_sample_is_prompt_then_target(void) {
   vl_tokenizer *tok = vl_tokenizer_load(dir);
   REQUIRE(tok);
   const int32_t im_end = vl_tokenizer_token_to_id(tok, "<|im_end|>");
-  int ranges_seen = 0, last_lo = -1;
-  for (int64_t i = 0; i < 12; i++) {
+  int ranges_seen = 0, last_lo = -1, langs[2] = {0};
+  for (int64_t i = 0; i < 16; i++) {
+    const vl_enrich_lang lang = vl_llm_example_lang(9, i, 0.5);
+    const int zh = lang == VL_ENRICH_ZH;
+    langs[zh]++;
     vl_llm_sample s;
-    REQUIRE(vl_llm_sample_make(tok, 9, i, &s) == VL_OK);
+    REQUIRE(vl_llm_sample_make(tok, 9, i, lang, &s) == VL_OK);
     REQUIRE(s.n_prompt > 20 && s.n > s.n_prompt + 5);
     CHECK(s.ids[s.n - 1] == im_end);
     char *ptext = NULL, *ttext = NULL;
@@ -174,15 +197,17 @@ static void test_sample_is_prompt_then_target(void) {
     REQUIRE(vl_tokenizer_decode(tok, s.ids, (size_t)s.n_prompt, 0, &ptext, &pl) == VL_OK);
     REQUIRE(vl_tokenizer_decode(tok, s.ids + s.n_prompt, (size_t)(s.n - s.n_prompt), 0, &ttext,
                                 &tl) == VL_OK);
-    char *prompt, *target, *caption;
-    REQUIRE(vl_shapes_enrich_pair(9, i, NULL, &prompt, &target, &caption) == VL_OK);
-    /* the prompt is `vlens enrich`'s for this caption with some word range */
+    /* the prompt is `vlens enrich`'s for this caption with some length range */
     int lo = 0, hi = 0;
-    const char *len = strstr(ptext, "(between ");
-    REQUIRE(len && sscanf(len, "(between %d and %d)", &lo, &hi) == 2);
+    const char *len = strstr(ptext, zh ? "个汉字（" : "(between ");
+    REQUIRE(len &&
+            sscanf(len, zh ? "个汉字（%d到%d字之间）" : "(between %d and %d)", &lo, &hi) == 2);
     vl_enrich_options o = vl_enrich_default_options();
     o.min_words = lo;
     o.max_words = hi;
+    o.lang = lang;
+    char *prompt, *target, *caption;
+    REQUIRE(vl_shapes_enrich_pair(9, i, &o, &prompt, &target, &caption) == VL_OK);
     const char *caps[1] = {caption};
     char *want = vl_enrich_chat_prompt(VL_CHAT_QWEN3, caps, 1, &o);
     REQUIRE(want);
@@ -203,6 +228,40 @@ static void test_sample_is_prompt_then_target(void) {
     vl_llm_sample_free(&s);
   }
   CHECK(ranges_seen >= 4); /* the word range varies between examples */
+  CHECK(langs[0] >= 3 && langs[1] >= 3);
+  vl_tokenizer_free(tok);
+}
+
+static void test_language_mix(void) {
+  int zh = 0;
+  for (int64_t i = 0; i < 2000; i++) {
+    zh += vl_llm_example_lang(5, i, 0.5) == VL_ENRICH_ZH;
+    CHECK(vl_llm_example_lang(5, i, 0.5) == vl_llm_example_lang(5, i, 0.5));
+    CHECK(vl_llm_example_lang(5, i, 0) == VL_ENRICH_EN);
+    CHECK(vl_llm_example_lang(5, i, 1) == VL_ENRICH_ZH);
+  }
+  CHECK(zh > 900 && zh < 1100);
+  /* the bilingual tokenizer has word-sized Chinese tokens */
+  const char *dir = sub("tok-zh");
+  REQUIRE(vl_train_llm_init(dir, "tiny", 2048, 300, 1, 3) == VL_OK);
+  vl_tokenizer *tok = vl_tokenizer_load(dir);
+  REQUIRE(tok);
+  CHECK(vl_tokenizer_n_vocab(tok) > 900 && vl_tokenizer_n_vocab(tok) < 2048); /* stops by itself */
+  static const char *const words[] = {"红色", "蓝色", "圆形", "正方形", "三角形", "一个", " red"};
+  for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+    int32_t *ids;
+    size_t n;
+    REQUIRE(vl_tokenizer_encode(tok, words[i], strlen(words[i]), 0, &ids, &n) == VL_OK);
+    CHECK(n == 1);
+    free(ids);
+  }
+  /* a description is not fused into clause-sized tokens */
+  const char *d = "从左到右依次是一个大的红色圆形和一个小的蓝色正方形。";
+  int32_t *ids;
+  size_t n;
+  REQUIRE(vl_tokenizer_encode(tok, d, strlen(d), 0, &ids, &n) == VL_OK);
+  CHECK(n >= 12);
+  free(ids);
   vl_tokenizer_free(tok);
 }
 
@@ -218,7 +277,7 @@ static void test_batch_loss_matches_singles(void) {
   REQUIRE(m);
   vl_llm_sample s[3];
   for (int i = 0; i < 3; i++)
-    REQUIRE(vl_llm_sample_make(tok, 4, i, &s[i]) == VL_OK);
+    REQUIRE(vl_llm_sample_make(tok, 4, i, i == 1 ? VL_ENRICH_ZH : VL_ENRICH_EN, &s[i]) == VL_OK);
   CHECK(s[0].n != s[1].n || s[1].n != s[2].n); /* padding is exercised */
   const int32_t pad = vl_tokenizer_token_to_id(tok, "<|endoftext|>");
   vl_ctx *c = vl_ctx_new();
@@ -270,7 +329,7 @@ static void test_batch_gradient_matches_differences(void) {
   CHECK(m->cfg.n_heads > m->cfg.n_kv_heads);
   vl_llm_sample s[2];
   for (int i = 0; i < 2; i++)
-    REQUIRE(vl_llm_sample_make(tok, 8, i, &s[i]) == VL_OK);
+    REQUIRE(vl_llm_sample_make(tok, 8, i, i ? VL_ENRICH_ZH : VL_ENRICH_EN, &s[i]) == VL_OK);
   const int32_t pad = vl_tokenizer_token_to_id(tok, "<|endoftext|>");
   vl_ctx *c = vl_ctx_new();
   vl_ctx_set_recording(c, true);
@@ -341,14 +400,64 @@ static void test_smoke_run_reloads_and_generates(void) {
   REQUIRE(tok);
   vl_llm_eval ev;
   eval_calls = 0;
-  REQUIRE(vl_train_llm_eval(m, tok, 12345, 2, 24, on_eval, NULL, &ev) == VL_OK);
-  CHECK(eval_calls == 2);
-  CHECK(ev.n == 2 && ev.keys >= 2 && ev.found <= ev.keys);
-  CHECK(ev.gen_tokens >= 2 && ev.gen_tokens <= 48);
-  CHECK(ev.recall >= 0 && ev.recall <= 1 && ev.no_invented_rate >= 0 && ev.no_invented_rate <= 1);
-  CHECK(vl_train_llm_eval(m, tok, 1, 0, 24, NULL, NULL, &ev) == VL_ERR_INVALID);
+  for (int l = 0; l < 2; l++) {
+    const vl_enrich_lang lang = l ? VL_ENRICH_ZH : VL_ENRICH_EN;
+    REQUIRE(vl_train_llm_eval(m, tok, 12345, 2, lang, 24, on_eval, NULL, &ev) == VL_OK);
+    CHECK(eval_calls == 2 * (l + 1));
+    CHECK(ev.n == 2 && ev.keys >= 2 && ev.found <= ev.keys);
+    CHECK(ev.gen_tokens >= 2 && ev.gen_tokens <= 48);
+    CHECK(ev.recall >= 0 && ev.recall <= 1 && ev.no_invented_rate >= 0 && ev.no_invented_rate <= 1);
+  }
+  CHECK(vl_train_llm_eval(m, tok, 1, 0, VL_ENRICH_EN, 24, NULL, NULL, &ev) == VL_ERR_INVALID);
   vl_tokenizer_free(tok);
   vl_qwen_text_free(m);
+}
+
+/* Float i of tensor name in the folder's model.safetensors. */
+static float weight_at(const char *dir, const char *name, int64_t i) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  vl_safetensors *st = vl_st_open(path);
+  const vl_st_tensor *t = st ? vl_st_find(st, name) : NULL;
+  float v = NAN;
+  if (t && i < vl_st_numel(t)) memcpy(&v, (const char *)t->data + i * 4, 4);
+  vl_st_close(st);
+  return v;
+}
+
+/* --init-from: a folder with another tokenizer starts from a trained one's
+ * weights: tensors by name, vocabulary rows by token string. */
+static void test_warm_start(void) {
+  const char *src = sub("smoke"); /* trained by the smoke test */
+  const char *dst = sub("warm");
+  REQUIRE(vl_train_llm_init(dst, "tiny", 330, 40, 0, 11) == VL_OK); /* English-only, smaller */
+  vl_tokenizer *ts = vl_tokenizer_load(src), *td = vl_tokenizer_load(dst);
+  REQUIRE(ts && td);
+  /* a token only the new vocabulary has keeps its fresh row */
+  int32_t only_new = -1, shared = -1, shared_src = -1;
+  for (int32_t id = 256; id < vl_tokenizer_n_vocab(td) && (only_new < 0 || shared < 0); id++) {
+    const int32_t o = vl_tokenizer_token_to_id(ts, vl_tokenizer_id_to_token(td, id));
+    if (o < 0 && only_new < 0) only_new = id;
+    if (o >= 0 && o != id && shared < 0) shared = id, shared_src = o;
+  }
+  REQUIRE(only_new >= 0 && shared >= 0);
+  const int64_t C = 32; /* tiny hidden size */
+  const float fresh = weight_at(dst, "model.embed_tokens.weight", only_new * C + 3);
+  REQUIRE(vl_train_llm_warm_start(dst, src) == VL_OK);
+  CHECK(weight_at(dst, "model.embed_tokens.weight", only_new * C + 3) == fresh);
+  CHECK(weight_at(dst, "model.embed_tokens.weight", shared * C + 5) ==
+        weight_at(src, "model.embed_tokens.weight", shared_src * C + 5));
+  CHECK(weight_at(dst, "model.layers.0.mlp.up_proj.weight", 17) ==
+        weight_at(src, "model.layers.0.mlp.up_proj.weight", 17));
+  CHECK(weight_at(dst, "model.norm.weight", 1) == weight_at(src, "model.norm.weight", 1));
+  vl_qwen_text *m = vl_qwen_text_load(dst);
+  CHECK(m && m->cfg.vocab == vl_tokenizer_n_vocab(td));
+  vl_qwen_text_free(m);
+  /* another config (hidden 128, own head): an error naming the source and the tensor */
+  CHECK(vl_train_llm_warm_start(sub("untied"), src) < 0);
+  CHECK(strstr(vl_last_error(), "smoke") && strstr(vl_last_error(), "another shape"));
+  vl_tokenizer_free(ts);
+  vl_tokenizer_free(td);
 }
 
 static void test_resume_is_bit_identical(void) {
@@ -407,6 +516,10 @@ static void test_errors(void) {
   o = tiny_opts(sub("bad"));
   o.lr = -1;
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
+  o = tiny_opts(sub("bad"));
+  o.zh_share = 1.5;
+  CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--zh-share") != NULL);
   /* resume with nothing to resume */
   o = tiny_opts(sub("empty"));
   o.resume = true;
@@ -425,9 +538,11 @@ int main(void) {
   RUN(test_init_folder_loads);
   RUN(test_untied_config_has_its_own_head);
   RUN(test_sample_is_prompt_then_target);
+  RUN(test_language_mix);
   RUN(test_batch_loss_matches_singles);
   RUN(test_batch_gradient_matches_differences);
   RUN(test_smoke_run_reloads_and_generates);
+  RUN(test_warm_start);
   RUN(test_resume_is_bit_identical);
   RUN(test_errors);
   return test_summary();

@@ -1,4 +1,5 @@
-/* Shapes World description grammar; see shapes_describe.h. */
+/* Shapes World description grammar, English, and the pieces the Chinese one
+ * (shapes_describe_zh.c) shares; see shapes_describe.h. */
 #include "io/shapes_describe.h"
 
 #include <ctype.h>
@@ -9,8 +10,7 @@
 
 #include "base/error.h"
 #include "io/rng.h"
-
-#define DESC_MAX 2048
+#include "io/shapes_describe_impl.h"
 
 static const char *const NUM[] = {"no", "one", "two", "three", "four"};
 static const char *const REGION[VL_REGION_COUNT] = {"in the top left corner",
@@ -36,15 +36,11 @@ const char *vl_region_phrase(vl_region r) {
 
 /* ---- output buffer: sentences, each capitalised ---------------------- */
 
-typedef struct {
-  char s[DESC_MAX];
-  size_t n;
-  int over;
-  size_t sent; /* start of the current sentence */
-} dbuf;
+typedef vl_dbuf dbuf;
+typedef vl_desc_ctx ctx;
+#define put vl_dbuf_put /* both grammars write through it */
 
-static void put(dbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(dbuf *b, const char *fmt, ...) {
+void vl_dbuf_put(vl_dbuf *b, const char *fmt, ...) {
   if (b->over) return;
   va_list ap;
   va_start(ap, fmt);
@@ -66,32 +62,31 @@ static void end(dbuf *b) {
   if (!b->over) b->s[b->sent] = (char)toupper((unsigned char)b->s[b->sent]);
 }
 
-static int pick(vl_rng *r, int n) { return (int)vl_rng_int(r, 0, n - 1); }
+int vl_desc_pick(vl_desc_ctx *c, int n) { return (int)vl_rng_int(&c->rng, 0, n - 1); }
 
 /* ---- naming ---------------------------------------------------------- */
 
-typedef struct {
-  const vl_shapes_scene *sc;
-  int k;
-  vl_rng rng;
-} ctx;
-
-static int same_csh(const vl_shapes_object *a, const vl_shapes_object *b) {
+int vl_desc_same_csh(const vl_shapes_object *a, const vl_shapes_object *b) {
   return a->color == b->color && a->shape == b->shape;
 }
-static int same_full(const vl_shapes_object *a, const vl_shapes_object *b) {
-  return same_csh(a, b) && a->size == b->size;
+int vl_desc_same_full(const vl_shapes_object *a, const vl_shapes_object *b) {
+  return vl_desc_same_csh(a, b) && a->size == b->size;
 }
 
-/* 1: "colour shape" unique, 2: "size colour shape" unique, 0: neither. */
-static int name_level(const ctx *c, int i) {
+int vl_desc_name_level(const vl_desc_ctx *c, int i) {
   int n_csh = 0, n_full = 0;
   const vl_shapes_object *o = &c->sc->objects[i];
   for (int j = 0; j < c->k; j++) {
-    n_csh += same_csh(o, &c->sc->objects[j]);
-    n_full += same_full(o, &c->sc->objects[j]);
+    n_csh += vl_desc_same_csh(o, &c->sc->objects[j]);
+    n_full += vl_desc_same_full(o, &c->sc->objects[j]);
   }
   return n_csh == 1 ? 1 : n_full == 1 ? 2 : 0;
+}
+
+int vl_desc_again(const vl_desc_ctx *c, int i, const int *shown, int n_shown) {
+  for (int j = 0; j < n_shown; j++)
+    if (vl_desc_same_full(&c->sc->objects[i], &c->sc->objects[shown[j]])) return 1;
+  return 0;
 }
 
 static void full_name(dbuf *b, const vl_shapes_object *o) {
@@ -101,17 +96,13 @@ static void full_name(dbuf *b, const vl_shapes_object *o) {
 /* "a large red circle", or "another large red circle" when an object of the
  * same size, colour and shape was introduced earlier in `order`. */
 static void intro(dbuf *b, const ctx *c, int i, const int *shown, int n_shown) {
-  const vl_shapes_object *o = &c->sc->objects[i];
-  int again = 0;
-  for (int j = 0; j < n_shown; j++)
-    if (same_full(o, &c->sc->objects[shown[j]])) again = 1;
-  put(b, "%s ", again ? "another" : "a");
-  full_name(b, o);
+  put(b, "%s ", vl_desc_again(c, i, shown, n_shown) ? "another" : "a");
+  full_name(b, &c->sc->objects[i]);
 }
 
 static void short_name(dbuf *b, const ctx *c, int i) {
   const vl_shapes_object *o = &c->sc->objects[i];
-  if (name_level(c, i) == 1)
+  if (vl_desc_name_level(c, i) == 1)
     put(b, "the %s %s", vl_color_name(o->color), vl_shape_name(o->shape));
   else {
     put(b, "the ");
@@ -140,7 +131,7 @@ static void shape_groups(dbuf *b, const ctx *c) {
 static void overview(dbuf *b, ctx *c) {
   begin(b);
   if (c->k == 1) {
-    int v = pick(&c->rng, 3);
+    int v = vl_desc_pick(c, 3);
     static const char *const pre[] = {"the picture shows a single ", "a lone ",
                                       "there is just one object here: a "};
     static const char *const post[] = {" on a plain light background",
@@ -150,7 +141,7 @@ static void overview(dbuf *b, ctx *c) {
     full_name(b, &c->sc->objects[0]);
     put(b, "%s", post[v]);
   } else {
-    int v = pick(&c->rng, 3);
+    int v = vl_desc_pick(c, 3);
     if (v == 0) put(b, "the picture shows %s objects on a plain light background: ", NUM[c->k]);
     if (v == 1) put(b, "there are %s shapes on a plain light background: ", NUM[c->k]);
     if (v == 2) put(b, "%s shapes stand out against a plain light background: ", NUM[c->k]);
@@ -163,13 +154,10 @@ static void overview(dbuf *b, ctx *c) {
 
 static void place_clause(dbuf *b, ctx *c, int i, const int *shown, int n_shown) {
   intro(b, c, i, shown, n_shown);
-  put(b, " %s %s", VERB[pick(&c->rng, 4)], REGION[vl_shapes_region(&c->sc->objects[i])]);
+  put(b, " %s %s", VERB[vl_desc_pick(c, 4)], REGION[vl_shapes_region(&c->sc->objects[i])]);
 }
 
-typedef struct {
-  int a, b; /* subject, object */
-  int h, v; /* -1 left/above, +1 right/below, 0 not stated */
-} relation;
+typedef vl_desc_relation relation;
 
 static void relation_text(dbuf *b, const relation *r) {
   if (r->v) put(b, "%s", r->v < 0 ? "above" : "below");
@@ -179,12 +167,12 @@ static void relation_text(dbuf *b, const relation *r) {
 
 /* Draws up to `want` relations between nameable objects that hold by the
  * spec's 2 px rule. Returns how many. */
-static int draw_relations(ctx *c, relation *out, int want) {
+int vl_desc_draw_relations(vl_desc_ctx *c, vl_desc_relation *out, int want) {
   int cand[12][2], n = 0;
   for (int i = 0; i < c->k; i++)
     for (int j = i + 1; j < c->k; j++) {
       const vl_shapes_object *p = &c->sc->objects[i], *q = &c->sc->objects[j];
-      if (!name_level(c, i) || !name_level(c, j)) continue;
+      if (!vl_desc_name_level(c, i) || !vl_desc_name_level(c, j)) continue;
       if (q->cx - p->cx > 2 || p->cx - q->cx > 2 || q->cy - p->cy > 2 || p->cy - q->cy > 2) {
         cand[n][0] = i;
         cand[n++][1] = j;
@@ -192,11 +180,11 @@ static int draw_relations(ctx *c, relation *out, int want) {
     }
   int got = 0;
   while (got < want && n > 0) {
-    int t = pick(&c->rng, n);
+    int t = vl_desc_pick(c, n);
     int i = cand[t][0], j = cand[t][1];
     cand[t][0] = cand[n - 1][0];
     cand[t][1] = cand[--n][1];
-    if (pick(&c->rng, 2)) {
+    if (vl_desc_pick(c, 2)) {
       int s = i;
       i = j;
       j = s;
@@ -205,7 +193,7 @@ static int draw_relations(ctx *c, relation *out, int want) {
     int h = q->cx - p->cx > 2 ? -1 : p->cx - q->cx > 2 ? 1 : 0;
     int v = q->cy - p->cy > 2 ? -1 : p->cy - q->cy > 2 ? 1 : 0;
     if (h && v) {
-      int w = pick(&c->rng, 3); /* horizontal, vertical or both */
+      int w = vl_desc_pick(c, 3); /* horizontal, vertical or both */
       if (w == 0) v = 0;
       if (w == 1) h = 0;
     }
@@ -216,10 +204,10 @@ static int draw_relations(ctx *c, relation *out, int want) {
 
 static void relations_sentence(dbuf *b, ctx *c, int want) {
   relation r[2];
-  int n = draw_relations(c, r, want);
+  int n = vl_desc_draw_relations(c, r, want);
   if (!n) return;
   begin(b);
-  if (pick(&c->rng, 3) == 0) put(b, "in relation to each other, ");
+  if (vl_desc_pick(c, 3) == 0) put(b, "in relation to each other, ");
   for (int i = 0; i < n; i++) {
     if (i) put(b, ", and ");
     short_name(b, c, r[i].a);
@@ -239,8 +227,8 @@ static void scene_mode(dbuf *b, ctx *c) {
     begin(b);
     put(b, "the ");
     full_name(b, &c->sc->objects[0]);
-    put(b, " %s %s%s", VERB[pick(&c->rng, 4)], REGION[vl_shapes_region(&c->sc->objects[0])],
-        suffix[pick(&c->rng, 3)]);
+    put(b, " %s %s%s", VERB[vl_desc_pick(c, 4)], REGION[vl_shapes_region(&c->sc->objects[0])],
+        suffix[vl_desc_pick(c, 3)]);
     end(b);
     return;
   }
@@ -250,24 +238,24 @@ static void scene_mode(dbuf *b, ctx *c) {
     if (i + 1 < c->k) {
       place_clause(b, c, i, shown, ns);
       shown[ns++] = i;
-      put(b, "%s", pick(&c->rng, 2) ? ", while " : ", and ");
+      put(b, "%s", vl_desc_pick(c, 2) ? ", while " : ", and ");
       place_clause(b, c, i + 1, shown, ns);
       shown[ns++] = i + 1;
     } else {
-      if (pick(&c->rng, 2)) put(b, "finally, ");
+      if (vl_desc_pick(c, 2)) put(b, "finally, ");
       place_clause(b, c, i, shown, ns);
       shown[ns++] = i;
     }
     end(b);
   }
-  relations_sentence(b, c, c->k == 2 ? 1 : 1 + pick(&c->rng, 2));
+  relations_sentence(b, c, c->k == 2 ? 1 : 1 + vl_desc_pick(c, 2));
 }
 
 /* ---- caption mode ---------------------------------------------------- */
 
 static void order_sentence(dbuf *b, ctx *c) {
   int shown[VL_SHAPES_MAX_OBJECTS], ns = 0;
-  int v = pick(&c->rng, 3);
+  int v = vl_desc_pick(c, 3);
   begin(b);
   if (v == 0) put(b, "from left to right, there is ");
   if (v == 1) put(b, "reading from left to right, the scene shows ");
@@ -286,7 +274,7 @@ static void order_sentence(dbuf *b, ctx *c) {
 }
 
 static void extremes_sentence(dbuf *b, ctx *c) {
-  int first = 0, last = c->k - 1, v = pick(&c->rng, 2);
+  int first = 0, last = c->k - 1, v = vl_desc_pick(c, 2);
   begin(b);
   if (v) {
     put(b, "the leftmost shape is ");
@@ -308,7 +296,7 @@ static void summary_sentence(dbuf *b, ctx *c) {
     if (!ncol[c->sc->objects[i].color]++) order[nc++] = (int)c->sc->objects[i].color;
   }
   begin(b);
-  if (pick(&c->rng, 2)) {
+  if (vl_desc_pick(c, 2)) {
     if (!nsz[VL_SIZE_SMALL] || !nsz[VL_SIZE_LARGE])
       put(b, "%s%s shapes are %s", c->k == 2 ? "both" : "all ", c->k == 2 ? "" : NUM[c->k],
           vl_size_name(nsz[VL_SIZE_LARGE] ? VL_SIZE_LARGE : VL_SIZE_SMALL));
@@ -333,7 +321,7 @@ static void caption_mode(dbuf *b, ctx *c) {
   if (c->k == 1) {
     const vl_shapes_object *o = &c->sc->objects[0];
     begin(b);
-    int v = pick(&c->rng, 3);
+    int v = vl_desc_pick(c, 3);
     if (v == 0)
       put(b, "it is the only shape in the picture, drawn in flat %s", vl_color_name(o->color));
     if (v == 1)
@@ -350,7 +338,15 @@ static void caption_mode(dbuf *b, ctx *c) {
   summary_sentence(b, c);
 }
 
-char *vl_shapes_describe(const vl_shapes_scene *sc, vl_describe_mode mode, uint64_t seed) {
+void vl_describe_en(vl_dbuf *b, vl_desc_ctx *c, vl_describe_mode mode) {
+  if (mode == VL_DESCRIBE_SCENE)
+    scene_mode(b, c);
+  else
+    caption_mode(b, c);
+}
+
+static char *describe(const vl_shapes_scene *sc, vl_describe_mode mode, vl_describe_lang lang,
+                      uint64_t seed, int segmented) {
   if (!sc || sc->n_objects < 1 || sc->n_objects > VL_SHAPES_MAX_OBJECTS) {
     vl_error(VL_ERR_INVALID, "shapes describe: scene %s",
              sc ? "has 0 or too many objects" : "is NULL");
@@ -358,6 +354,10 @@ char *vl_shapes_describe(const vl_shapes_scene *sc, vl_describe_mode mode, uint6
   }
   if (mode != VL_DESCRIBE_SCENE && mode != VL_DESCRIBE_CAPTION) {
     vl_error(VL_ERR_INVALID, "shapes describe: unknown mode %d", (int)mode);
+    return NULL;
+  }
+  if (lang != VL_DESCRIBE_EN && lang != VL_DESCRIBE_ZH) {
+    vl_error(VL_ERR_INVALID, "shapes describe: unknown language %d", (int)lang);
     return NULL;
   }
   for (int i = 0; i < sc->n_objects; i++) {
@@ -369,21 +369,38 @@ char *vl_shapes_describe(const vl_shapes_scene *sc, vl_describe_mode mode, uint6
     }
   }
   ctx c = {sc, sc->n_objects, {{0}, 0, 0}};
-  vl_rng_seed(&c.rng, seed, 0, 0x64657363u /* "desc" */);
+  /* one stream per language: the English text stays what it always was */
+  vl_rng_seed(&c.rng, seed, 0,
+              lang == VL_DESCRIBE_ZH ? 0x7a68u /* "zh" */ : 0x64657363u /* "desc" */);
   dbuf *b = calloc(1, sizeof *b);
   if (!b) {
     vl_error(VL_ERR_NOMEM, "shapes describe: out of memory");
     return NULL;
   }
-  if (mode == VL_DESCRIBE_SCENE)
-    scene_mode(b, &c);
-  else
-    caption_mode(b, &c);
+  if (lang == VL_DESCRIBE_ZH) {
+    vl_describe_zh(b, &c, mode);
+    if (!b->over) vl_describe_zh_finish(b, segmented);
+  } else {
+    vl_describe_en(b, &c, mode);
+  }
   char *out = b->over ? NULL : strdup(b->s);
   if (b->over)
-    vl_error(VL_ERR_LIMIT, "shapes describe: text over %d bytes", DESC_MAX);
+    vl_error(VL_ERR_LIMIT, "shapes describe: text over %d bytes", VL_DESC_MAX);
   else if (!out)
     vl_error(VL_ERR_NOMEM, "shapes describe: out of memory");
   free(b);
   return out;
+}
+
+char *vl_shapes_describe_lang(const vl_shapes_scene *sc, vl_describe_mode mode,
+                              vl_describe_lang lang, uint64_t seed) {
+  return describe(sc, mode, lang, seed, 0);
+}
+
+char *vl_shapes_describe_zh_words(const vl_shapes_scene *sc, vl_describe_mode mode, uint64_t seed) {
+  return describe(sc, mode, VL_DESCRIBE_ZH, seed, 1);
+}
+
+char *vl_shapes_describe(const vl_shapes_scene *sc, vl_describe_mode mode, uint64_t seed) {
+  return describe(sc, mode, VL_DESCRIBE_EN, seed, 0);
 }

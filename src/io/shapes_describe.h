@@ -32,7 +32,21 @@
  *     {region phrase}"; counts as number words ("two circles").
  * The template choices (wording, connectives, which relations) come from a
  * seeded stream (io/rng.h), so (scene, mode, seed) gives one text. The
- * description never names a colour or shape absent from the scene. */
+ * description never names a colour or shape absent from the scene.
+ *
+ * Chinese (VL_DESCRIBE_ZH, shapes_describe_zh.c): the same facts in the same
+ * sentences (overview with counts, objects in caption order or by region,
+ * extremes, sizes or colours, relations), written with the one word table
+ * below and Chinese punctuation, no spaces:
+ *   colours 红色 绿色 蓝色 黄色; shapes 圆形 正方形 三角形; sizes 小 大
+ *   (attributive "小的" / "大的"); counts 一 两 三 四 with the measure word
+ *   个; an object "一个大的红色圆形" (another of the same kind "另一个"), named
+ *   in a relation as "红色圆形" or "大的红色圆形" by the rule above; regions
+ *   左上角 上方中部 右上角 左侧中部 正中央 右侧中部 左下角 下方中部 右下角
+ *   ("位于画面的左上角"); relations 左边 右边 上方 下方, combined 左上方 右上方
+ *   左下方 右下方 ("红色圆形在蓝色正方形的左上方").
+ * Colour and shape are always written together as "<colour><shape>" (e.g.
+ * 红色圆形), the key element the evaluation looks for. */
 #ifndef VL_IO_SHAPES_DESCRIBE_H
 #define VL_IO_SHAPES_DESCRIBE_H
 
@@ -41,6 +55,7 @@
 #include "io/shapes_world.h"
 
 typedef enum { VL_DESCRIBE_SCENE = 0, VL_DESCRIBE_CAPTION } vl_describe_mode;
+typedef enum { VL_DESCRIBE_EN = 0, VL_DESCRIBE_ZH } vl_describe_lang;
 
 typedef enum {
   VL_REGION_TOP_LEFT = 0,
@@ -60,8 +75,28 @@ vl_region vl_shapes_region(const vl_shapes_object *o);
 /* "in the top left corner", ... */
 const char *vl_region_phrase(vl_region r);
 
+/* The Chinese word table (the only one: grammar, metrics and evaluation
+ * use it): "红色", "圆形", "大", "左上角". Out of range: "?". */
+const char *vl_color_name_zh(vl_color c);
+const char *vl_shape_name_zh(vl_shape s);
+const char *vl_size_name_zh(vl_size s);
+const char *vl_region_name_zh(vl_region r);
+/* The Chinese word of an English world word ("red" -> "红色", "circle" ->
+ * "圆形", "large" -> "大"), or NULL when it is none of them. */
+const char *vl_shapes_word_zh(const char *en);
+
 /* The description (malloc'd, caller frees), or NULL + vl_error (NULL scene,
- * no objects, bad mode, no memory). */
+ * no objects, bad mode or language, no memory). English and Chinese draw
+ * from separate streams: the English text does not depend on the zh one. */
+char *vl_shapes_describe_lang(const vl_shapes_scene *sc, vl_describe_mode mode,
+                              vl_describe_lang lang, uint64_t seed);
+/* The Chinese text of vl_shapes_describe_lang(.., VL_DESCRIBE_ZH, seed)
+ * with a line break between words ("一个\n大的\n红色\n圆形"): for tokenizer
+ * corpora, so that BPE learns word-sized Chinese tokens (the byte-level
+ * pre-tokenizer keeps a run of CJK characters together, and merges learned
+ * on whole clauses would fuse sizes, colours and shapes into one token). */
+char *vl_shapes_describe_zh_words(const vl_shapes_scene *sc, vl_describe_mode mode, uint64_t seed);
+/* English: vl_shapes_describe_lang(sc, mode, VL_DESCRIBE_EN, seed). */
 char *vl_shapes_describe(const vl_shapes_scene *sc, vl_describe_mode mode, uint64_t seed);
 
 #endif

@@ -24,7 +24,8 @@ vl_enrich_run_opts vl_enrich_run_defaults(void) {
 
 /* ---- keywords from a Shapes World manifest ----------------------------- */
 
-int vl_enrich_manifest_keywords(const char *image_path, vl_word_list *out, int *found) {
+int vl_enrich_manifest_keywords(const char *image_path, vl_enrich_lang lang, vl_word_list *out,
+                                int *found) {
   memset(out, 0, sizeof *out);
   *found = 0;
   const char *slash = strrchr(image_path, '/');
@@ -57,7 +58,7 @@ int vl_enrich_manifest_keywords(const char *image_path, vl_word_list *out, int *
     }
     const char *img = vl_json_str(j, "image", NULL);
     if (img && !strcmp(img, base)) {
-      rc = vl_word_list_from_manifest(line, (size_t)len, out);
+      rc = vl_word_list_from_manifest_lang(line, (size_t)len, lang == VL_ENRICH_ZH, out);
       if (rc < 0)
         vl_error_context("%s: line %d", path, lineno);
       else
@@ -291,7 +292,8 @@ int vl_enrich_run(const vl_blip *captioner, const vl_qwen_text *llm, const vl_to
       if (rc) goto done;
     } else {
       int found = 0;
-      if ((rc = vl_enrich_manifest_keywords(images[i], &it->keywords, &found))) goto done;
+      if ((rc = vl_enrich_manifest_keywords(images[i], o.prompt.lang, &it->keywords, &found)))
+        goto done;
       if (found) it->keywords_source = "manifest";
     }
   }

@@ -14,7 +14,8 @@
  * (the same list for every image; its words also go into the prompt as
  * elements to mention); otherwise, for a Shapes World image, the colours and
  * shapes of its objects from the manifest.jsonl next to it (the line whose
- * "image" is the file's name; ground truth, never shown to the LLM). */
+ * "image" is the file's name; ground truth, never shown to the LLM), as
+ * Chinese words ("红色", "圆形") with --lang zh. */
 #ifndef VL_TASKS_ENRICH_H
 #define VL_TASKS_ENRICH_H
 
@@ -76,9 +77,11 @@ int vl_enrich_run(const vl_blip *captioner, const vl_qwen_text *llm, const vl_to
 void vl_enrich_result_free(vl_enrich_result *r);
 
 /* Expected objects of a Shapes World image from the manifest.jsonl in its
- * folder. VL_OK with *found = 1 and the words, VL_OK with *found = 0 when
- * there is no manifest or no line for the file, or an error naming the
- * manifest (unreadable, a bad line for this image). */
-int vl_enrich_manifest_keywords(const char *image_path, vl_word_list *out, int *found);
+ * folder, in lang's words (vl_word_list_from_manifest_lang). VL_OK with
+ * *found = 1 and the words, VL_OK with *found = 0 when there is no manifest
+ * or no line for the file, or an error naming the manifest (unreadable, a
+ * bad line for this image). */
+int vl_enrich_manifest_keywords(const char *image_path, vl_enrich_lang lang, vl_word_list *out,
+                                int *found);
 
 #endif

@@ -17,8 +17,9 @@
 #include "io/json.h"
 #include "io/rng.h"
 #include "io/safetensors.h"
-#include "tasks/train_run.h"
+#include "io/shapes_describe.h"
 #include "tasks/generate.h"
+#include "tasks/train_run.h"
 #include "tensor/ops.h"
 #include "tensor/optim.h"
 #include "tensor/quant.h"
@@ -32,7 +33,7 @@
 void vl_train_llm_default_opts(vl_train_llm_opts *o) {
   memset(o, 0, sizeof *o);
   o->config = "small-untied";
-  o->vocab_size = 1024;
+  o->vocab_size = 2048;
   o->tok_scenes = 2000;
   o->steps = 3000;
   o->batch = 16;
@@ -42,6 +43,7 @@ void vl_train_llm_default_opts(vl_train_llm_opts *o) {
   o->min_lr_ratio = 0.1;
   o->weight_decay = 0.01;
   o->clip = 1.0;
+  o->zh_share = 0.5;
 }
 
 /* ---- configs ------------------------------------------------------------ */
@@ -149,14 +151,15 @@ static void add_init(initw *iw, bool normal, int64_t d0, int64_t d1, const char 
   free(d);
 }
 
-static int train_tokenizer(const char *dir, int vocab_size, int64_t scenes, uint64_t seed) {
+static int train_tokenizer(const char *dir, int vocab_size, int64_t scenes, int zh, uint64_t seed) {
   vl_bpe_options bo = vl_bpe_default_options();
   bo.vocab_size = vocab_size;
   vl_bpe_trainer *t = vl_bpe_trainer_new(&bo);
   if (!t) return vl_last_error_code();
-  vl_log("train-llm: tokenizer corpus of %lld Shapes World scenes", (long long)scenes);
+  vl_log("train-llm: tokenizer corpus of %lld Shapes World scenes%s", (long long)scenes,
+         zh ? " (English and Chinese)" : "");
   size_t len = 0;
-  char *corpus = vl_shapes_enrich_corpus(seed, scenes, &len);
+  char *corpus = vl_shapes_enrich_corpus_lang(seed, scenes, zh, &len);
   int rc = corpus ? vl_bpe_trainer_feed(t, corpus, len) : vl_last_error_code();
   free(corpus);
   vl_bpe_model bm;
@@ -173,7 +176,7 @@ static int train_tokenizer(const char *dir, int vocab_size, int64_t scenes, uint
 }
 
 int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64_t tok_scenes,
-                      uint64_t seed) {
+                      int zh, uint64_t seed) {
   const qarch *a = find_arch(config);
   if (!a) return VL_ERR_INVALID;
   if (vocab_size < 262 || tok_scenes < 1)
@@ -181,7 +184,7 @@ int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64
                     "train-llm: need --vocab-size >= 262 (256 bytes + special tokens) and at "
                     "least one tokenizer scene");
   int rc = vl_train_mkdirs(dir, "train-llm");
-  if (!rc) rc = train_tokenizer(dir, vocab_size, tok_scenes, seed);
+  if (!rc) rc = train_tokenizer(dir, vocab_size, tok_scenes, zh, seed);
   if (rc) return rc;
   vl_tokenizer *tok = vl_tokenizer_load(dir);
   if (!tok) return vl_last_error_code();
@@ -284,20 +287,30 @@ fail:
 
 /* ---- examples ----------------------------------------------------------- */
 
-/* The prompt's word range, varied per example (a quarter each the enrich
- * default 60-120 and the grammar's 15-80, the rest random). */
-static void word_range(uint64_t seed, int64_t index, int *lo, int *hi) {
+/* The prompt's length range, varied per example (a quarter each the enrich
+ * default, 60-120 words / 100-200 characters, and the grammar's range, the
+ * rest random; Chinese ranges in characters are the English ones x 1.5). */
+static void word_range(uint64_t seed, int64_t index, int zh, int *lo, int *hi) {
   vl_rng r;
   vl_rng_seed(&r, seed, (uint64_t)index, 0x776f7264); /* "word" */
   const int64_t k = vl_rng_int(&r, 0, 3);
   if (k == 0) {
-    *lo = 60, *hi = 120;
+    *lo = zh ? 100 : 60, *hi = zh ? 200 : 120;
   } else if (k == 1) {
-    *lo = VL_SHAPES_ENRICH_MIN_WORDS, *hi = VL_SHAPES_ENRICH_MAX_WORDS;
+    *lo = zh ? VL_SHAPES_ENRICH_MIN_CHARS : VL_SHAPES_ENRICH_MIN_WORDS;
+    *hi = zh ? VL_SHAPES_ENRICH_MAX_CHARS : VL_SHAPES_ENRICH_MAX_WORDS;
   } else {
     *lo = (int)vl_rng_int(&r, 5, 100);
     *hi = *lo + (int)vl_rng_int(&r, 10, 150);
+    if (zh) *lo = *lo * 3 / 2, *hi = *hi * 3 / 2;
   }
+}
+
+vl_enrich_lang vl_llm_example_lang(uint64_t seed, int64_t index, double zh_share) {
+  if (!(zh_share > 0)) return VL_ENRICH_EN; /* no draw: English-only runs as before */
+  vl_rng r;
+  vl_rng_seed(&r, seed, (uint64_t)index, 0x6c616e67); /* "lang" */
+  return vl_rng_uniform(&r) < zh_share ? VL_ENRICH_ZH : VL_ENRICH_EN;
 }
 
 static int encode(const vl_tokenizer *tok, const char *text, int32_t **ids, size_t *n) {
@@ -314,13 +327,15 @@ static int prompt_ids(const vl_tokenizer *tok, const char *caption, const vl_enr
   return rc;
 }
 
-int vl_llm_sample_make(const vl_tokenizer *tok, uint64_t seed, int64_t index, vl_llm_sample *s) {
+int vl_llm_sample_make(const vl_tokenizer *tok, uint64_t seed, int64_t index, vl_enrich_lang lang,
+                       vl_llm_sample *s) {
   memset(s, 0, sizeof *s);
   const int32_t im_end = vl_tokenizer_token_to_id(tok, "<|im_end|>");
   if (im_end < 0) return vl_error(VL_ERR_FORMAT, "train-llm: the tokenizer has no <|im_end|>");
   vl_enrich_options o = vl_enrich_default_options();
   o.enable_thinking = 0;
-  word_range(seed, index, &o.min_words, &o.max_words);
+  o.lang = lang;
+  word_range(seed, index, lang == VL_ENRICH_ZH, &o.min_words, &o.max_words);
   char *user = NULL, *target = NULL, *caption = NULL;
   int rc = vl_shapes_enrich_pair(seed, index, &o, &user, &target, &caption);
   int32_t *p = NULL, *t = NULL;
@@ -434,6 +449,7 @@ static cJSON *opts_json(const vl_train_llm_opts *o) {
   cJSON_AddNumberToObject(j, "min_lr_ratio", o->min_lr_ratio);
   cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
   cJSON_AddNumberToObject(j, "clip", o->clip);
+  cJSON_AddNumberToObject(j, "zh_share", o->zh_share);
   cJSON_AddStringToObject(j, "seed", seed);
   return j;
 }
@@ -458,6 +474,7 @@ static int opts_parse(const char *text, const char *what, vl_train_llm_opts *o) 
   o->min_lr_ratio = vl_json_float(j, "min_lr_ratio", 0);
   o->weight_decay = vl_json_float(j, "weight_decay", 0);
   o->clip = vl_json_float(j, "clip", 0);
+  o->zh_share = vl_json_float(j, "zh_share", 0);
   o->seed = strtoull(seed, NULL, 10);
   cJSON_Delete(j);
   return VL_OK;
@@ -547,13 +564,16 @@ static int check_opts(const vl_train_llm_opts *o) {
     return vl_error(VL_ERR_INVALID,
                     "train-llm: --vocab-size %d must be >= 262 and --tok-scenes >= 1",
                     o->vocab_size);
+  if (!(o->zh_share >= 0 && o->zh_share <= 1))
+    return vl_error(VL_ERR_INVALID, "train-llm: --zh-share %g must be in [0, 1]", o->zh_share);
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
 /* Options, step and optimizer state of an existing run in o.out_dir. */
 static int open_resume(trainer *t, vl_safetensors **ost) {
   const char *oj = NULL;
-  int rc = vl_train_open_state(t->o.out_dir, "train-llm", "vlens_train_llm_opts", ost, &oj, &t->step);
+  int rc =
+      vl_train_open_state(t->o.out_dir, "train-llm", "vlens_train_llm_opts", ost, &oj, &t->step);
   if (!rc && (rc = opts_parse(oj, t->o.out_dir, &t->o))) vl_st_close(*ost);
   return rc;
 }
@@ -595,8 +615,10 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
                       oin->out_dir);
     }
     if (t.o.warmup < 0) t.o.warmup = t.o.steps / 20;
-    if ((rc = vl_train_llm_init(t.o.out_dir, t.o.config, t.o.vocab_size, t.o.tok_scenes, t.o.seed)))
+    if ((rc = vl_train_llm_init(t.o.out_dir, t.o.config, t.o.vocab_size, t.o.tok_scenes,
+                                t.o.zh_share > 0, t.o.seed)))
       return rc;
+    if (t.o.init_from && (rc = vl_train_llm_warm_start(t.o.out_dir, t.o.init_from))) return rc;
   }
   t.m = vl_train_llm_load(t.o.out_dir, &t.params, &t.n_params, &t.tok);
   if (!t.m) {
@@ -623,9 +645,9 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
   for (int64_t i = 0; i < t.n_params; i++)
     n_weights += t.params[i]->numel;
   vl_log("train-llm: %s Qwen3, %lld parameters, vocabulary %lld, %lld steps x %lld sequences, "
-         "lr %g, out %s",
+         "lr %g, %.0f%% Chinese, out %s",
          t.o.config, (long long)n_weights, (long long)t.m->cfg.vocab, (long long)t.o.steps,
-         (long long)t.o.batch, t.o.lr, t.o.out_dir);
+         (long long)t.o.batch, t.o.lr, 100 * t.o.zh_share, t.o.out_dir);
   vl_progress pr;
   vl_progress_start(&pr, "train-llm", end - t.step);
   const double t0 = vl_now_seconds();
@@ -638,8 +660,11 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
     vl_zero_param_grads(t.params, t.n_params);
     vl_llm_batch_stats st = {0};
     int64_t made = 0;
-    for (; made < t.o.batch && !rc; made++)
-      rc = vl_llm_sample_make(t.tok, t.o.seed, s * t.o.batch + made, &smp[made]);
+    for (; made < t.o.batch && !rc; made++) {
+      const int64_t ix = s * t.o.batch + made;
+      rc = vl_llm_sample_make(t.tok, t.o.seed, ix, vl_llm_example_lang(t.o.seed, ix, t.o.zh_share),
+                              &smp[made]);
+    }
     if (!rc) rc = vl_train_llm_batch(c, t.m, smp, t.o.batch, pad, &st);
     for (int64_t b = 0; b < made; b++)
       vl_llm_sample_free(&smp[b]);
@@ -692,31 +717,50 @@ done:
 
 /* ---- evaluation --------------------------------------------------------- */
 
-int vl_llm_mentions_check(const char *text, const vl_shapes_scene *sc, vl_llm_mentions *out) {
+/* Occurrences of colour k / shape s / the pair in one language. */
+static size_t count_color(const char *text, int k, int zh) {
+  return vl_metrics_count(text, zh ? vl_color_name_zh((vl_color)k) : vl_color_name((vl_color)k));
+}
+static size_t count_shape(const char *text, int s, int zh) {
+  return vl_metrics_count(text, zh ? vl_shape_name_zh((vl_shape)s) : vl_shape_name((vl_shape)s));
+}
+static size_t count_pair(const char *text, int k, int s, int zh) {
+  char kw[64];
+  if (zh)
+    snprintf(kw, sizeof kw, "%s%s", vl_color_name_zh((vl_color)k), vl_shape_name_zh((vl_shape)s));
+  else
+    snprintf(kw, sizeof kw, "%s %s", vl_color_name((vl_color)k), vl_shape_name((vl_shape)s));
+  return vl_metrics_count(text, kw);
+}
+
+int vl_llm_mentions_check(const char *text, const vl_shapes_scene *sc, vl_enrich_lang lang,
+                          vl_llm_mentions *out) {
   memset(out, 0, sizeof *out);
   if (!text || !sc) return vl_error(VL_ERR_INVALID, "train-llm: mentions: no text or scene");
+  const int zh = lang == VL_ENRICH_ZH;
   bool pair[VL_COLOR_COUNT][VL_SHAPE_COUNT] = {{false}};
   bool col[VL_COLOR_COUNT] = {false}, shp[VL_SHAPE_COUNT] = {false};
   for (int i = 0; i < sc->n_objects; i++) {
     const vl_shapes_object *o = &sc->objects[i];
     pair[o->color][o->shape] = col[o->color] = shp[o->shape] = true;
   }
-  for (int k = 0; k < VL_COLOR_COUNT; k++) {
-    if (!col[k]) out->invented += (int)vl_metrics_count(text, vl_color_name((vl_color)k));
-    for (int s = 0; s < VL_SHAPE_COUNT; s++) {
-      char kw[64];
-      snprintf(kw, sizeof kw, "%s %s", vl_color_name((vl_color)k), vl_shape_name((vl_shape)s));
-      const size_t hits = vl_metrics_count(text, kw);
-      if (pair[k][s]) {
-        out->keys++;
-        out->found += hits > 0;
-      } else {
-        out->invented += (int)hits;
+  /* Chinese text: invented mentions in either language count */
+  for (int l = zh; l >= 0; l--) {
+    for (int k = 0; k < VL_COLOR_COUNT; k++) {
+      if (!col[k]) out->invented += (int)count_color(text, k, l);
+      for (int s = 0; s < VL_SHAPE_COUNT; s++) {
+        const size_t hits = count_pair(text, k, s, l);
+        if (!pair[k][s])
+          out->invented += (int)hits;
+        else if (l == zh) {
+          out->keys++;
+          out->found += hits > 0;
+        }
       }
     }
+    for (int s = 0; s < VL_SHAPE_COUNT; s++)
+      if (!shp[s]) out->invented += (int)count_shape(text, s, l);
   }
-  for (int s = 0; s < VL_SHAPE_COUNT; s++)
-    if (!shp[s]) out->invented += (int)vl_metrics_count(text, vl_shape_name((vl_shape)s));
   return VL_OK;
 }
 
@@ -744,9 +788,10 @@ static int collect(void *user, int32_t id, const char *text, size_t len) {
 
 /* Greedy description of one scene's caption, reasoning stripped. */
 static char *describe(const vl_qwen_text *m, const vl_tokenizer *tok, const char *caption,
-                      int max_tokens, size_t *n_gen) {
+                      vl_enrich_lang lang, int max_tokens, size_t *n_gen) {
   vl_enrich_options o = vl_enrich_default_options();
   o.enable_thinking = 0;
+  if (lang == VL_ENRICH_ZH) o.lang = lang, o.min_words = 100, o.max_words = 200;
   int32_t *ids = NULL;
   size_t n = 0;
   if (prompt_ids(tok, caption, &o, &ids, &n)) return NULL;
@@ -771,7 +816,8 @@ static char *describe(const vl_qwen_text *m, const vl_tokenizer *tok, const char
 }
 
 int vl_train_llm_eval(const vl_qwen_text *m, const vl_tokenizer *tok, uint64_t seed, int64_t n,
-                      int max_tokens, vl_llm_eval_cb cb, void *user, vl_llm_eval *out) {
+                      vl_enrich_lang lang, int max_tokens, vl_llm_eval_cb cb, void *user,
+                      vl_llm_eval *out) {
   memset(out, 0, sizeof *out);
   if (!m || !tok || n < 1) return vl_error(VL_ERR_INVALID, "train-llm: eval needs n >= 1 scenes");
   if (max_tokens <= 0) max_tokens = 256;
@@ -789,16 +835,16 @@ int vl_train_llm_eval(const vl_qwen_text *m, const vl_tokenizer *tok, uint64_t s
       break;
     }
     size_t ng = 0;
-    char *d = describe(m, tok, sc->caption, max_tokens, &ng);
+    char *d = describe(m, tok, sc->caption, lang, max_tokens, &ng);
     vl_llm_mentions mn;
-    rc = d ? vl_llm_mentions_check(d, sc, &mn) : vl_last_error_code();
+    rc = d ? vl_llm_mentions_check(d, sc, lang, &mn) : vl_last_error_code();
     if (!rc) {
       out->n++;
       out->keys += mn.keys;
       out->found += mn.found;
       sum_recall += mn.keys ? (double)mn.found / mn.keys : 1.0;
       out->with_invented += mn.invented > 0;
-      words += (double)vl_metrics_length(d, 0);
+      words += (double)vl_metrics_length(d, lang == VL_ENRICH_ZH);
       out->gen_tokens += (int64_t)ng;
       if (cb) cb(user, i, sc->caption, d, &mn);
       char extra[96];

@@ -2,11 +2,14 @@
  * Qwen3-architecture decoder (Qwen3ForCausalLM layout: q/k norms, grouped
  * query attention, SwiGLU; own LM head by default), on Shapes World enrich pairs
  * generated on the fly (text/shapes_enrich.h): the `vlens enrich` user
- * message for a scene's caption -> a caption-mode description.
+ * message for a scene's caption -> a caption-mode description, in English
+ * or, for a zh_share of the examples, the `--lang zh` prompt -> the Chinese
+ * description (the language of each example is drawn from (seed, index)).
  *
  * Tokenizer: a byte-level BPE trained first by text/bpe_train.h on the
  * Shapes World enrich corpus (captions, scene descriptions and the rendered
- * training conversations of tok_scenes scenes), saved in the output folder
+ * training conversations of tok_scenes scenes, in Chinese too when
+ * zh_share > 0, so Chinese gets merged tokens), saved in the output folder
  * as tokenizer.json + tokenizer_config.json; config.json's vocab_size is
  * its size.
  *
@@ -39,6 +42,7 @@
 
 #include "io/shapes_world.h"
 #include "models/qwen_text.h"
+#include "text/enrich_prompt.h"
 #include "text/tokenizer.h"
 
 typedef struct {
@@ -59,10 +63,16 @@ typedef struct {
    * learning rate jumps), so the result is no longer bit-identical to any
    * straight run. 0: keep the saved total. */
   int64_t extend_steps;
+  /* Share of examples in Chinese (0..1). Runs saved before it existed
+   * resume with 0. */
+  double zh_share;
+  /* A new run starts from this trained model folder instead of random
+   * weights (vl_train_llm_warm_start); NULL: from scratch. */
+  const char *init_from;
 } vl_train_llm_opts;
 
-/* small-untied, 1024 vocab, 2000 tokenizer scenes, 3000 steps x 16, lr 3e-3,
- * min lr ratio 0.1, weight decay 0.01, clip 1, save every 100. */
+/* small-untied, 2048 vocab (English + Chinese stop near 1200), 2000 tokenizer scenes, 3000 steps x
+ * 16, lr 3e-3, min lr ratio 0.1, weight decay 0.01, clip 1, save every 100, zh share 0.5. */
 void vl_train_llm_default_opts(vl_train_llm_opts *o);
 
 typedef struct {
@@ -82,13 +92,17 @@ int vl_train_llm(const vl_train_llm_opts *o, vl_train_llm_report *rep);
  * elements: the distinct (colour, shape) pairs of the objects, found when
  * "<colour> <shape>" occurs (text/metrics.h matching: whole words,
  * plurals). Invented: a "<colour> <shape>" pair, a shape word or a colour
- * word occurring that no object of the scene has. */
+ * word occurring that no object of the scene has. Chinese (lang zh): the
+ * pair is "<colour><shape>" from the grammar's word table ("红色圆形",
+ * io/shapes_describe.h) and invented mentions are counted for the Chinese
+ * and the English words. */
 typedef struct {
   int keys, found;
   int invented; /* occurrences of absent pairs / shapes / colours */
 } vl_llm_mentions;
 
-int vl_llm_mentions_check(const char *text, const vl_shapes_scene *sc, vl_llm_mentions *out);
+int vl_llm_mentions_check(const char *text, const vl_shapes_scene *sc, vl_enrich_lang lang,
+                          vl_llm_mentions *out);
 
 typedef struct {
   int64_t n;               /* scenes */
@@ -97,7 +111,7 @@ typedef struct {
   double mean_recall;      /* mean of per-scene recall */
   int64_t with_invented;   /* descriptions with at least one invented mention */
   double no_invented_rate; /* 1 - with_invented / n */
-  double mean_words;       /* description length */
+  double mean_words;       /* description length (zh: CJK characters) */
   int64_t gen_tokens;      /* generated, over all scenes */
   double tokens_per_s;     /* generation speed (prefill + decode) */
 } vl_llm_eval;
@@ -109,18 +123,27 @@ typedef void (*vl_llm_eval_cb)(void *user, int64_t index, const char *caption,
 
 /* Greedy generation (at most max_tokens, <= 0: 256) for scenes 0..n-1 of
  * seed (use a seed the model was not trained on) through the same prompt as
- * training (the enrich defaults' word range, 60-120), reasoning stripped,
- * then the mentions above. VL_OK or a negative status. */
+ * training in language lang (the enrich defaults' length range: 60-120
+ * words, zh 100-200 characters), reasoning stripped, then the mentions
+ * above. VL_OK or a negative status. */
 int vl_train_llm_eval(const vl_qwen_text *m, const vl_tokenizer *tok, uint64_t seed, int64_t n,
-                      int max_tokens, vl_llm_eval_cb cb, void *user, vl_llm_eval *out);
+                      vl_enrich_lang lang, int max_tokens, vl_llm_eval_cb cb, void *user,
+                      vl_llm_eval *out);
 
 /* ---- pieces, exposed for tests ------------------------------------------ */
 
-/* Trains the tokenizer and writes a freshly initialised model folder into
- * dir (created when missing): HF _init_weights (normal(0, 0.02) matrices
- * and embedding, RMSNorm weights 1). */
+/* Trains the tokenizer (on the Chinese corpus too with zh) and writes a
+ * freshly initialised model folder into dir (created when missing): HF
+ * _init_weights (normal(0, 0.02) matrices and embedding, RMSNorm weights 1). */
 int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64_t tok_scenes,
-                      uint64_t seed);
+                      int zh, uint64_t seed);
+
+/* Replaces the freshly initialised weights in dir by those of the trained
+ * folder src of the same config: every tensor by name, and in the
+ * embedding and LM head the row of every token whose string both
+ * tokenizers have (new tokens keep their initial rows). Errors name src
+ * and the tensor when the configs differ. */
+int vl_train_llm_warm_start(const char *dir, const char *src);
 
 /* vl_qwen_text_load(dir) with every weight copied to F32 with a gradient;
  * *params (malloc'd) lists them once each (the tied lm_head is the
@@ -135,8 +158,12 @@ typedef struct {
   int64_t n, n_prompt;
 } vl_llm_sample;
 
-/* Pair (seed, index) tokenized with tok. Release with vl_llm_sample_free. */
-int vl_llm_sample_make(const vl_tokenizer *tok, uint64_t seed, int64_t index, vl_llm_sample *s);
+/* The language of example (seed, index) in a run with this zh share. */
+vl_enrich_lang vl_llm_example_lang(uint64_t seed, int64_t index, double zh_share);
+/* Pair (seed, index) in language lang tokenized with tok. Release with
+ * vl_llm_sample_free. */
+int vl_llm_sample_make(const vl_tokenizer *tok, uint64_t seed, int64_t index, vl_enrich_lang lang,
+                       vl_llm_sample *s);
 void vl_llm_sample_free(vl_llm_sample *s);
 
 typedef struct {

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "io/json.h"
+#include "io/shapes_describe.h"
 #include "text/textbuf.h"
 
 static int word_byte(unsigned char c) { return isalnum(c) || c >= 0x80; }
@@ -280,7 +281,18 @@ int vl_word_list_load(const char *path, vl_word_list *out) {
   return rc;
 }
 
+/* word, or its Chinese form with zh when the world has one */
+static int list_add_word(vl_word_list *l, const char *w, int zh) {
+  const char *z = zh ? vl_shapes_word_zh(w) : NULL;
+  if (z) w = z;
+  return list_add(l, w, strlen(w));
+}
+
 int vl_word_list_from_manifest(const char *json, size_t len, vl_word_list *out) {
+  return vl_word_list_from_manifest_lang(json, len, 0, out);
+}
+
+int vl_word_list_from_manifest_lang(const char *json, size_t len, int zh, vl_word_list *out) {
   if (!out) return vl_error(VL_ERR_INVALID, "manifest: no output given");
   memset(out, 0, sizeof *out);
   if (!json) return vl_error(VL_ERR_INVALID, "manifest: no text given");
@@ -299,8 +311,8 @@ int vl_word_list_from_manifest(const char *json, size_t len, vl_word_list *out) 
         rc = vl_error(VL_ERR_FORMAT, "manifest line: object %d has no color or shape string", i);
         break;
       }
-      if ((rc = list_add(out, color, strlen(color))) < 0) break;
-      if ((rc = list_add(out, shape, strlen(shape))) < 0) break;
+      if ((rc = list_add_word(out, color, zh)) < 0) break;
+      if ((rc = list_add_word(out, shape, zh)) < 0) break;
       i++;
     }
   }

@@ -68,6 +68,11 @@ int vl_word_list_load(const char *path, vl_word_list *out);
 /* Colour and shape words of the objects of one Shapes World manifest line
  * (objects[].color, objects[].shape), each once, in object order. */
 int vl_word_list_from_manifest(const char *json, size_t len, vl_word_list *out);
+/* The same; with zh, each world word as the Chinese description grammar
+ * writes it (io/shapes_describe.h word table: "red" -> "红色", "circle" ->
+ * "圆形"), so recall of a Chinese description counts the words it can use.
+ * A word outside the table stays as it is. */
+int vl_word_list_from_manifest_lang(const char *json, size_t len, int zh, vl_word_list *out);
 void vl_word_list_free(vl_word_list *l);
 
 #endif
