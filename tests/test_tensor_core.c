@@ -4,8 +4,8 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "base/threads.h"
-#include "tensor/tensor.h"
 #include "gradcheck.h"
+#include "tensor/tensor.h"
 #include "test.h"
 
 static void arena_marks_and_resets(void) {
@@ -16,7 +16,8 @@ static void arena_marks_and_resets(void) {
   CHECK(a->numel == 12 && a->ndim == 2 && a->shape[1] == 4);
   CHECK(((uintptr_t)a->data & 63) == 0);
   size_t m = vl_ctx_mark(c);
-  for (int i = 0; i < 100; i++) CHECK(vl_new_f32(c, 1, (int64_t)100000) != NULL);
+  for (int i = 0; i < 100; i++)
+    CHECK(vl_new_f32(c, 1, (int64_t)100000) != NULL);
   CHECK(vl_ctx_used(c) > m + 100 * 400000);
   vl_ctx_reset(c, m);
   CHECK(vl_ctx_used(c) == m);
@@ -53,12 +54,14 @@ static void half_conversions_round_trip(void) {
 /* A hand-made op: y = 3x, to exercise vl_record / vl_backward alone. */
 static void triple_backward(vl_ctx *c, vl_node *n) {
   float *gx = vl_grad(c, n->in[0]);
-  for (int64_t i = 0; i < n->out->numel; i++) gx[i] += 3.0f * n->out->grad[i];
+  for (int64_t i = 0; i < n->out->numel; i++)
+    gx[i] += 3.0f * n->out->grad[i];
 }
 
 static vl_tensor *triple(vl_ctx *c, vl_tensor *x) {
   vl_tensor *y = vl_new(c, VL_F32, x->ndim, x->shape);
-  for (int64_t i = 0; i < x->numel; i++) vl_f32(y)[i] = 3.0f * vl_f32(x)[i];
+  for (int64_t i = 0; i < x->numel; i++)
+    vl_f32(y)[i] = 3.0f * vl_f32(x)[i];
   vl_record(c, y, "triple", triple_backward, 1, &x);
   return y;
 }
@@ -75,7 +78,8 @@ static void tape_accumulates_and_zeroes(void) {
   vl_tensor *y = triple(c, triple(c, x));
   REQUIRE(y->node != NULL);
   CHECK(vl_backward(c, y, NULL) == VL_OK);
-  for (int i = 0; i < 4; i++) CHECK_NEAR(x->grad[i], 9.0, 0);
+  for (int i = 0; i < 4; i++)
+    CHECK_NEAR(x->grad[i], 9.0, 0);
   CHECK(vl_backward(c, y, NULL) == VL_OK); /* accumulates */
   CHECK_NEAR(x->grad[0], 18.0, 0);
   vl_zero_grads(c);
@@ -98,7 +102,46 @@ typedef struct {
 static void count_range(void *arg, int64_t b, int64_t e, int worker) {
   count_arg *a = arg;
   (void)worker;
-  for (int64_t i = b; i < e; i++) a->hits[i]++;
+  for (int64_t i = b; i < e; i++)
+    a->hits[i]++;
+}
+
+typedef struct {
+  int64_t *hits;
+  int busy[8];    /* a worker id is never in two chunks at once (per-thread scratch) */
+  int64_t misuse; /* atomic */
+} stress_arg;
+
+static void stress_range(void *arg, int64_t b, int64_t e, int worker) {
+  stress_arg *a = arg;
+  if (worker < 0 || worker >= 8 || __atomic_exchange_n(&a->busy[worker], 1, __ATOMIC_ACQ_REL)) {
+    __atomic_add_fetch(&a->misuse, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  for (int64_t i = b; i < e; i++)
+    __atomic_add_fetch(&a->hits[i], 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&a->busy[worker], 0, __ATOMIC_RELEASE);
+}
+
+/* Thousands of tiny jobs back to back on more threads than cores: workers wake late
+ * and must neither run a chunk twice, nor miss one, nor run one of a job they did not
+ * read (the caller does not wait for them to check in). */
+static void parallel_for_tiny_jobs_under_oversubscription(void) {
+  vl_threads_set(6);
+  enum { N = 97 };
+  static int64_t hits[N];
+  stress_arg a = {.hits = hits};
+  int ok = 1;
+  for (int rep = 0; rep < 5000 && ok; rep++) {
+    const int64_t n = 1 + rep % N;
+    memset(hits, 0, sizeof hits);
+    vl_parallel_for(n, 1, stress_range, &a);
+    for (int64_t i = 0; i < N; i++)
+      ok &= hits[i] == (i < n);
+  }
+  CHECK(ok);
+  CHECK(a.misuse == 0);
+  vl_threads_set(0);
 }
 
 static void parallel_for_covers_range_once(void) {
@@ -106,9 +149,11 @@ static void parallel_for_covers_range_once(void) {
   enum { N = 100003 };
   static int64_t hits[N];
   count_arg a = {hits};
-  for (int rep = 0; rep < 20; rep++) vl_parallel_for(N, 7, count_range, &a);
+  for (int rep = 0; rep < 20; rep++)
+    vl_parallel_for(N, 7, count_range, &a);
   int ok = 1;
-  for (int i = 0; i < N; i++) ok &= hits[i] == 20;
+  for (int i = 0; i < N; i++)
+    ok &= hits[i] == 20;
   CHECK(ok);
   vl_threads_set(0);
 }
@@ -121,13 +166,15 @@ static vl_tensor *triple_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
 /* The finite-difference checker itself must catch a wrong backward. */
 static void wrong_backward(vl_ctx *c, vl_node *n) {
   float *gx = vl_grad(c, n->in[0]);
-  for (int64_t i = 0; i < n->out->numel; i++) gx[i] += 2.0f * n->out->grad[i];
+  for (int64_t i = 0; i < n->out->numel; i++)
+    gx[i] += 2.0f * n->out->grad[i];
 }
 
 static vl_tensor *wrong_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
   (void)arg;
   vl_tensor *x = in[0], *y = vl_new(c, VL_F32, x->ndim, x->shape);
-  for (int64_t i = 0; i < x->numel; i++) vl_f32(y)[i] = 3.0f * vl_f32(x)[i];
+  for (int64_t i = 0; i < x->numel; i++)
+    vl_f32(y)[i] = 3.0f * vl_f32(x)[i];
   vl_record(c, y, "wrong", wrong_backward, 1, &x);
   return y;
 }
@@ -149,5 +196,6 @@ int main(void) {
   RUN(half_conversions_round_trip);
   RUN(tape_accumulates_and_zeroes);
   RUN(parallel_for_covers_range_once);
+  RUN(parallel_for_tiny_jobs_under_oversubscription);
   return test_summary();
 }

@@ -5,14 +5,15 @@
 #include <unistd.h>
 
 /* One job at a time: the caller thread takes part as worker 0, pool threads as
- * workers 1..n-1. Chunks are claimed with an atomic counter so uneven work
- * balances itself. */
+ * workers 1..n-1. Chunks are claimed from a counter whose high half is the job's
+ * generation, so a worker that wakes late can never claim a chunk of a job it has
+ * not read. The caller returns as soon as every chunk is done — it does not wait
+ * for sleeping workers to check in, which on a loaded machine (workers without a
+ * core) used to cost a scheduler round trip per loop. */
 typedef struct {
   vl_range_fn fn;
   void *arg;
   int64_t n, chunk, n_chunks;
-  int64_t next_chunk; /* atomic */
-  int pending;        /* workers still running this job */
   unsigned generation;
 } job_t;
 
@@ -20,9 +21,11 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_start = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t submit_mu = PTHREAD_MUTEX_INITIALIZER;
-static job_t job;
-static int n_threads; /* 0 = not yet decided */
-static int n_started; /* pool threads alive (workers 1..n_started) */
+static job_t job;      /* written under mu only */
+static uint64_t claim; /* atomic: generation << 32 | next chunk */
+static int64_t done;   /* atomic: chunks of the current job finished */
+static int n_threads;  /* 0 = not yet decided */
+static int n_started;  /* pool threads alive (workers 1..n_started) */
 static _Thread_local int in_parallel;
 
 static int default_threads(void) {
@@ -44,13 +47,24 @@ int vl_threads_count(void) {
   return n_threads;
 }
 
-static void run_chunks(int worker) {
+/* Runs chunks of the job snapshot j (generation gen) until none is left. */
+static void run_chunks(const job_t *j, unsigned gen, int worker) {
   for (;;) {
-    int64_t c = __atomic_fetch_add(&job.next_chunk, 1, __ATOMIC_RELAXED);
-    if (c >= job.n_chunks) break;
-    int64_t b = c * job.chunk, e = b + job.chunk;
-    if (e > job.n) e = job.n;
-    job.fn(job.arg, b, e, worker);
+    uint64_t v = __atomic_load_n(&claim, __ATOMIC_ACQUIRE);
+    int64_t c;
+    do {
+      c = (int64_t)(v & 0xffffffffu);
+      if ((unsigned)(v >> 32) != gen || c >= j->n_chunks) return;
+    } while (
+        !__atomic_compare_exchange_n(&claim, &v, v + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    int64_t b = c * j->chunk, e = b + j->chunk;
+    if (e > j->n) e = j->n;
+    j->fn(j->arg, b, e, worker);
+    if (__atomic_add_fetch(&done, 1, __ATOMIC_ACQ_REL) == j->n_chunks) {
+      pthread_mutex_lock(&mu);
+      pthread_cond_signal(&cv_done);
+      pthread_mutex_unlock(&mu);
+    }
   }
 }
 
@@ -60,13 +74,14 @@ static void *worker_main(void *p) {
   in_parallel = 1;
   pthread_mutex_lock(&mu);
   for (;;) {
-    while (job.generation == seen) pthread_cond_wait(&cv_start, &mu);
+    while (job.generation == seen)
+      pthread_cond_wait(&cv_start, &mu);
     seen = job.generation;
+    job_t mine = job; /* fields are only written under mu, before the generation bump */
     int active = worker < n_threads;
     pthread_mutex_unlock(&mu);
-    if (active) run_chunks(worker);
+    if (active) run_chunks(&mine, seen, worker);
     pthread_mutex_lock(&mu);
-    if (--job.pending == 0) pthread_cond_signal(&cv_done);
   }
   return NULL;
 }
@@ -95,18 +110,21 @@ void vl_parallel_for(int64_t n, int64_t min_chunk, vl_range_fn fn, void *arg) {
   job.n = n;
   job.chunk = chunk;
   job.n_chunks = (n + chunk - 1) / chunk;
-  job.next_chunk = 0;
-  job.pending = n_started;
   job.generation++;
+  __atomic_store_n(&done, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&claim, (uint64_t)job.generation << 32, __ATOMIC_RELEASE);
+  job_t mine = job;
   pthread_cond_broadcast(&cv_start);
   pthread_mutex_unlock(&mu);
 
   in_parallel = 1;
-  run_chunks(0);
+  run_chunks(&mine, mine.generation, 0);
   in_parallel = 0;
 
+  /* Chunks claimed by workers may still be running; wait for those only. */
   pthread_mutex_lock(&mu);
-  while (job.pending > 0) pthread_cond_wait(&cv_done, &mu);
+  while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < mine.n_chunks)
+    pthread_cond_wait(&cv_done, &mu);
   pthread_mutex_unlock(&mu);
   pthread_mutex_unlock(&submit_mu);
 }
