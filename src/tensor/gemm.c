@@ -64,8 +64,12 @@ static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
     y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_scalar = {4,           8,    kern_scalar, widen_scalar, dot_scalar,
-                                          axpy_scalar, NULL, NULL,        NULL};
+const vl_gemm_impl vl_gemm_impl_scalar = {.mr = 4,
+                                          .nr = 8,
+                                          .kern = kern_scalar,
+                                          .widen = widen_scalar,
+                                          .dot = dot_scalar,
+                                          .axpy = axpy_scalar};
 
 /* ---- kernel selection -------------------------------------------------- */
 
@@ -412,19 +416,32 @@ static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
         pack_b(g, k0, kc, j0, j1, Bp);
       for (int64_t mt = mt0; mt < mt1; mt++) {
         int64_t i0 = mt * MC, mc = g->M - i0 < MC ? g->M - i0 : MC;
-        pack_a(g, i0, mc, k0, kc, Ap);
+        /* Row-major A is read in place by kern_a; only a last partial row
+         * tile is packed (zero-padded), into the first panel of Ap. */
+        const bool direct = !g->ta && im->kern_a;
+        const int64_t full = direct ? mc / MR * MR : 0;
+        if (!direct)
+          pack_a(g, i0, mc, k0, kc, Ap);
+        else if (full < mc)
+          pack_a(g, i0 + full, mc - full, k0, kc, Ap);
         for (int64_t j = j0; j < j1; j += NR) {
           const float *bp = bk + ((j - j0) / NR) * kc * NR;
           int64_t nr = j1 - j < NR ? j1 - j : NR;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
             float *c = g->C + (i0 + ir) * g->ldc + j;
-            const float *ap = Ap + (ir / MR) * kc * MR;
+            const float *ap = Ap + (ir - full) / MR * kc * MR;
+            const float *ad = g->A + (i0 + ir) * g->lda + k0;
             if (mr == MR && nr == NR) {
-              im->kern(kc, ap, bp, c, g->ldc, g->alpha, beta);
+              if (ir < full)
+                im->kern_a(kc, ad, g->lda, bp, c, g->ldc, g->alpha, beta);
+              else
+                im->kern(kc, ap, bp, c, g->ldc, g->alpha, beta);
               continue;
             }
-            if (im->kern_part && mr <= MR / 3) /* a few rows: skip the padding */
+            if (ir < full)
+              im->kern_a(kc, ad, g->lda, bp, tile, NR, 1.0f, 0.0f);
+            else if (im->kern_part && mr <= MR / 3) /* a few rows: skip the padding */
               im->kern_part(kc, ap, bp, tile, NR, (int)mr);
             else
               im->kern(kc, ap, bp, tile, NR, 1.0f, 0.0f);

@@ -28,6 +28,9 @@ typedef struct {
    * and beta 0, bit for bit (edge tiles: M = 145 is 12 full tiles and one
    * row, which the full kernel computes as 12). */
   void (*kern_part)(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, int mr);
+  /* Optional: kern with A unpacked, row i of the tile at A + i * lda. */
+  void (*kern_a)(int64_t kc, const float *A, int64_t lda, const float *B, float *C, int64_t ldc,
+                 float alpha, float beta);
 } vl_gemm_impl;
 
 extern const vl_gemm_impl vl_gemm_impl_scalar;

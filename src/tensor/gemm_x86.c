@@ -47,6 +47,41 @@ T512 static void kern_avx512(int64_t kc, const float *A, const float *B, float *
   }
 }
 
+/* kern_avx512 reading A where it lies (row i of the tile at A + i * lda,
+ * k contiguous) instead of from a packed panel: the same multiply-adds on
+ * the same values. Packing (transposing) A cost about a quarter of the
+ * multiply-adds when M is ~145, and with two threads every column tile
+ * repacked it. */
+T512 static void kern_a_avx512(int64_t kc, const float *A, int64_t lda, const float *B, float *C,
+                               int64_t ldc, float alpha, float beta) {
+  __m512 c0[MR5], c1[MR5];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR5; i++)
+    c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR5; i++) {
+      __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+    B += 32;
+  }
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < MR5; i++) {
+    float *c = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+    }
+    _mm512_storeu_ps(c, r0);
+    _mm512_storeu_ps(c + 16, r1);
+  }
+}
+
 /* The first mr (< MR5) rows of a tile, two at a time: tile rows = the
  * accumulators kern_avx512 would hold for them (the same multiply-adds in
  * the same order), without the multiply-adds of the padding rows. */
@@ -224,15 +259,16 @@ T512 static void dot_rows_avx512(const void *B, vl_dtype t, int64_t ldb, int64_t
   }
 }
 
-const vl_gemm_impl vl_gemm_impl_avx512 = {MR5,
-                                          32,
-                                          kern_avx512,
-                                          widen_avx512,
-                                          dot_avx512,
-                                          axpy_avx512,
-                                          pack_t_avx512,
-                                          dot_rows_avx512,
-                                          kern_part_avx512};
+const vl_gemm_impl vl_gemm_impl_avx512 = {.mr = MR5,
+                                          .nr = 32,
+                                          .kern = kern_avx512,
+                                          .widen = widen_avx512,
+                                          .dot = dot_avx512,
+                                          .axpy = axpy_avx512,
+                                          .pack_t = pack_t_avx512,
+                                          .dot_rows = dot_rows_avx512,
+                                          .kern_part = kern_part_avx512,
+                                          .kern_a = kern_a_avx512};
 
 /* ---- AVX2 + FMA: 6 x 16 tile, 12 ymm accumulators ---------------------- */
 
@@ -316,8 +352,12 @@ T256 static void axpy_avx2(float a, const float *x, float *y, int64_t n) {
     y[i] += a * x[i];
 }
 
-const vl_gemm_impl vl_gemm_impl_avx2 = {MR2,       16,   kern_avx2, widen_avx2, dot_avx2,
-                                        axpy_avx2, NULL, NULL,      NULL};
+const vl_gemm_impl vl_gemm_impl_avx2 = {.mr = MR2,
+                                        .nr = 16,
+                                        .kern = kern_avx2,
+                                        .widen = widen_avx2,
+                                        .dot = dot_avx2,
+                                        .axpy = axpy_avx2};
 
 #else
 typedef int vl_gemm_x86_unused; /* ISO C forbids an empty translation unit */
