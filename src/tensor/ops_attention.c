@@ -113,11 +113,13 @@ static void heads_range(void *arg, int64_t r0, int64_t r1, int worker) {
 
 /* Runs fn over B x H heads. Many heads: one per task (vl_gemm inside then
  * runs serially); few (large) heads: one after another, each vl_gemm using
- * the pool. Every output element is produced by the same arithmetic either
- * way, so results do not depend on the thread count. */
-static void for_heads(int64_t B, int64_t H, head_fn fn, void *arg) {
+ * the pool; little work in all (under ~1e7 flops, as vl_gemm's threshold):
+ * on the calling thread. Every output element is produced by the same
+ * arithmetic either way, so results do not depend on the thread count. */
+static void for_heads(int64_t B, int64_t H, head_fn fn, void *arg, const attn_dims *d) {
   heads_job J = {fn, arg, H};
-  if (B * H >= 2 * vl_threads_count())
+  const double flops = 2.0 * (double)(B * H) * (double)d->Tq * (double)d->Tk * (double)d->D;
+  if (B * H >= 2 * vl_threads_count() && flops >= 1e7)
     vl_parallel_for(B * H, 1, heads_range, &J);
   else
     heads_range(&J, 0, B * H, 0);
@@ -346,8 +348,8 @@ static void attn_probs_backward(vl_ctx *c, vl_node *n) {
   }
   const attn_dims *d = &J.d;
   vl_parallel_for(d->B * d->Hq * d->Tq, 64, probs_bwd_rows, &J);
-  if (J.gq) for_heads(d->B, d->Hq, probs_bwd_q, &J);
-  if (J.gk) for_heads(d->B, d->Hkv, probs_bwd_k, &J);
+  if (J.gq) for_heads(d->B, d->Hq, probs_bwd_q, &J, d);
+  if (J.gk) for_heads(d->B, d->Hkv, probs_bwd_k, &J, d);
 }
 
 static int setup_probs(const char *op, vl_tensor *q, vl_tensor *k, float scale,
@@ -377,7 +379,7 @@ vl_tensor *vl_attn_probs(vl_ctx *c, vl_tensor *q, vl_tensor *k, float scale,
   vl_tensor *P = vl_new(c, VL_F32, 4, shape);
   if (!P) return NULL;
   J.probs = P->data;
-  if (P->numel) for_heads(d->B, d->Hq, probs_head, &J);
+  if (P->numel) for_heads(d->B, d->Hq, probs_head, &J, d);
   vl_tensor *in[2] = {q, k};
   vl_node *n = vl_record(c, P, "attn_probs", attn_probs_backward, 2, in);
   if (n) n->f[0] = scale;
@@ -438,11 +440,11 @@ static void attn_apply_backward(vl_ctx *c, vl_node *n) {
   const attn_dims *d = &J.d;
   if (P->requires_grad) {
     if (!(J.gP = vl_grad(c, P))) return;
-    for_heads(d->B, d->Hq, apply_bwd_probs, &J);
+    for_heads(d->B, d->Hq, apply_bwd_probs, &J, d);
   }
   if (v->requires_grad) {
     if (!(J.gv = vl_grad(c, v))) return;
-    for_heads(d->B, d->Hkv, apply_bwd_values, &J);
+    for_heads(d->B, d->Hkv, apply_bwd_values, &J, d);
   }
 }
 
@@ -458,7 +460,7 @@ vl_tensor *vl_attn_apply(vl_ctx *c, vl_tensor *probs, vl_tensor *v) {
   J.probs = probs->data;
   J.v = v->data;
   J.out = out->data;
-  if (out->numel) for_heads(d->B, d->Hq, apply_head, &J);
+  if (out->numel) for_heads(d->B, d->Hq, apply_head, &J, d);
   vl_tensor *in[2] = {probs, v};
   vl_record(c, out, "attn_apply", attn_apply_backward, 2, in);
   return out;
@@ -496,7 +498,7 @@ vl_tensor *vl_attention(vl_ctx *c, vl_tensor *q, vl_tensor *k, vl_tensor *v, flo
   if (!out) return NULL;
   J.v = v->data;
   J.out = out->data;
-  if (out->numel) for_heads(d->B, d->Hq, fused_head, &J);
+  if (out->numel) for_heads(d->B, d->Hq, fused_head, &J, d);
   if (J.failed) {
     vl_error(VL_ERR_NOMEM, "attention: out of memory for a score row of %lld keys",
              (long long)d->Tk);
