@@ -187,7 +187,7 @@ static void gemm(int ta, int M, int N, int K, const double *A, const double *B, 
   dgemm_job g = {ta, M, N, K, A, B, C};
   int64_t panels = (N + 15) / 16;
   double work = (double)M * N * K;
-  vl_parallel_for(panels, work < 1e6 ? panels : 1, dgemm_panels, &g);
+  vl_parallel_for(panels, work < 5e6 ? panels : 1, dgemm_panels, &g); /* as vl_gemm: ~1e7 flops */
 }
 
 static bool all_zero(const double *v, size_t n) {
