@@ -459,10 +459,14 @@ static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
 
 /* ---- packed constant B ------------------------------------------------- *
  * An explanation runs one backward per target over the same weights: while
- * a scope is open (vl_gemm_pack_cache_begin), a B passed to vl_gemm_const_b
- * is packed once, whole (every KC block of every NR panel, as pack_b lays
- * them out), and reused by later products with the same B. Packing the
- * weights again for every product was ~10 % of an explained caption. */
+ * a scope is open on the calling thread (vl_gemm_pack_cache_begin), a B
+ * passed to vl_gemm_const_b is packed once, whole (every KC block of every
+ * NR panel, as pack_b lays them out), and reused by later products with the
+ * same B. Packing the weights again for every product was ~10 % of an
+ * explained caption. The copies are shared by the threads with a scope open
+ * (the same weights) and freed when the last scope ends; at most
+ * BCACHE_MAX bytes (a large model's weights are packed per product as
+ * before: its products are big enough for packing not to matter). */
 typedef struct {
   const void *B;
   vl_dtype bt;
@@ -471,47 +475,57 @@ typedef struct {
   float *packed;
 } bcache_entry;
 
+enum { BCACHE_MAX = 64 << 20 };
+
 static pthread_mutex_t bcache_mu = PTHREAD_MUTEX_INITIALIZER;
-static int bcache_scopes;
+static int bcache_scopes;           /* all threads */
+static _Thread_local int my_scopes; /* this thread */
 static bcache_entry *bcache;
 static int bcache_n, bcache_cap;
+static size_t bcache_bytes;
 static vl_ctx *bcache_mem; /* the packed copies: arena memory is pooled (no page faults) */
 
 void vl_gemm_pack_cache_begin(void) {
   pthread_mutex_lock(&bcache_mu);
   bcache_scopes++;
+  my_scopes++;
   pthread_mutex_unlock(&bcache_mu);
 }
 
 void vl_gemm_pack_cache_end(void) {
   pthread_mutex_lock(&bcache_mu);
-  if (bcache_scopes > 0 && --bcache_scopes == 0) {
-    vl_ctx_free(bcache_mem);
-    free(bcache);
-    bcache_mem = NULL;
-    bcache = NULL;
-    bcache_n = bcache_cap = 0;
+  if (my_scopes > 0) {
+    my_scopes--;
+    if (--bcache_scopes == 0) {
+      vl_ctx_free(bcache_mem);
+      free(bcache);
+      bcache_mem = NULL;
+      bcache = NULL;
+      bcache_n = bcache_cap = 0;
+      bcache_bytes = 0;
+    }
   }
   pthread_mutex_unlock(&bcache_mu);
 }
 
 /* The whole packed op(B) of g from the cache, packed now if missing; NULL
- * when no scope is open or memory is short (the caller packs as usual). */
+ * when this thread has no scope open, the cache is full or memory is short
+ * (the caller packs as usual). */
 static const float *bcache_get(const gemm_job *g) {
+  if (!my_scopes) return NULL;
   const int64_t NR = g->im->nr, npan = (g->N + NR - 1) / NR;
+  const size_t bytes = (size_t)(g->K * npan * NR) * sizeof(float);
   const float *hit = NULL;
   pthread_mutex_lock(&bcache_mu);
-  for (int i = 0; bcache_scopes && i < bcache_n && !hit; i++) {
+  for (int i = 0; i < bcache_n && !hit; i++) {
     const bcache_entry *e = &bcache[i];
     if (e->B == g->B && e->bt == g->bt && e->tb == g->tb && e->ldb == g->ldb && e->K == g->K &&
         e->N == g->N && e->nr == NR)
       hit = e->packed;
   }
-  if (!hit && bcache_scopes && (bcache_n < bcache_cap || bcache_cap < 4096)) {
+  if (!hit && bcache_bytes + bytes <= BCACHE_MAX) {
     if (!bcache_mem) bcache_mem = vl_ctx_new();
-    float *p = bcache_mem
-                   ? vl_ctx_alloc_uninit(bcache_mem, (size_t)(g->K * npan * NR) * sizeof(float))
-                   : NULL;
+    float *p = bcache_mem ? vl_ctx_alloc_uninit(bcache_mem, bytes) : NULL;
     if (p && bcache_n == bcache_cap) {
       int cap = bcache_cap ? 2 * bcache_cap : 64;
       bcache_entry *ne = realloc(bcache, (size_t)cap * sizeof *ne);
@@ -526,6 +540,7 @@ static const float *bcache_get(const gemm_job *g) {
         pack_b(g, k0, kc, 0, g->N, p + k0 * npan * NR);
       }
       bcache[bcache_n++] = (bcache_entry){g->B, g->bt, g->tb, g->ldb, g->K, g->N, NR, p};
+      bcache_bytes += bytes;
       hit = p;
     }
   }

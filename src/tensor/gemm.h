@@ -23,10 +23,11 @@ void vl_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
              float *C, int64_t ldc);
 
 /* vl_gemm where B (its pointer, type, layout and values) stays the same
- * for as long as a pack-cache scope is open: B is then packed once and
- * reused (an explanation's backward per target over the same weights).
- * Scopes nest and may be open on several threads; the cache is freed when
- * the last one ends. With no scope open this is vl_gemm. */
+ * for as long as pack-cache scopes are open: called on a thread with a
+ * scope open, B is packed once and reused (an explanation's backward per
+ * target over the same weights); up to 64 MB of copies. Scopes nest and may
+ * be open on several threads (sharing the copies, freed when the last one
+ * ends). On a thread without a scope this is vl_gemm. */
 void vl_gemm_const_b(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *A, int64_t lda, const void *B, vl_dtype b_type, int64_t ldb,
                      float beta, float *C, int64_t ldc);
