@@ -233,11 +233,12 @@ vl_tensor *vl_linear(vl_ctx *c, vl_tensor *x, vl_tensor *w, vl_tensor *bias) {
   if (bias)
     for (int64_t r = 0; r < M; r++)
       memcpy(yd + r * out, bias->data, (size_t)out * sizeof(float));
-  /* frozen weights: packed once while a pack-cache scope is open (a
-   * caption's decoder steps multiply a few rows by the same weights) */
-  (w->requires_grad ? vl_gemm : vl_gemm_const_b)(false, true, M, out, in, 1.0f, vl_f32(x), in,
-                                                 w->data, w->dtype, in, bias ? 1.0f : 0.0f, yd,
-                                                 out);
+  /* frozen weights times a few rows (a caption's decoder steps, again and
+   * again): packed once while a pack-cache scope is open; many rows (a
+   * vision tower's single forward) gain nothing from a kept copy */
+  (w->requires_grad || M > 64 ? vl_gemm : vl_gemm_const_b)(false, true, M, out, in, 1.0f, vl_f32(x),
+                                                           in, w->data, w->dtype, in,
+                                                           bias ? 1.0f : 0.0f, yd, out);
   vl_tensor *ins[3] = {x, w, bias};
   vl_record(c, y, "linear", linear_backward, bias ? 3 : 2, ins);
   return y;
