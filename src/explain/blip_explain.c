@@ -124,6 +124,7 @@ double vl_blip_logprob(const vl_blip_rec *r, int64_t query, int64_t id) {
     if (row[v] > mx) mx = row[v];
   for (int64_t v = 0; v < V; v++)
     s += exp(row[v] - mx);
+  if (!(s > 0)) return NAN; /* no vocabulary (s >= 1 otherwise) */
   return row[id] - mx - log(s);
 }
 
@@ -408,7 +409,7 @@ static double target_prob(const vl_image *masked, void *arg) {
         if (row[v] > mx) mx = row[v];
       for (int64_t v = 0; v < V; v++)
         s += exp(row[v] - mx);
-      lp += row[a->t->id[k]] - mx - log(s);
+      lp += s > 0 ? row[a->t->id[k]] - mx - log(s) : NAN; /* s >= 1 with a vocabulary */
     }
     p = exp(lp);
   }
