@@ -22,6 +22,7 @@ static void usage(FILE *f) {
              "  --show-thinking        print the <think> reasoning too (hidden by default)\n"
              "  -n, --max-tokens N     tokens per answer (default 512)\n"
              "  --context N            KV cache size in tokens (default: model max, <= 8192)\n"
+             "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n"
              "  --temperature T        0 = greedy (default 0)\n"
              "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as generate\n"
              "in the chat: /reset clears the history, /quit (or end of input) ends\n");
@@ -91,6 +92,13 @@ int cmd_chat(int argc, char **argv) {
     } else if (!strcmp(a, "--context") && has) {
       if (num(a, argv[++i], 2, 1 << 24, &v)) return 2;
       o.context = (int64_t)v;
+    } else if (!strcmp(a, "--kv-cache") && has) {
+      const char *t = argv[++i];
+      if (strcmp(t, "f32") && strcmp(t, "f16")) {
+        fprintf(stderr, "vlens chat: --kv-cache: '%s' is not f32 or f16\n", t);
+        return 2;
+      }
+      o.gen.kv_dtype = strcmp(t, "f16") ? VL_F32 : VL_F16;
     } else if (!strcmp(a, "--temperature") && has) {
       if (num(a, argv[++i], 0, 1e6, &v)) return 2;
       o.gen.sampling.temperature = (float)v;

@@ -25,7 +25,8 @@ static void usage(FILE *f) {
              "  --repeat-penalty R     HF repetition penalty (1 = off)\n"
              "  --seed S               sampling seed (default 0)\n"
              "  --stop TEXT            stop when TEXT is produced (repeatable)\n"
-             "  --ignore-eos           do not stop at the model's EOS tokens\n");
+             "  --ignore-eos           do not stop at the model's EOS tokens\n"
+             "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -98,6 +99,13 @@ int cmd_generate(int argc, char **argv) {
       ids_mode = 1;
     } else if (!strcmp(a, "--ignore-eos")) {
       opt.ignore_eos = true;
+    } else if (!strcmp(a, "--kv-cache") && has) {
+      const char *t = argv[++i];
+      if (strcmp(t, "f32") && strcmp(t, "f16")) {
+        fprintf(stderr, "vlens generate: --kv-cache: '%s' is not f32 or f16\n", t);
+        return 2;
+      }
+      opt.kv_dtype = strcmp(t, "f16") ? VL_F32 : VL_F16;
     } else if (!strcmp(a, "--stop") && has) {
       if (n_stop == MAX_STOP) {
         fprintf(stderr, "vlens generate: at most %d --stop strings\n", MAX_STOP);

@@ -253,8 +253,14 @@ vl_qwen_text *vl_qwen_text_load(const char *dir) {
   return m;
 }
 
+vl_kv_cache *vl_qwen_text_cache_new_typed(const vl_qwen_text *m, int64_t max_tokens,
+                                          vl_dtype dtype) {
+  return vl_kv_new_typed((int)m->cfg.n_layers, max_tokens, m->cfg.n_kv_heads, m->cfg.head_dim,
+                         dtype);
+}
+
 vl_kv_cache *vl_qwen_text_cache_new(const vl_qwen_text *m, int64_t max_tokens) {
-  return vl_kv_new((int)m->cfg.n_layers, max_tokens, m->cfg.n_kv_heads, m->cfg.head_dim);
+  return vl_qwen_text_cache_new_typed(m, max_tokens, VL_F32);
 }
 
 /* ---- forward ----------------------------------------------------------- */
@@ -262,6 +268,19 @@ vl_kv_cache *vl_qwen_text_cache_new(const vl_qwen_text *m, int64_t max_tokens) {
 static vl_tensor *reshape4(vl_ctx *c, vl_tensor *x, int64_t B, int64_t T, int64_t H, int64_t D) {
   int64_t s[4] = {B, T, H, D};
   return vl_reshape(c, x, 4, s);
+}
+
+/* Decode step over an F16 cache: the new key/value row is appended (as
+ * F16) and q (1, 1, H, D) attends to every cached row, read as stored;
+ * returns (1, 1, H, D). The F32 cache keeps the general attention op. */
+static vl_tensor *attend_cached(vl_ctx *c, vl_kv_cache *kv, int l, vl_tensor *q, vl_tensor *k,
+                                vl_tensor *v, float scale) {
+  if (vl_kv_append(kv, c, l, k, v, NULL, NULL)) return NULL;
+  const int64_t n = kv->len + 1, H = q->shape[2];
+  vl_tensor *out = vl_new_uninit(c, VL_F32, 4, q->shape);
+  float *S = vl_ctx_alloc_uninit(c, (size_t)(H * n) * sizeof(float));
+  if (!out || !S || vl_kv_attend(kv, l, n, vl_f32(q), H, scale, S, vl_f32(out))) return NULL;
+  return out;
 }
 
 /* ---- decode: products sharing an input in one pass over the pool ------- */
@@ -420,9 +439,13 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     q = vl_rope(c, q, ang);
     k = vl_rope(c, k, ang);
     if (!q || !k || !v) return NULL;
-    if (kv && vl_kv_append(kv, c, l, k, v, &k, &v)) return NULL;
-    vl_tensor *a =
-        vl_attention(c, q, k, v, scale, &mask, opt->attn_probs ? &opt->attn_probs[l] : NULL);
+    vl_tensor *a;
+    if (kv && one && kv->dtype == VL_F16) {
+      if (!(a = attend_cached(c, kv, l, q, k, v, scale))) return NULL;
+    } else {
+      if (kv && vl_kv_append(kv, c, l, k, v, &k, &v)) return NULL;
+      a = vl_attention(c, q, k, v, scale, &mask, opt->attn_probs ? &opt->attn_probs[l] : NULL);
+    }
     int64_t s3[3] = {B, T, H * D};
     vl_tensor *o = vl_linear_any(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
     x = vl_add(c, x, o);

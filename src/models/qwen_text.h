@@ -47,7 +47,7 @@ typedef struct {
   vl_checkpoint *ck; /* owned when loaded from a folder */
   bool own_ck;
   vl_gguf *gguf; /* owned when loaded from a GGUF file */
-  vl_ctx *wctx; /* weight headers and widened copies */
+  vl_ctx *wctx;  /* weight headers and widened copies */
   vl_tensor *embed, *norm, *lm_head;
   vl_qwen_layer *layers;
 } vl_qwen_text;
@@ -105,7 +105,11 @@ typedef struct {
 vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids,
                                 const vl_qwen_fwd *opt);
 
-/* A KV cache sized for this model, batch 1, up to max_tokens positions. */
+/* A KV cache sized for this model, batch 1, up to max_tokens positions,
+ * keys/values stored as dtype (VL_F32, or VL_F16: half the memory and the
+ * bytes a decode step reads; see kv_cache.h). vl_qwen_text_cache_new: F32. */
+vl_kv_cache *vl_qwen_text_cache_new_typed(const vl_qwen_text *m, int64_t max_tokens,
+                                          vl_dtype dtype);
 vl_kv_cache *vl_qwen_text_cache_new(const vl_qwen_text *m, int64_t max_tokens);
 
 /* True when id is one of the model's EOS ids. */

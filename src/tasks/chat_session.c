@@ -93,7 +93,7 @@ vl_chat_session *vl_chat_session_new(const vl_qwen_text *m, const vl_tokenizer *
   s->tok = tok;
   s->tmpl = t;
   s->o = opt;
-  s->kv = vl_qwen_text_cache_new(m, opt.context);
+  s->kv = vl_qwen_text_cache_new_typed(m, opt.context, opt.gen.kv_dtype);
   s->cached = malloc((size_t)opt.context * sizeof *s->cached);
   s->last_prompt = strdup("");
   if (opt.system) s->system = strdup(opt.system);

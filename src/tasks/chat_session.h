@@ -20,7 +20,7 @@
 typedef struct {
   const char *system;   /* system prompt, or NULL */
   int enable_thinking;  /* Qwen3: -1 template default, 0 off, 1 on */
-  vl_generate_opts gen; /* sampling and max_tokens per turn (stop strings: not used) */
+  vl_generate_opts gen; /* sampling, max_tokens per turn, kv_dtype (stop strings: not used) */
   int64_t context;      /* KV cache positions; 0: min(max_position_embeddings, 8192) */
 } vl_chat_session_opts;
 

@@ -92,7 +92,7 @@ int vl_generate(const vl_qwen_text *m, const vl_tokenizer *tok, const int32_t *p
   int rc = VL_OK;
   vl_generate_stats st = {.n_prompt = n_prompt};
   vl_sampler *smp = vl_sampler_new(&opt->sampling, V);
-  vl_kv_cache *kv = smp ? vl_qwen_text_cache_new(m, (int64_t)total) : NULL;
+  vl_kv_cache *kv = smp ? vl_qwen_text_cache_new_typed(m, (int64_t)total, opt->kv_dtype) : NULL;
   vl_ctx *c = kv ? vl_ctx_new() : NULL;
   int32_t *seq = malloc(total * sizeof *seq);
   float *logits = malloc((size_t)V * sizeof *logits);

@@ -21,6 +21,7 @@ typedef struct {
   const char *const *stop; /* n_stop stop strings (need a tokenizer) */
   int n_stop;
   bool ignore_eos;
+  vl_dtype kv_dtype; /* KV cache storage: VL_F32 (0, exact) or VL_F16 (half the bytes) */
 } vl_generate_opts;
 
 typedef enum {
