@@ -143,6 +143,8 @@ typedef struct {
   const char *const *stop; /* n_stop strings that end the text (left out of it) */
   int n_stop;
   int ignore_eos; /* nonzero: run to max_tokens */
+  int kv_f16;     /* nonzero: KV cache keys/values kept as F16 (half the memory and
+                     the bytes a decode step reads; logits within ~1e-3 relative) */
 } vlens_gen_opts;
 
 /* Greedy, 128 tokens, no stop strings. */

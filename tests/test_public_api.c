@@ -402,6 +402,14 @@ static void test_generate_greedy(void) {
   REQUIRE(vlens_generate(m, prompt, &o, on_text, &s2, &part) == 0);
   CHECK(s2.calls == 3 && !strcmp(part, s2.text));
   CHECK(!strncmp(part, out, strlen(part)) && strlen(part) <= strlen(out));
+  /* an F16 KV cache: the same greedy text on this model */
+  CHECK(o.kv_f16 == 0);
+  o.kv_f16 = 1;
+  char *f16 = NULL;
+  REQUIRE(vlens_generate(m, prompt, &o, NULL, NULL, &f16) == 0);
+  CHECK(!strcmp(f16, out));
+  vlens_free(f16);
+  o.kv_f16 = 0;
   /* NULL opts: the defaults (greedy); out NULL is allowed */
   stream s3 = {.stop_after = 2};
   CHECK(vlens_generate(m, prompt, NULL, on_text, &s3, NULL) == 0);
@@ -523,6 +531,16 @@ static void test_chat(void) {
   char *r3 = NULL;
   REQUIRE(vlens_chat_send(c, "hello there", NULL, NULL, &r3) == 0);
   CHECK(r3 && !strcmp(r3, r1));
+  /* the same chat with an F16 KV cache */
+  o.kv_f16 = 1;
+  vlens_chat *c16 = vlens_chat_new(m, "Be brief.", &o);
+  REQUIRE(c16);
+  char *r4 = NULL;
+  REQUIRE(vlens_chat_send(c16, "hello there", NULL, NULL, &r4) == 0);
+  CHECK(r4 && !strcmp(r4, r1));
+  vlens_free(r4);
+  vlens_chat_free(c16);
+  o.kv_f16 = 0;
   expect_error(vlens_chat_send(NULL, "x", NULL, NULL, NULL) < 0, "NULL");
   expect_error(vlens_chat_send(c, NULL, NULL, NULL, NULL) < 0, "message");
   o.max_tokens = 0;

@@ -71,7 +71,8 @@ int vlens_generate(vlens_model *m, const char *prompt, const vlens_gen_opts *opt
                         .max_tokens = opts->max_tokens,
                         .stop = opts->stop,
                         .n_stop = opts->n_stop,
-                        .ignore_eos = opts->ignore_eos != 0};
+                        .ignore_eos = opts->ignore_eos != 0,
+                        .kv_dtype = opts->kv_f16 ? VL_F16 : VL_F32};
   int32_t *ids = NULL;
   size_t n_ids = 0;
   rc = vl_tokenizer_encode(m->tok, prompt, strlen(prompt), 0, &ids, &n_ids);
