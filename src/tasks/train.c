@@ -2,13 +2,10 @@
  * checkpoints and resume (see train.h). */
 #include "tasks/train.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -114,42 +111,11 @@ static int write_folder_files(const char *dir, const arch *a, int patch, int voc
 
 /* ---- initialisation ----------------------------------------------------- */
 
-typedef struct {
-  vl_st_writer *w;
-  vl_rng rng;
-  int rc;
-} initw;
-
-enum { I_NORMAL, I_ZERO, I_ONE };
-
-static void add_init(initw *iw, int kind, int ndim, const int64_t *shape, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void add_init(initw *iw, int kind, int ndim, const int64_t *shape, const char *fmt, ...) {
-  if (iw->rc) return;
-  char name[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(name, sizeof name, fmt, ap);
-  va_end(ap);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  float *d = malloc((size_t)n * sizeof *d);
-  if (!d) {
-    iw->rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
-    return;
-  }
-  for (int64_t i = 0; i < n; i++)
-    d[i] = kind == I_NORMAL ? (float)(0.02 * vl_rng_normal(&iw->rng)) : kind == I_ONE ? 1.0f : 0.0f;
-  iw->rc = vl_st_writer_add(iw->w, name, VL_F32, ndim, shape, d);
-  free(d);
-}
-
 /* ViT position table (1, 1 + g*g, D) initialised with MAE's fixed 2-D sine-cosine code
  * (first half of the channels encodes the row, second half the column; class token 0),
  * scaled to the patch embedding's initial magnitude. A 0.02 normal draw starts the model
  * with almost no position signal, and where objects sit is what captions are ordered by. */
-static void add_pos2d(initw *iw, int64_t g, int64_t D, const char *name) {
+static void add_pos2d(vl_train_init *iw, int64_t g, int64_t D, const char *name) {
   if (iw->rc) return;
   const int64_t n = (1 + g * g) * D, quarter = D / 4;
   float *d = calloc((size_t)n, sizeof *d);
@@ -176,16 +142,16 @@ static void add_pos2d(initw *iw, int64_t g, int64_t D, const char *name) {
 #define S2(a, b) ((int64_t[]){(a), (b)})
 #define LIN(iw, o, i, pre, ...)                                                                    \
   do {                                                                                             \
-    add_init(iw, I_NORMAL, 2, S2(o, i), pre ".weight", __VA_ARGS__);                               \
-    add_init(iw, I_ZERO, 1, S1(o), pre ".bias", __VA_ARGS__);                                      \
+    vl_train_init_add(iw, VL_INIT_NORMAL, 2, S2(o, i), pre ".weight", __VA_ARGS__);                \
+    vl_train_init_add(iw, VL_INIT_ZERO, 1, S1(o), pre ".bias", __VA_ARGS__);                       \
   } while (0)
 #define LN(iw, d, pre, ...)                                                                        \
   do {                                                                                             \
-    add_init(iw, I_ONE, 1, S1(d), pre ".weight", __VA_ARGS__);                                     \
-    add_init(iw, I_ZERO, 1, S1(d), pre ".bias", __VA_ARGS__);                                      \
+    vl_train_init_add(iw, VL_INIT_ONE, 1, S1(d), pre ".weight", __VA_ARGS__);                      \
+    vl_train_init_add(iw, VL_INIT_ZERO, 1, S1(d), pre ".bias", __VA_ARGS__);                       \
   } while (0)
 
-static void init_bert_attn(initw *iw, const arch *a, int l, const char *which, int kv) {
+static void init_bert_attn(vl_train_init *iw, const arch *a, int l, const char *which, int kv) {
   const int64_t C = a->t_hidden;
   const char *p = "text_decoder.bert.encoder.layer";
   LIN(iw, C, C, "%s.%d.%s.self.query", p, l, which);
@@ -207,15 +173,15 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
   int vocab = 0;
   vl_shapes_vocab(&vocab);
   if ((rc = write_folder_files(dir, a, patch, vocab))) return rc;
-  initw iw = {.w = vl_st_writer_new()};
-  if (!iw.w) return vl_error(VL_ERR_NOMEM, "train: out of memory");
-  vl_rng_seed(&iw.rng, seed, 0, 0x696e6974); /* "init" */
+  vl_train_init iw;
+  if ((rc = vl_train_init_begin(&iw, seed, 0x696e6974 /* "init" */, "train"))) return rc;
   const int64_t D = a->v_hidden, F = a->v_inter;
   const char *v = "vision_model";
-  add_init(&iw, I_NORMAL, 3, ((int64_t[]){1, 1, D}), "%s.embeddings.class_embedding", v);
-  add_init(&iw, I_NORMAL, 4, ((int64_t[]){D, 3, patch, patch}),
-           "%s.embeddings.patch_embedding.weight", v);
-  add_init(&iw, I_ZERO, 1, S1(D), "%s.embeddings.patch_embedding.bias", v);
+  vl_train_init_add(&iw, VL_INIT_NORMAL, 3, ((int64_t[]){1, 1, D}), "%s.embeddings.class_embedding",
+                    v);
+  vl_train_init_add(&iw, VL_INIT_NORMAL, 4, ((int64_t[]){D, 3, patch, patch}),
+                    "%s.embeddings.patch_embedding.weight", v);
+  vl_train_init_add(&iw, VL_INIT_ZERO, 1, S1(D), "%s.embeddings.patch_embedding.bias", v);
   add_pos2d(&iw, VL_SHAPES_SIZE / patch, D, "vision_model.embeddings.position_embedding");
   for (int l = 0; l < a->v_layers; l++) {
     LIN(&iw, 3 * D, D, "%s.encoder.layers.%d.self_attn.qkv", v, l);
@@ -228,8 +194,9 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
   LN(&iw, D, "%s.post_layernorm", v);
   const int64_t C = a->t_hidden, TF = a->t_inter, V = vocab;
   const char *t = "text_decoder.bert";
-  add_init(&iw, I_NORMAL, 2, S2(V, C), "%s.embeddings.word_embeddings.weight", t);
-  add_init(&iw, I_NORMAL, 2, S2(a->max_pos, C), "%s.embeddings.position_embeddings.weight", t);
+  vl_train_init_add(&iw, VL_INIT_NORMAL, 2, S2(V, C), "%s.embeddings.word_embeddings.weight", t);
+  vl_train_init_add(&iw, VL_INIT_NORMAL, 2, S2(a->max_pos, C),
+                    "%s.embeddings.position_embeddings.weight", t);
   LN(&iw, C, "%s.embeddings.LayerNorm", t);
   for (int l = 0; l < a->t_layers; l++) {
     init_bert_attn(&iw, a, l, "attention", (int)C);
@@ -241,16 +208,9 @@ int vl_train_init_model(const char *dir, const char *config, int patch, uint64_t
   const char *h = "text_decoder.cls.predictions";
   LIN(&iw, C, C, "%s.transform.dense", h);
   LN(&iw, C, "%s.transform.LayerNorm", h);
-  add_init(&iw, I_NORMAL, 2, S2(V, C), "%s.decoder.weight", h);
-  add_init(&iw, I_ZERO, 1, S1(V), "%s.bias", h);
-  rc = iw.rc;
-  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "format", "pt");
-  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "vlens_step", "0");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  if (!rc) rc = vl_st_writer_save(iw.w, path);
-  vl_st_writer_free(iw.w);
-  return rc;
+  vl_train_init_add(&iw, VL_INIT_NORMAL, 2, S2(V, C), "%s.decoder.weight", h);
+  vl_train_init_add(&iw, VL_INIT_ZERO, 1, S1(V), "%s.bias", h);
+  return vl_train_init_save(&iw, dir);
 }
 
 /* ---- trainable loading -------------------------------------------------- */
@@ -402,12 +362,9 @@ int vl_train_batch(vl_ctx *c, const vl_blip *m, const vl_train_sample *s, int64_
       }
     }
   }
-  int rc = vl_backward(c, loss, NULL);
-  vl_ctx_reset(c, mark);
-  return rc;
+  return vl_train_backward(c, mark, loss);
 fail:
-  vl_ctx_reset(c, mark);
-  return vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
+  return vl_train_backward(c, mark, NULL);
 }
 
 /* ---- state, checkpoints ------------------------------------------------- */
@@ -419,98 +376,63 @@ typedef struct {
   int64_t n_params;
   vl_adamw *opt;
   int64_t step;
+  vl_ctx *c;
+  vl_train_sample *smp; /* a batch's */
+  vl_train_stats st;    /* the last step's */
   double ema_cap, ema_ans;
 } trainer;
 
 static cJSON *opts_json(const vl_train_opts *o) {
-  cJSON *j = cJSON_CreateObject();
-  char seed[32];
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-  cJSON_AddStringToObject(j, "config", o->config);
+  cJSON *j = vl_train_schedule_json(&VL_TRAIN_SCHEDULE_OF(o));
   cJSON_AddNumberToObject(j, "patch", o->patch);
-  cJSON_AddNumberToObject(j, "steps", (double)o->steps);
-  cJSON_AddNumberToObject(j, "batch", (double)o->batch);
-  cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
   cJSON_AddNumberToObject(j, "hypotheses", o->hypotheses);
   cJSON_AddNumberToObject(j, "max_objects", o->max_objects);
   cJSON_AddBoolToObject(j, "curriculum", o->curriculum);
-  cJSON_AddNumberToObject(j, "lr", o->lr);
-  cJSON_AddNumberToObject(j, "min_lr_ratio", o->min_lr_ratio);
-  cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
-  cJSON_AddNumberToObject(j, "clip", o->clip);
   cJSON_AddBoolToObject(j, "decay_embeddings", o->decay_embeddings);
-  cJSON_AddStringToObject(j, "seed", seed);
   return j;
 }
 
+static const char *arch_name(const char *config) {
+  const arch *a = find_arch(config);
+  return a ? a->name : NULL;
+}
+
 /* The saved options; out->config points into static storage. */
-static int opts_parse(const char *text, const char *what, vl_train_opts *o) {
-  cJSON *j = vl_json_parse(text, strlen(text), what);
+static int opts_parse(const char *text, const char *what, void *opts) {
+  vl_train_opts *o = opts;
+  vl_train_schedule s;
+  cJSON *j = vl_train_schedule_parse(text, what, arch_name, &s);
   if (!j) return vl_last_error_code();
-  const char *cfg = vl_json_str(j, "config", "");
-  const arch *a = find_arch(cfg);
-  const char *seed = vl_json_str(j, "seed", NULL);
-  o->steps = vl_json_int(j, "steps", 0);
-  o->batch = vl_json_int(j, "batch", 0);
-  if (!a || !seed || o->steps <= 0 || o->batch <= 0) {
-    cJSON_Delete(j);
-    return vl_error(VL_ERR_FORMAT, "%s: training options are incomplete", what);
-  }
-  o->config = a->name;
+  VL_TRAIN_SCHEDULE_TO(o, s);
   o->patch = (int)vl_json_int(j, "patch", 0);
-  o->warmup = vl_json_int(j, "warmup", 0);
   o->hypotheses = (int)vl_json_int(j, "hypotheses", 3);
   o->max_objects = (int)vl_json_int(j, "max_objects", 4);
   o->curriculum = vl_json_bool(j, "curriculum", 1);
-  o->lr = vl_json_float(j, "lr", 0);
-  o->min_lr_ratio = vl_json_float(j, "min_lr_ratio", 0);
-  o->weight_decay = vl_json_float(j, "weight_decay", 0);
-  o->clip = vl_json_float(j, "clip", 0);
   o->decay_embeddings = vl_json_bool(j, "decay_embeddings", 0);
-  o->seed = strtoull(seed, NULL, 10);
   cJSON_Delete(j);
   return VL_OK;
 }
 
-static int save_checkpoint(trainer *t) {
-  const char *dir = t->o.out_dir;
-  char path[4096], stepbuf[32];
-  snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)t->step);
-  cJSON *oj = opts_json(&t->o);
-  char *ojs = cJSON_PrintUnformatted(oj);
-  cJSON_Delete(oj);
-  vl_st_writer *mw = vl_st_writer_new(), *ow = vl_st_writer_new();
-  int rc = (!ojs || !mw || !ow) ? vl_error(VL_ERR_NOMEM, "train: out of memory") : VL_OK;
-  for (int64_t i = 0; i < t->n_params && !rc; i++) {
-    vl_tensor *p = t->params[i];
-    int ndim;
-    int64_t shape[VL_MAX_DIMS];
-    vl_blip_param_shape(t->m, p, &ndim, shape);
-    char nm[300];
-    rc = vl_st_writer_add(mw, p->name, VL_F32, ndim, shape, p->data);
-    snprintf(nm, sizeof nm, "exp_avg.%s", p->name);
-    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, ndim, shape, t->opt->m[i]);
-    snprintf(nm, sizeof nm, "exp_avg_sq.%s", p->name);
-    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, ndim, shape, t->opt->v[i]);
-  }
-  if (!rc) rc = vl_st_writer_set_metadata(mw, "format", "pt");
-  if (!rc) rc = vl_st_writer_set_metadata(mw, "vlens_step", stepbuf);
-  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_step", stepbuf);
-  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_train_opts", ojs);
+static void saved_shape(const void *m, const vl_tensor *p, int *ndim, int64_t *shape) {
+  vl_blip_param_shape(m, p, ndim, shape);
+}
+
+static int save_checkpoint(void *u) {
+  const trainer *t = u;
   /* The data position (informative: it is step * batch by construction). */
   char next[32];
   snprintf(next, sizeof next, "%lld", (long long)(t->step * t->o.batch));
-  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_next_scene", next);
-  /* Optimizer first, model second: a crash in between leaves steps that
-   * differ, which --resume reports instead of mixing states. */
-  snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-  if (!rc) rc = vl_st_writer_save(ow, path);
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  if (!rc) rc = vl_st_writer_save(mw, path);
-  vl_st_writer_free(mw);
-  vl_st_writer_free(ow);
-  free(ojs);
-  return rc ? vl_error_context("train: checkpoint at step %lld", (long long)t->step) : VL_OK;
+  const vl_train_checkpoint ck = {.out_dir = t->o.out_dir,
+                                  .who = "train",
+                                  .opt = t->opt,
+                                  .step = t->step,
+                                  .opts_key = "vlens_train_opts",
+                                  .opts = opts_json(&t->o),
+                                  .extra_key = "vlens_next_scene",
+                                  .extra_value = next,
+                                  .saved_shape = saved_shape,
+                                  .user = t->m};
+  return vl_train_save_checkpoint(&ck);
 }
 
 static bool is_embedding(const char *name) {
@@ -518,35 +440,8 @@ static bool is_embedding(const char *name) {
          strstr(name, "class_embedding");
 }
 
-static int make_optimizer(trainer *t) {
-  bool *decay = malloc((size_t)t->n_params * sizeof *decay);
-  if (!decay) return vl_error(VL_ERR_NOMEM, "train: out of memory");
-  for (int64_t i = 0; i < t->n_params; i++) {
-    const vl_tensor *p = t->params[i];
-    decay[i] = p->ndim >= 2 && (t->o.decay_embeddings || !is_embedding(p->name));
-  }
-  vl_adamw_cfg cfg = vl_adamw_default_cfg();
-  cfg.weight_decay = (float)t->o.weight_decay;
-  t->opt = vl_adamw_new(t->params, decay, t->n_params, &cfg);
-  free(decay);
-  return t->opt ? VL_OK : vl_last_error_code();
-}
-
-static int load_optimizer(trainer *t, vl_safetensors *st) {
-  const char *what = vl_st_name(st);
-  for (int64_t i = 0; i < t->n_params; i++) {
-    const vl_tensor *p = t->params[i];
-    char nm[300];
-    for (int k = 0; k < 2; k++) {
-      snprintf(nm, sizeof nm, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
-      const vl_st_tensor *s = vl_st_find(st, nm);
-      if (!s) return vl_last_error_code();
-      if (s->dtype != VL_F32 || vl_st_numel(s) != p->numel)
-        return vl_error(VL_ERR_FORMAT, "%s: tensor '%s' does not match the model", what, nm);
-      memcpy(k ? t->opt->v[i] : t->opt->m[i], s->data, (size_t)p->numel * sizeof(float));
-    }
-  }
-  return VL_OK;
+static bool decays(const vl_tensor *p, const void *o) {
+  return p->ndim >= 2 && (((const vl_train_opts *)o)->decay_embeddings || !is_embedding(p->name));
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -554,30 +449,42 @@ static int load_optimizer(trainer *t, vl_safetensors *st) {
 static int check_opts(const vl_train_opts *o) {
   if (!o->out_dir || !*o->out_dir) return vl_error(VL_ERR_INVALID, "train: --out DIR is required");
   if (o->resume) return VL_OK; /* the rest comes from the checkpoint */
-  if (o->steps <= 0 || o->batch <= 0)
-    return vl_error(VL_ERR_INVALID, "train: --steps and --batch must be positive");
+  int rc = vl_train_check_schedule(&VL_TRAIN_SCHEDULE_OF(o), "train");
+  if (rc) return rc;
   if (o->hypotheses < 0 || o->hypotheses > VL_TRAIN_MAX_K)
     return vl_error(VL_ERR_INVALID, "train: --hypotheses %d (0..%d)", o->hypotheses,
                     VL_TRAIN_MAX_K);
   if (o->max_objects < 1 || o->max_objects > VL_SHAPES_MAX_OBJECTS)
     return vl_error(VL_ERR_INVALID, "train: --max-objects %d (1..4)", o->max_objects);
-  if (!(o->lr > 0) || !(o->lr < 10) || !(o->weight_decay >= 0) || !(o->clip >= 0) ||
-      !(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1))
-    return vl_error(
-        VL_ERR_INVALID,
-        "train: need 0 < lr < 10, weight decay >= 0, clip >= 0, min lr ratio in [0, 1]");
-  if (o->warmup > o->steps)
-    return vl_error(VL_ERR_INVALID, "train: --warmup %lld exceeds --steps %lld",
-                    (long long)o->warmup, (long long)o->steps);
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
-/* Options, step and optimizer state of an existing run in o.out_dir. */
-static int open_resume(trainer *t, vl_safetensors **ost) {
-  const char *oj = NULL;
-  int rc = vl_train_open_state(t->o.out_dir, "train", "vlens_train_opts", ost, &oj, &t->step);
-  if (!rc && (rc = opts_parse(oj, t->o.out_dir, &t->o))) vl_st_close(*ost);
+static int step_batch(void *u, int64_t s, double *loss) {
+  trainer *t = u;
+  t->st = (vl_train_stats){0};
+  const int maxo = vl_train_max_objects(&t->o, s);
+  int rc = VL_OK;
+  int64_t made = 0;
+  for (; made < t->o.batch && !rc; made++)
+    rc = vl_train_sample_make(t->m, t->o.seed, s * t->o.batch + made, maxo, t->o.hypotheses,
+                              &t->smp[made]);
+  if (!rc) rc = vl_train_batch(t->c, t->m, t->smp, t->o.batch, &t->st);
+  for (int64_t b = 0; b < made; b++)
+    vl_train_sample_free(&t->smp[b]);
+  *loss = t->st.loss;
   return rc;
+}
+
+static void stepped(void *u, int64_t done, double lr, double el, char *text, size_t size) {
+  trainer *t = u;
+  const vl_train_stats *st = &t->st;
+  const double ca = st->cap_n ? (double)st->cap_ok / (double)st->cap_n : 0;
+  const double aa = st->ans_n ? (double)st->ans_ok / (double)st->ans_n : 0;
+  t->ema_cap = done > 1 ? 0.95 * t->ema_cap + 0.05 * ca : ca;
+  t->ema_ans = done > 1 ? 0.95 * t->ema_ans + 0.05 * aa : aa;
+  snprintf(text, size, "step %lld loss %.4f cap %.3f ans %.3f lr %.2e %.1f img/s",
+           (long long)t->step, st->loss, t->ema_cap, t->ema_ans, lr,
+           el > 0 ? (double)done * (double)t->o.batch / el : 0.0);
 }
 
 int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
@@ -585,14 +492,10 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
   if (rc) return rc;
   trainer t = {.o = *oin};
   vl_safetensors *ost = NULL;
-  vl_ctx *c = NULL;
-  vl_train_sample *smp = NULL;
   if (oin->resume) {
-    if ((rc = open_resume(&t, &ost))) return rc;
-    t.o.out_dir = oin->out_dir;
-    t.o.stop_after = oin->stop_after;
-    t.o.save_every = oin->save_every;
-    t.o.resume = true;
+    if ((rc = vl_train_open_state(t.o.out_dir, "train", "vlens_train_opts", opts_parse, &t.o, &ost,
+                                  &t.step)))
+      return rc;
     if (oin->resume_steps > 0) {
       if (oin->resume_steps <= t.step || oin->resume_steps < t.o.warmup) {
         vl_st_close(ost);
@@ -606,105 +509,55 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     vl_log("train: resuming %s at step %lld of %lld", t.o.out_dir, (long long)t.step,
            (long long)t.o.steps);
   } else {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", oin->out_dir);
-    FILE *f = fopen(path, "rb");
-    if (f) {
-      fclose(f);
-      return vl_error(VL_ERR_INVALID,
-                      "train: %s already holds a training run; pass --resume to continue it "
-                      "or choose another --out",
-                      oin->out_dir);
-    }
+    if ((rc = vl_train_check_new_run(oin->out_dir, "train"))) return rc;
     if (t.o.warmup < 0) t.o.warmup = t.o.steps / 20;
     if ((rc = vl_train_init_model(t.o.out_dir, t.o.config, t.o.patch, t.o.seed))) return rc;
   }
   t.m = vl_train_load_blip(t.o.out_dir, &t.params, &t.n_params);
-  if (!t.m) {
+  if (!t.m || !(t.opt = vl_train_optimizer(t.params, t.n_params, t.o.weight_decay, decays, &t.o,
+                                           ost, t.step, "train"))) {
     rc = vl_last_error_code();
     goto done;
   }
-  if ((rc = make_optimizer(&t))) goto done;
-  if (ost) {
-    if ((rc = load_optimizer(&t, ost))) goto done;
-    t.opt->step = t.step;
-  }
-  if (!(c = vl_ctx_new())) {
+  if (!(t.c = vl_ctx_new())) {
     rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
     goto done;
   }
-  vl_ctx_set_recording(c, true);
-  if (!(smp = calloc((size_t)t.o.batch, sizeof *smp))) {
+  vl_ctx_set_recording(t.c, true);
+  if (!(t.smp = calloc((size_t)t.o.batch, sizeof *t.smp))) {
     rc = vl_error(VL_ERR_NOMEM, "train: out of memory");
     goto done;
   }
-  const int64_t end = t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
-  int64_t n_params = 0;
-  for (int64_t i = 0; i < t.n_params; i++)
-    n_params += t.params[i]->numel;
   vl_log("train: %s BLIP, %lld parameters, %lld steps x %lld images, lr %g, out %s", t.o.config,
-         (long long)n_params, (long long)t.o.steps, (long long)t.o.batch, t.o.lr, t.o.out_dir);
-  vl_progress pr;
-  vl_progress_start(&pr, "train", end - t.step);
-  const double t0 = vl_now_seconds();
+         (long long)vl_train_count_weights(t.params, t.n_params), (long long)t.o.steps,
+         (long long)t.o.batch, t.o.lr, t.o.out_dir);
+  const vl_train_loop loop = {.who = "train",
+                              .sched = VL_TRAIN_SCHEDULE_OF(&t.o),
+                              .stop_after = t.o.stop_after,
+                              .save_every = t.o.save_every,
+                              .opt = t.opt,
+                              .user = &t,
+                              .batch = step_batch,
+                              .stepped = stepped,
+                              .save = save_checkpoint};
   const int64_t first = t.step;
-  double loss = 0, loss_first = 0;
-  bool have_ema = false;
-  while (t.step < end && !rc) {
-    const int64_t s = t.step;
-    const double lr = vl_lr_cosine(s, t.o.steps, t.o.warmup, t.o.lr, t.o.min_lr_ratio);
-    vl_zero_param_grads(t.params, t.n_params);
-    vl_train_stats st = {0};
-    const int maxo = vl_train_max_objects(&t.o, s);
-    int64_t made = 0;
-    for (; made < t.o.batch && !rc; made++)
-      rc = vl_train_sample_make(t.m, t.o.seed, s * t.o.batch + made, maxo, t.o.hypotheses,
-                                &smp[made]);
-    if (!rc) rc = vl_train_batch(c, t.m, smp, t.o.batch, &st);
-    for (int64_t b = 0; b < made; b++)
-      vl_train_sample_free(&smp[b]);
-    if (rc) break;
-    const double norm = vl_clip_grad_norm(t.params, t.n_params, t.o.clip);
-    if (!isfinite(norm) || !isfinite(st.loss)) {
-      rc = vl_error(VL_ERR_INVALID,
-                    "train: step %lld: loss %g, gradient norm %g (diverged; lower --lr)",
-                    (long long)s, st.loss, norm);
-      break;
-    }
-    if ((rc = vl_adamw_step(t.opt, (float)lr))) break;
-    t.step = s + 1;
-    loss = st.loss;
-    if (s == first) loss_first = loss;
-    const double ca = st.cap_n ? (double)st.cap_ok / (double)st.cap_n : 0;
-    const double aa = st.ans_n ? (double)st.ans_ok / (double)st.ans_n : 0;
-    t.ema_cap = have_ema ? 0.95 * t.ema_cap + 0.05 * ca : ca;
-    t.ema_ans = have_ema ? 0.95 * t.ema_ans + 0.05 * aa : aa;
-    have_ema = true;
-    char extra[160];
-    const double el = vl_now_seconds() - t0;
-    snprintf(extra, sizeof extra, "step %lld loss %.4f cap %.3f ans %.3f lr %.2e %.1f img/s",
-             (long long)t.step, loss, t.ema_cap, t.ema_ans, lr,
-             el > 0 ? (double)(t.step - first) * (double)t.o.batch / el : 0.0);
-    vl_progress_update(&pr, t.step - first, extra);
-    if ((t.o.save_every > 0 && t.step % t.o.save_every == 0) || t.step == end)
-      rc = save_checkpoint(&t);
-  }
-  vl_progress_end(&pr);
-  const double el = vl_now_seconds() - t0;
+  vl_train_loop_result res;
+  rc = vl_train_loop_run(&loop, &t.step, &res);
   if (rep) {
     rep->step = t.step;
-    rep->loss = loss;
-    rep->loss_first = loss_first;
+    rep->loss = res.loss;
+    rep->loss_first = res.loss_first;
     rep->caption_acc = t.ema_cap;
     rep->answer_acc = t.ema_ans;
-    rep->images_per_s = el > 0 ? (double)(t.step - first) * (double)t.o.batch / el : 0;
+    rep->images_per_s =
+        res.seconds > 0 ? (double)(t.step - first) * (double)t.o.batch / res.seconds : 0;
   }
   if (!rc)
     vl_log("train: step %lld, loss %.4f, caption token acc %.3f, answer acc %.3f; saved in %s",
-           (long long)t.step, loss, t.ema_cap, t.ema_ans, t.o.out_dir);
+           (long long)t.step, res.loss, t.ema_cap, t.ema_ans, t.o.out_dir);
 done:
-  free(smp);
-  vl_ctx_free(c);
+  free(t.smp);
+  vl_ctx_free(t.c);
   vl_adamw_free(t.opt);
   free(t.params);
   vl_blip_free(t.m);

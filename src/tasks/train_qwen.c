@@ -2,13 +2,9 @@
  * the training step, checkpoints, resume and evaluation (see train_qwen.h). */
 #include "tasks/train_qwen.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -123,33 +119,10 @@ static int write_configs(const char *dir, const qarch *a, int64_t vocab, int32_t
 
 /* ---- initialisation ----------------------------------------------------- */
 
-typedef struct {
-  vl_st_writer *w;
-  vl_rng rng;
-  int rc;
-} initw;
-
-static void add_init(initw *iw, bool normal, int64_t d0, int64_t d1, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void add_init(initw *iw, bool normal, int64_t d0, int64_t d1, const char *fmt, ...) {
-  if (iw->rc) return;
-  char name[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(name, sizeof name, fmt, ap);
-  va_end(ap);
-  const int64_t n = d0 * (d1 > 0 ? d1 : 1);
-  float *d = malloc((size_t)n * sizeof *d);
-  if (!d) {
-    iw->rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
-    return;
-  }
-  for (int64_t i = 0; i < n; i++)
-    d[i] = normal ? (float)(0.02 * vl_rng_normal(&iw->rng)) : 1.0f;
-  const int64_t shape[2] = {d0, d1};
-  iw->rc = vl_st_writer_add(iw->w, name, VL_F32, d1 > 0 ? 2 : 1, shape, d);
-  free(d);
-}
+/* normal(0, 0.02) matrices and vectors of ones (RMSNorm weights) */
+#define MATRIX(iw, d0, d1, ...)                                                                    \
+  vl_train_init_add(iw, VL_INIT_NORMAL, 2, (int64_t[]){(d0), (d1)}, __VA_ARGS__)
+#define ONES(iw, d, ...) vl_train_init_add(iw, VL_INIT_ONE, 1, (int64_t[]){(d)}, __VA_ARGS__)
 
 static int train_tokenizer(const char *dir, int vocab_size, int64_t scenes, int zh, uint64_t seed) {
   vl_bpe_options bo = vl_bpe_default_options();
@@ -194,36 +167,28 @@ int vl_train_llm_init(const char *dir, const char *config, int vocab_size, int64
   vl_tokenizer_free(tok);
   if (eot < 0 || im_end < 0) return VL_ERR_FORMAT;
   if ((rc = write_configs(dir, a, V, eot, im_end))) return rc;
-  initw iw = {.w = vl_st_writer_new()};
-  if (!iw.w) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
-  vl_rng_seed(&iw.rng, seed, 0, 0x716e6974); /* "qnit" */
+  vl_train_init iw;
+  if ((rc = vl_train_init_begin(&iw, seed, 0x716e6974 /* "qnit" */, "train-llm"))) return rc;
   const int64_t C = a->hidden, F = a->inter, D = a->head_dim;
   const int64_t QD = a->heads * D, KD = a->kv_heads * D;
   const char *p = "model.layers";
-  add_init(&iw, true, V, C, "model.embed_tokens.weight");
+  MATRIX(&iw, V, C, "model.embed_tokens.weight");
   for (int l = 0; l < a->layers; l++) {
-    add_init(&iw, false, C, 0, "%s.%d.input_layernorm.weight", p, l);
-    add_init(&iw, false, C, 0, "%s.%d.post_attention_layernorm.weight", p, l);
-    add_init(&iw, true, QD, C, "%s.%d.self_attn.q_proj.weight", p, l);
-    add_init(&iw, true, KD, C, "%s.%d.self_attn.k_proj.weight", p, l);
-    add_init(&iw, true, KD, C, "%s.%d.self_attn.v_proj.weight", p, l);
-    add_init(&iw, true, C, QD, "%s.%d.self_attn.o_proj.weight", p, l);
-    add_init(&iw, false, D, 0, "%s.%d.self_attn.q_norm.weight", p, l);
-    add_init(&iw, false, D, 0, "%s.%d.self_attn.k_norm.weight", p, l);
-    add_init(&iw, true, F, C, "%s.%d.mlp.gate_proj.weight", p, l);
-    add_init(&iw, true, F, C, "%s.%d.mlp.up_proj.weight", p, l);
-    add_init(&iw, true, C, F, "%s.%d.mlp.down_proj.weight", p, l);
+    ONES(&iw, C, "%s.%d.input_layernorm.weight", p, l);
+    ONES(&iw, C, "%s.%d.post_attention_layernorm.weight", p, l);
+    MATRIX(&iw, QD, C, "%s.%d.self_attn.q_proj.weight", p, l);
+    MATRIX(&iw, KD, C, "%s.%d.self_attn.k_proj.weight", p, l);
+    MATRIX(&iw, KD, C, "%s.%d.self_attn.v_proj.weight", p, l);
+    MATRIX(&iw, C, QD, "%s.%d.self_attn.o_proj.weight", p, l);
+    ONES(&iw, D, "%s.%d.self_attn.q_norm.weight", p, l);
+    ONES(&iw, D, "%s.%d.self_attn.k_norm.weight", p, l);
+    MATRIX(&iw, F, C, "%s.%d.mlp.gate_proj.weight", p, l);
+    MATRIX(&iw, F, C, "%s.%d.mlp.up_proj.weight", p, l);
+    MATRIX(&iw, C, F, "%s.%d.mlp.down_proj.weight", p, l);
   }
-  add_init(&iw, false, C, 0, "model.norm.weight");
-  if (a->untied) add_init(&iw, true, V, C, "lm_head.weight");
-  rc = iw.rc;
-  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "format", "pt");
-  if (!rc) rc = vl_st_writer_set_metadata(iw.w, "vlens_step", "0");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  if (!rc) rc = vl_st_writer_save(iw.w, path);
-  vl_st_writer_free(iw.w);
-  return rc;
+  ONES(&iw, C, "model.norm.weight");
+  if (a->untied) MATRIX(&iw, V, C, "lm_head.weight");
+  return vl_train_init_save(&iw, dir);
 }
 
 /* ---- trainable loading -------------------------------------------------- */
@@ -414,12 +379,9 @@ int vl_train_llm_batch(vl_ctx *c, const vl_qwen_text *m, const vl_llm_sample *s,
     for (int64_t i = 0; i < R; i++)
       st->ok += vl_train_argmax(vl_f32(lg) + i * V, V) == tg[i];
   }
-  int rc = vl_backward(c, loss, NULL);
-  vl_ctx_reset(c, mark);
-  return rc;
+  return vl_train_backward(c, mark, loss);
 fail:
-  vl_ctx_reset(c, mark);
-  return vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
+  return vl_train_backward(c, mark, NULL);
 }
 
 /* ---- state, checkpoints ------------------------------------------------- */
@@ -432,116 +394,54 @@ typedef struct {
   int64_t n_params;
   vl_adamw *opt;
   int64_t step;
-  double ema_acc;
+  int32_t pad;
+  vl_ctx *c;
+  vl_llm_sample *smp;    /* a batch's */
+  vl_llm_batch_stats st; /* the last step's */
+  double ema_acc, tokens;
 } trainer;
 
 static cJSON *opts_json(const vl_train_llm_opts *o) {
-  cJSON *j = cJSON_CreateObject();
-  char seed[32];
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-  cJSON_AddStringToObject(j, "config", o->config);
+  cJSON *j = vl_train_schedule_json(&VL_TRAIN_SCHEDULE_OF(o));
   cJSON_AddNumberToObject(j, "vocab_size", o->vocab_size);
   cJSON_AddNumberToObject(j, "tok_scenes", (double)o->tok_scenes);
-  cJSON_AddNumberToObject(j, "steps", (double)o->steps);
-  cJSON_AddNumberToObject(j, "batch", (double)o->batch);
-  cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
-  cJSON_AddNumberToObject(j, "lr", o->lr);
-  cJSON_AddNumberToObject(j, "min_lr_ratio", o->min_lr_ratio);
-  cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
-  cJSON_AddNumberToObject(j, "clip", o->clip);
   cJSON_AddNumberToObject(j, "zh_share", o->zh_share);
-  cJSON_AddStringToObject(j, "seed", seed);
   return j;
 }
 
+static const char *arch_name(const char *config) {
+  const qarch *a = find_arch(config);
+  return a ? a->name : NULL;
+}
+
 /* The saved options; out->config points into static storage. */
-static int opts_parse(const char *text, const char *what, vl_train_llm_opts *o) {
-  cJSON *j = vl_json_parse(text, strlen(text), what);
+static int opts_parse(const char *text, const char *what, void *opts) {
+  vl_train_llm_opts *o = opts;
+  vl_train_schedule s;
+  cJSON *j = vl_train_schedule_parse(text, what, arch_name, &s);
   if (!j) return vl_last_error_code();
-  const qarch *a = find_arch(vl_json_str(j, "config", ""));
-  const char *seed = vl_json_str(j, "seed", NULL);
-  o->steps = vl_json_int(j, "steps", 0);
-  o->batch = vl_json_int(j, "batch", 0);
-  if (!a || !seed || o->steps <= 0 || o->batch <= 0) {
-    cJSON_Delete(j);
-    return vl_error(VL_ERR_FORMAT, "%s: training options are incomplete", what);
-  }
-  o->config = a->name;
+  VL_TRAIN_SCHEDULE_TO(o, s);
   o->vocab_size = (int)vl_json_int(j, "vocab_size", 0);
   o->tok_scenes = vl_json_int(j, "tok_scenes", 0);
-  o->warmup = vl_json_int(j, "warmup", 0);
-  o->lr = vl_json_float(j, "lr", 0);
-  o->min_lr_ratio = vl_json_float(j, "min_lr_ratio", 0);
-  o->weight_decay = vl_json_float(j, "weight_decay", 0);
-  o->clip = vl_json_float(j, "clip", 0);
   o->zh_share = vl_json_float(j, "zh_share", 0);
-  o->seed = strtoull(seed, NULL, 10);
   cJSON_Delete(j);
   return VL_OK;
 }
 
-static int save_checkpoint(trainer *t) {
-  const char *dir = t->o.out_dir;
-  char path[4096], stepbuf[32];
-  snprintf(stepbuf, sizeof stepbuf, "%lld", (long long)t->step);
-  cJSON *oj = opts_json(&t->o);
-  char *ojs = cJSON_PrintUnformatted(oj);
-  cJSON_Delete(oj);
-  vl_st_writer *mw = vl_st_writer_new(), *ow = vl_st_writer_new();
-  int rc = (!ojs || !mw || !ow) ? vl_error(VL_ERR_NOMEM, "train-llm: out of memory") : VL_OK;
-  for (int64_t i = 0; i < t->n_params && !rc; i++) {
-    const vl_tensor *p = t->params[i];
-    char nm[300];
-    rc = vl_st_writer_add(mw, p->name, VL_F32, p->ndim, p->shape, p->data);
-    snprintf(nm, sizeof nm, "exp_avg.%s", p->name);
-    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, p->ndim, p->shape, t->opt->m[i]);
-    snprintf(nm, sizeof nm, "exp_avg_sq.%s", p->name);
-    if (!rc) rc = vl_st_writer_add(ow, nm, VL_F32, p->ndim, p->shape, t->opt->v[i]);
-  }
-  if (!rc) rc = vl_st_writer_set_metadata(mw, "format", "pt");
-  if (!rc) rc = vl_st_writer_set_metadata(mw, "vlens_step", stepbuf);
-  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_step", stepbuf);
-  if (!rc) rc = vl_st_writer_set_metadata(ow, "vlens_train_llm_opts", ojs);
-  /* Optimizer first, model second: a crash in between leaves steps that
-   * differ, which --resume reports instead of mixing states. */
-  snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-  if (!rc) rc = vl_st_writer_save(ow, path);
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  if (!rc) rc = vl_st_writer_save(mw, path);
-  vl_st_writer_free(mw);
-  vl_st_writer_free(ow);
-  free(ojs);
-  return rc ? vl_error_context("train-llm: checkpoint at step %lld", (long long)t->step) : VL_OK;
+static int save_checkpoint(void *u) {
+  const trainer *t = u;
+  const vl_train_checkpoint ck = {.out_dir = t->o.out_dir,
+                                  .who = "train-llm",
+                                  .opt = t->opt,
+                                  .step = t->step,
+                                  .opts_key = "vlens_train_llm_opts",
+                                  .opts = opts_json(&t->o)};
+  return vl_train_save_checkpoint(&ck);
 }
 
-static int make_optimizer(trainer *t) {
-  bool *decay = malloc((size_t)t->n_params * sizeof *decay);
-  if (!decay) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
-  /* matrices decay, norm weights and the embedding do not (HF practice) */
-  for (int64_t i = 0; i < t->n_params; i++)
-    decay[i] = t->params[i]->ndim >= 2 && t->params[i] != t->m->embed;
-  vl_adamw_cfg cfg = vl_adamw_default_cfg();
-  cfg.weight_decay = (float)t->o.weight_decay;
-  t->opt = vl_adamw_new(t->params, decay, t->n_params, &cfg);
-  free(decay);
-  return t->opt ? VL_OK : vl_last_error_code();
-}
-
-static int load_optimizer(trainer *t, vl_safetensors *st) {
-  const char *what = vl_st_name(st);
-  for (int64_t i = 0; i < t->n_params; i++) {
-    const vl_tensor *p = t->params[i];
-    char nm[300];
-    for (int k = 0; k < 2; k++) {
-      snprintf(nm, sizeof nm, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
-      const vl_st_tensor *s = vl_st_find(st, nm);
-      if (!s) return vl_last_error_code();
-      if (s->dtype != VL_F32 || vl_st_numel(s) != p->numel)
-        return vl_error(VL_ERR_FORMAT, "%s: tensor '%s' does not match the model", what, nm);
-      memcpy(k ? t->opt->v[i] : t->opt->m[i], s->data, (size_t)p->numel * sizeof(float));
-    }
-  }
-  return VL_OK;
+/* Matrices decay, norm weights and the embedding do not (HF practice). */
+static bool decays(const vl_tensor *p, const void *m) {
+  return p->ndim >= 2 && p != ((const vl_qwen_text *)m)->embed;
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -550,16 +450,8 @@ static int check_opts(const vl_train_llm_opts *o) {
   if (!o->out_dir || !*o->out_dir)
     return vl_error(VL_ERR_INVALID, "train-llm: --out DIR is required");
   if (o->resume) return VL_OK; /* the rest comes from the checkpoint */
-  if (o->steps <= 0 || o->batch <= 0)
-    return vl_error(VL_ERR_INVALID, "train-llm: --steps and --batch must be positive");
-  if (!(o->lr > 0) || !(o->lr < 10) || !(o->weight_decay >= 0) || !(o->clip >= 0) ||
-      !(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1))
-    return vl_error(
-        VL_ERR_INVALID,
-        "train-llm: need 0 < lr < 10, weight decay >= 0, clip >= 0, min lr ratio in [0, 1]");
-  if (o->warmup > o->steps)
-    return vl_error(VL_ERR_INVALID, "train-llm: --warmup %lld exceeds --steps %lld",
-                    (long long)o->warmup, (long long)o->steps);
+  int rc = vl_train_check_schedule(&VL_TRAIN_SCHEDULE_OF(o), "train-llm");
+  if (rc) return rc;
   if (o->vocab_size < 262 || o->tok_scenes < 1)
     return vl_error(VL_ERR_INVALID,
                     "train-llm: --vocab-size %d must be >= 262 and --tok-scenes >= 1",
@@ -569,13 +461,30 @@ static int check_opts(const vl_train_llm_opts *o) {
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
-/* Options, step and optimizer state of an existing run in o.out_dir. */
-static int open_resume(trainer *t, vl_safetensors **ost) {
-  const char *oj = NULL;
-  int rc =
-      vl_train_open_state(t->o.out_dir, "train-llm", "vlens_train_llm_opts", ost, &oj, &t->step);
-  if (!rc && (rc = opts_parse(oj, t->o.out_dir, &t->o))) vl_st_close(*ost);
+static int step_batch(void *u, int64_t s, double *loss) {
+  trainer *t = u;
+  t->st = (vl_llm_batch_stats){0};
+  int rc = VL_OK;
+  int64_t made = 0;
+  for (; made < t->o.batch && !rc; made++) {
+    const int64_t ix = s * t->o.batch + made;
+    rc = vl_llm_sample_make(t->tok, t->o.seed, ix,
+                            vl_llm_example_lang(t->o.seed, ix, t->o.zh_share), &t->smp[made]);
+  }
+  if (!rc) rc = vl_train_llm_batch(t->c, t->m, t->smp, t->o.batch, t->pad, &t->st);
+  for (int64_t b = 0; b < made; b++)
+    vl_llm_sample_free(&t->smp[b]);
+  *loss = t->st.loss;
   return rc;
+}
+
+static void stepped(void *u, int64_t done, double lr, double el, char *text, size_t size) {
+  trainer *t = u;
+  t->tokens += (double)t->st.tokens;
+  const double acc = t->st.n ? (double)t->st.ok / (double)t->st.n : 0;
+  t->ema_acc = done > 1 ? 0.95 * t->ema_acc + 0.05 * acc : acc;
+  snprintf(text, size, "step %lld loss %.4f acc %.3f lr %.2e %.0f tok/s", (long long)t->step,
+           t->st.loss, t->ema_acc, lr, el > 0 ? t->tokens / el : 0.0);
 }
 
 int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
@@ -583,14 +492,10 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
   if (rc) return rc;
   trainer t = {.o = *oin};
   vl_safetensors *ost = NULL;
-  vl_ctx *c = NULL;
-  vl_llm_sample *smp = NULL;
   if (oin->resume) {
-    if ((rc = open_resume(&t, &ost))) return rc;
-    t.o.out_dir = oin->out_dir;
-    t.o.stop_after = oin->stop_after;
-    t.o.save_every = oin->save_every;
-    t.o.resume = true;
+    if ((rc = vl_train_open_state(t.o.out_dir, "train-llm", "vlens_train_llm_opts", opts_parse,
+                                  &t.o, &ost, &t.step)))
+      return rc;
     if (oin->extend_steps > 0) {
       if (oin->extend_steps <= t.step) {
         vl_st_close(ost);
@@ -604,16 +509,7 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
     vl_log("train-llm: resuming %s at step %lld of %lld", t.o.out_dir, (long long)t.step,
            (long long)t.o.steps);
   } else {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", oin->out_dir);
-    FILE *f = fopen(path, "rb");
-    if (f) {
-      fclose(f);
-      return vl_error(VL_ERR_INVALID,
-                      "train-llm: %s already holds a training run; pass --resume to continue "
-                      "it or choose another --out",
-                      oin->out_dir);
-    }
+    if ((rc = vl_train_check_new_run(oin->out_dir, "train-llm"))) return rc;
     if (t.o.warmup < 0) t.o.warmup = t.o.steps / 20;
     if ((rc = vl_train_llm_init(t.o.out_dir, t.o.config, t.o.vocab_size, t.o.tok_scenes,
                                 t.o.zh_share > 0, t.o.seed)))
@@ -625,88 +521,49 @@ int vl_train_llm(const vl_train_llm_opts *oin, vl_train_llm_report *rep) {
     rc = vl_last_error_code();
     goto done;
   }
-  const int32_t pad = vl_tokenizer_token_to_id(t.tok, "<|endoftext|>");
-  if (pad < 0) {
+  if ((t.pad = vl_tokenizer_token_to_id(t.tok, "<|endoftext|>")) < 0) {
     rc = vl_error(VL_ERR_FORMAT, "%s/tokenizer.json: no <|endoftext|> token", t.o.out_dir);
     goto done;
   }
-  if ((rc = make_optimizer(&t))) goto done;
-  if (ost) {
-    if ((rc = load_optimizer(&t, ost))) goto done;
-    t.opt->step = t.step;
+  if (!(t.opt = vl_train_optimizer(t.params, t.n_params, t.o.weight_decay, decays, t.m, ost, t.step,
+                                   "train-llm"))) {
+    rc = vl_last_error_code();
+    goto done;
   }
-  if (!(c = vl_ctx_new()) || !(smp = calloc((size_t)t.o.batch, sizeof *smp))) {
+  if (!(t.c = vl_ctx_new()) || !(t.smp = calloc((size_t)t.o.batch, sizeof *t.smp))) {
     rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
     goto done;
   }
-  vl_ctx_set_recording(c, true);
-  const int64_t end = t.o.stop_after > 0 && t.o.stop_after < t.o.steps ? t.o.stop_after : t.o.steps;
-  int64_t n_weights = 0;
-  for (int64_t i = 0; i < t.n_params; i++)
-    n_weights += t.params[i]->numel;
+  vl_ctx_set_recording(t.c, true);
   vl_log("train-llm: %s Qwen3, %lld parameters, vocabulary %lld, %lld steps x %lld sequences, "
          "lr %g, %.0f%% Chinese, out %s",
-         t.o.config, (long long)n_weights, (long long)t.m->cfg.vocab, (long long)t.o.steps,
-         (long long)t.o.batch, t.o.lr, 100 * t.o.zh_share, t.o.out_dir);
-  vl_progress pr;
-  vl_progress_start(&pr, "train-llm", end - t.step);
-  const double t0 = vl_now_seconds();
-  const int64_t first = t.step;
-  double loss = 0, loss_first = 0, tokens = 0;
-  bool have_ema = false;
-  while (t.step < end && !rc) {
-    const int64_t s = t.step;
-    const double lr = vl_lr_cosine(s, t.o.steps, t.o.warmup, t.o.lr, t.o.min_lr_ratio);
-    vl_zero_param_grads(t.params, t.n_params);
-    vl_llm_batch_stats st = {0};
-    int64_t made = 0;
-    for (; made < t.o.batch && !rc; made++) {
-      const int64_t ix = s * t.o.batch + made;
-      rc = vl_llm_sample_make(t.tok, t.o.seed, ix, vl_llm_example_lang(t.o.seed, ix, t.o.zh_share),
-                              &smp[made]);
-    }
-    if (!rc) rc = vl_train_llm_batch(c, t.m, smp, t.o.batch, pad, &st);
-    for (int64_t b = 0; b < made; b++)
-      vl_llm_sample_free(&smp[b]);
-    if (rc) break;
-    const double norm = vl_clip_grad_norm(t.params, t.n_params, t.o.clip);
-    if (!isfinite(norm) || !isfinite(st.loss)) {
-      rc = vl_error(VL_ERR_INVALID,
-                    "train-llm: step %lld: loss %g, gradient norm %g (diverged; lower --lr)",
-                    (long long)s, st.loss, norm);
-      break;
-    }
-    if ((rc = vl_adamw_step(t.opt, (float)lr))) break;
-    t.step = s + 1;
-    loss = st.loss;
-    tokens += (double)st.tokens;
-    if (s == first) loss_first = loss;
-    const double acc = st.n ? (double)st.ok / (double)st.n : 0;
-    t.ema_acc = have_ema ? 0.95 * t.ema_acc + 0.05 * acc : acc;
-    have_ema = true;
-    char extra[160];
-    const double el = vl_now_seconds() - t0;
-    snprintf(extra, sizeof extra, "step %lld loss %.4f acc %.3f lr %.2e %.0f tok/s",
-             (long long)t.step, loss, t.ema_acc, lr, el > 0 ? tokens / el : 0.0);
-    vl_progress_update(&pr, t.step - first, extra);
-    if ((t.o.save_every > 0 && t.step % t.o.save_every == 0) || t.step == end)
-      rc = save_checkpoint(&t);
-  }
-  vl_progress_end(&pr);
-  const double el = vl_now_seconds() - t0;
+         t.o.config, (long long)vl_train_count_weights(t.params, t.n_params),
+         (long long)t.m->cfg.vocab, (long long)t.o.steps, (long long)t.o.batch, t.o.lr,
+         100 * t.o.zh_share, t.o.out_dir);
+  const vl_train_loop loop = {.who = "train-llm",
+                              .sched = VL_TRAIN_SCHEDULE_OF(&t.o),
+                              .stop_after = t.o.stop_after,
+                              .save_every = t.o.save_every,
+                              .opt = t.opt,
+                              .user = &t,
+                              .batch = step_batch,
+                              .stepped = stepped,
+                              .save = save_checkpoint};
+  vl_train_loop_result res;
+  rc = vl_train_loop_run(&loop, &t.step, &res);
   if (rep) {
     rep->step = t.step;
-    rep->loss = loss;
-    rep->loss_first = loss_first;
+    rep->loss = res.loss;
+    rep->loss_first = res.loss_first;
     rep->token_acc = t.ema_acc;
-    rep->tokens_per_s = el > 0 ? tokens / el : 0;
+    rep->tokens_per_s = res.seconds > 0 ? t.tokens / res.seconds : 0;
   }
   if (!rc)
     vl_log("train-llm: step %lld, loss %.4f, target token acc %.3f; saved in %s", (long long)t.step,
-           loss, t.ema_acc, t.o.out_dir);
+           res.loss, t.ema_acc, t.o.out_dir);
 done:
-  free(smp);
-  vl_ctx_free(c);
+  free(t.smp);
+  vl_ctx_free(t.c);
   vl_adamw_free(t.opt);
   free(t.params);
   vl_tokenizer_free(t.tok);
