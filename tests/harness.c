@@ -1,5 +1,7 @@
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -81,4 +83,32 @@ int test_write_file(const char *path, const void *data, size_t len) {
   size_t w = fwrite(data, 1, len, f);
   fclose(f);
   return w == len ? 0 : -1;
+}
+
+const char *test_vlens_exe(void) {
+  static char exe[4200];
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) self[n] = 0;
+  char *slash = n > 0 ? strrchr(self, '/') : NULL;
+  if (slash) {
+    *slash = 0; /* .../build/<variant>/tests */
+    snprintf(exe, sizeof exe, "%s/../vlens", self);
+    if (access(exe, X_OK) == 0) return exe;
+  }
+  printf("  build/<variant>/vlens not built: run make cli first\n");
+  return NULL;
+}
+
+int test_run_vlens(const char *fmt, ...) {
+  const char *exe = test_vlens_exe();
+  if (!exe) return -1;
+  char args[8192], cmd[12800];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", exe, args);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }

@@ -49,5 +49,11 @@ const char *test_tmpdir(void);
 /* Whole file into malloc'd memory (NUL-terminated); NULL if unreadable. */
 unsigned char *test_read_file(const char *path, size_t *len);
 int test_write_file(const char *path, const void *data, size_t len);
+/* build/<variant>/vlens next to this test binary's folder, or NULL (with a
+ * note) when it is not built. */
+const char *test_vlens_exe(void);
+/* Runs `vlens ARGS` (printf-style) with its output discarded: its exit
+ * status, 128 when it did not exit, -1 when vlens is not built. */
+int test_run_vlens(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -4,16 +4,12 @@
  * logits / itm_logits, Grad-CAM (acts, grad, cam) and the `vlens dump`
  * output; greedy generation against argmax of full forwards; clear errors
  * for broken folders and bad inputs. */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "base/error.h"
-#include "base/half.h"
+#include "goldens.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/blip.h"
@@ -23,69 +19,23 @@
 #define TOL 1e-4
 #define TOL_GRAD 1e-3
 
-static const char *gpath(const char *model, const char *file) {
-  static char buf[1024];
-  snprintf(buf, sizeof buf, "%s/%s", test_shared_path(model), file);
-  return buf;
-}
-
-/* case.json's input_ids as I64 (T) in c; target position/id when present. */
-static vl_tensor *case_ids(vl_ctx *c, const char *model, int64_t *tpos, int64_t *tid) {
-  cJSON *j = vl_json_load(gpath(model, "case.json"));
-  if (!j) return NULL;
-  const cJSON *a = vl_json_get(j, "input_ids");
-  int64_t T = cJSON_GetArraySize(a), i = 0;
-  vl_tensor *ids = vl_new(c, VL_I64, 1, &T);
-  for (const cJSON *e = a ? a->child : NULL; e && ids; e = e->next)
-    ((int64_t *)ids->data)[i++] = (int64_t)e->valuedouble;
-  if (tpos) *tpos = vl_json_int(j, "target.position", -1);
-  if (tid) *tid = vl_json_int(j, "target.token_id", -1);
-  cJSON_Delete(j);
-  return ids;
-}
-
-/* Compares floats against golden tensor `name` of st; prints the error. */
-static double cmp(const vl_safetensors *st, const char *model, const char *name, const float *a,
-                  int64_t n) {
-  const vl_st_tensor *g = vl_st_find(st, name);
-  if (!g || !a || vl_st_numel(g) != n) {
-    printf("  %s %s: missing or size mismatch (%lld vs %lld)\n", model, name,
-           g ? (long long)vl_st_numel(g) : -1LL, (long long)n);
-    return 1e9;
-  }
-  float *b = malloc((size_t)n * sizeof *b);
-  if (!b || vl_st_to_f32(g, b)) {
-    free(b);
-    return 1e9;
-  }
-  double e = test_max_rel_err(a, b, (size_t)n);
-  printf("  %s %-18s max rel err %.2e\n", model, name, e);
-  free(b);
-  return e;
-}
-
-static double cmp_t(const vl_safetensors *st, const char *model, const char *name,
-                    const vl_tensor *t) {
-  return cmp(st, model, name, t ? vl_f32(t) : NULL, t ? t->numel : 0);
-}
-
 static void parity(const char *model) {
   vl_blip *m = vl_blip_load(test_shared_path(model));
   if (!m) printf("  %s\n", vl_last_error());
   REQUIRE(m);
-  vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
+  vl_safetensors *st = vl_st_open(golden_path(model, "golden.safetensors"));
   REQUIRE(st);
   vl_ctx *c = vl_ctx_new();
   int64_t tpos = -1, tid = -1;
-  vl_tensor *ids = case_ids(c, model, &tpos, &tid);
+  vl_tensor *ids = golden_case_ids(c, model, &tpos, &tid);
   REQUIRE(ids);
   /* the processor path gives the same ids */
-  cJSON *cj = vl_json_load(gpath(model, "case.json"));
+  cJSON *cj = vl_json_load(golden_path(model, "case.json"));
   int64_t *pids = NULL, np = 0;
   CHECK(vl_blip_prompt_ids(m, vl_json_str(cj, "text", ""), &pids, &np) == VL_OK);
   CHECK(np == ids->numel && pids && !memcmp(pids, ids->data, (size_t)np * 8));
   free(pids);
-  vl_image *img = vl_image_load(gpath(model, vl_json_str(cj, "image", "image.png")), 0);
+  vl_image *img = vl_image_load(golden_path(model, vl_json_str(cj, "image", "image.png")), 0);
   cJSON_Delete(cj);
   REQUIRE(img);
   vl_image *resized = NULL;
@@ -94,7 +44,7 @@ static void parity(const char *model) {
   const vl_st_tensor *gu8 = vl_st_find(st, "preprocess.resized_u8");
   CHECK(gu8 && gu8->nbytes == (size_t)resized->width * resized->height * 3 &&
         !memcmp(gu8->data, resized->pixels, gu8->nbytes));
-  CHECK(cmp_t(st, model, "pixel_values", px) <= TOL);
+  CHECK(golden_cmp_tensor(st, model, "pixel_values", px) <= TOL);
 
   vl_ctx_set_recording(c, true);
   vl_tensor *vin[8] = {0}, *vat[8] = {0}, *sat[8] = {0}, *cat[8] = {0};
@@ -110,21 +60,21 @@ static void parity(const char *model) {
   char name[64];
   for (int l = 0; l < (int)m->vcfg.n_layers; l++) {
     snprintf(name, sizeof name, "vision_layer_in.%d", l);
-    CHECK(cmp_t(st, model, name, vin[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, model, name, vin[l]) <= TOL);
     snprintf(name, sizeof name, "vision_attn.%d", l);
-    CHECK(cmp_t(st, model, name, vat[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, model, name, vat[l]) <= TOL);
   }
-  CHECK(cmp_t(st, model, "vision_out", r.vision_out) <= TOL);
+  CHECK(golden_cmp_tensor(st, model, "vision_out", r.vision_out) <= TOL);
   for (int l = 0; l < (int)m->tcfg.n_layers; l++) {
     snprintf(name, sizeof name, "attn.%d", l);
-    CHECK(cmp_t(st, model, name, sat[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, model, name, sat[l]) <= TOL);
     snprintf(name, sizeof name, "cross_attn.%d", l);
-    CHECK(cmp_t(st, model, name, cat[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, model, name, cat[l]) <= TOL);
   }
-  CHECK(cmp_t(st, model, "text_hidden", r.hidden) <= TOL);
+  CHECK(golden_cmp_tensor(st, model, "text_hidden", r.hidden) <= TOL);
   vl_tensor *score = r.logits ? r.logits : r.itm_logits;
   REQUIRE(score);
-  CHECK(cmp_t(st, model, r.logits ? "logits" : "itm_logits", score) <= TOL);
+  CHECK(golden_cmp_tensor(st, model, r.logits ? "logits" : "itm_logits", score) <= TOL);
   /* target and Grad-CAM */
   float *dout = calloc((size_t)score->numel, sizeof *dout);
   REQUIRE(dout);
@@ -132,14 +82,14 @@ static void parity(const char *model) {
   REQUIRE(at >= 0 && at < score->numel);
   dout[at] = 1;
   float s = vl_f32(score)[at];
-  CHECK(cmp(st, model, "target_score", &s, 1) <= TOL);
+  CHECK(golden_cmp(st, model, "target_score", &s, 1) <= TOL);
   REQUIRE(vl_backward(c, score, dout) == VL_OK);
   free(dout);
   vl_tensor *x = vin[m->vcfg.n_layers - 1];
   REQUIRE(x && x->grad);
   const int64_t N = x->shape[1] - 1, D = x->shape[2];
-  CHECK(cmp(st, model, "gradcam.acts", vl_f32(x) + D, N * D) <= TOL);
-  CHECK(cmp(st, model, "gradcam.grad", x->grad + D, N * D) <= TOL_GRAD);
+  CHECK(golden_cmp(st, model, "gradcam.acts", vl_f32(x) + D, N * D) <= TOL);
+  CHECK(golden_cmp(st, model, "gradcam.grad", x->grad + D, N * D) <= TOL_GRAD);
   vl_clear_error();
   vl_image_free(resized);
   vl_image_free(img);
@@ -152,7 +102,6 @@ static void test_caption_parity(void) { parity("golden/blip-cap-a"); }
 static void test_itm_parity(void) { parity("golden/blip-itm-a"); }
 
 static const char *broken_folder(const char *tag, const char *config, const char *weights);
-static char *config_with(const char *path_key, const char *new_value_json);
 
 /* The golden target of blip-cap-a is the argmax at the last position; greedy
  * generation's tokens are the argmax of full forwards on each prefix. */
@@ -162,8 +111,8 @@ static void test_generate_greedy(void) {
   REQUIRE(m);
   vl_ctx *c = vl_ctx_new();
   int64_t tpos, tid;
-  vl_tensor *ids = case_ids(c, model, &tpos, &tid);
-  vl_image *img = vl_image_load(gpath(model, "image.png"), 0);
+  vl_tensor *ids = golden_case_ids(c, model, &tpos, &tid);
+  vl_image *img = vl_image_load(golden_path(model, "image.png"), 0);
   REQUIRE(ids && img);
   vl_tensor *px = vl_blip_pixels(c, m, img, NULL);
   REQUIRE(px);
@@ -196,7 +145,7 @@ static void test_generate_greedy(void) {
   CHECK(n == ids->numel && !memcmp(seq, ids->data, (size_t)n * 8));
   free(seq);
   /* generation stops at sep_token_id (kept): make "cafe" (39) the separator */
-  char *cfg = config_with("text_config.sep_token_id", "39");
+  char *cfg = golden_config_with("golden/blip-cap-a", "text_config.sep_token_id", "39");
   vl_blip *ms = cfg ? vl_blip_load(broken_folder("sep", cfg, NULL)) : NULL;
   free(cfg);
   REQUIRE(ms);
@@ -221,9 +170,9 @@ static void dump_case(const char *model, bool caption) {
   REQUIRE(m);
   vl_ctx *c = vl_ctx_new();
   int64_t tpos = -1, tid = -1;
-  vl_tensor *ids = case_ids(c, model, &tpos, &tid);
+  vl_tensor *ids = golden_case_ids(c, model, &tpos, &tid);
   REQUIRE(ids);
-  vl_dump_opts o = {.image_path = gpath(model, "image.png"),
+  vl_dump_opts o = {.image_path = golden_path(model, "image.png"),
                     .ids = ids->data,
                     .n_ids = ids->numel,
                     .attn = true,
@@ -238,30 +187,17 @@ static void dump_case(const char *model, bool caption) {
   if (rc) printf("  %s\n", vl_last_error());
   REQUIRE(rc == VL_OK);
   uint8_t *buf = NULL;
-  size_t len = 0;
-  REQUIRE(vl_st_writer_to_memory(w, &buf, &len) == VL_OK);
-  vl_st_writer_free(w);
-  vl_safetensors *out = vl_st_open_memory(buf, len, "dump");
-  vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
+  vl_safetensors *out = golden_reopen(w, &buf);
+  vl_safetensors *st = vl_st_open(golden_path(model, "golden.safetensors"));
   REQUIRE(out && st);
   const char *want[] = {
       "input_ids",    "pixel_values", "vision_out",   caption ? "logits" : "itm_logits",
       "attn.0",       "attn.1",       "cross_attn.0", "cross_attn.1",
       "gradcam.acts", "gradcam.grad", "gradcam"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-    const vl_st_tensor *t = vl_st_find(out, want[i]);
-    const vl_st_tensor *g = vl_st_find(st, want[i]);
-    CHECK(t && g);
-    if (!t || !g) continue;
-    CHECK(t->dtype == g->dtype && t->ndim == g->ndim &&
-          !memcmp(t->shape, g->shape, sizeof(int64_t) * (size_t)t->ndim));
-    int64_t n = vl_st_numel(t);
-    float *a = malloc((size_t)n * sizeof *a);
-    REQUIRE(a && vl_st_to_f32(t, a) == VL_OK);
     double tol =
         !strncmp(want[i], "gradcam", 7) && strcmp(want[i], "gradcam.acts") ? TOL_GRAD : TOL;
-    CHECK(cmp(st, model, want[i], a, n) <= tol);
-    free(a);
+    CHECK(golden_dump_matches(out, st, model, want[i], want[i], tol));
   }
   const vl_st_tensor *p = vl_st_find(out, "position_ids");
   CHECK(p && p->dtype == VL_I64 && vl_st_numel(p) == ids->numel &&
@@ -280,47 +216,12 @@ static void test_dump_itm(void) { dump_case("golden/blip-itm-a", false); }
 /* A copy of blip-cap-a in a temp folder (links), with config.json replaced
  * by `config` (NULL: linked) and model.safetensors by `weights` (NULL: linked). */
 static const char *broken_folder(const char *tag, const char *config, const char *weights) {
-  static char dir[1024];
-  snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), tag);
-  mkdir(dir, 0755);
-  const char *files[] = {"config.json", "model.safetensors",     "preprocessor_config.json",
-                         "vocab.txt",   "tokenizer_config.json", "special_tokens_map.json"};
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    char dst[1200], src[PATH_MAX];
-    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
-    unlink(dst);
-    if (i == 0 && config) {
-      test_write_file(dst, config, strlen(config));
-    } else if (i == 1 && weights) {
-      if (symlink(weights, dst)) return NULL;
-    } else {
-      /* links resolve relative to their folder: point at the absolute path */
-      if (!realpath(gpath("golden/blip-cap-a", files[i]), src) || symlink(src, dst)) return NULL;
-    }
-  }
-  return dir;
-}
-
-static char *config_with(const char *path_key, const char *new_value_json) {
-  size_t len;
-  char *text = (char *)test_read_file(gpath("golden/blip-cap-a", "config.json"), &len);
-  cJSON *j = text ? cJSON_Parse(text) : NULL;
-  free(text);
-  if (!j) return NULL;
-  cJSON *obj = j;
-  char key[128];
-  snprintf(key, sizeof key, "%s", path_key);
-  char *dot = strchr(key, '.');
-  if (dot) {
-    *dot = 0;
-    obj = cJSON_GetObjectItem(j, key);
-  }
-  const char *leaf = dot ? dot + 1 : key;
-  cJSON_DeleteItemFromObject(obj, leaf);
-  if (new_value_json) cJSON_AddItemToObject(obj, leaf, cJSON_Parse(new_value_json));
-  char *out = cJSON_Print(j);
-  cJSON_Delete(j);
-  return out;
+  static const char *const files[] = {
+      "config.json", "model.safetensors",     "preprocessor_config.json",
+      "vocab.txt",   "tokenizer_config.json", "special_tokens_map.json"};
+  const golden_override over[] = {{"config.json", config, NULL},
+                                  {"model.safetensors", NULL, weights}};
+  return golden_folder(tag, "golden/blip-cap-a", files, 6, over, 2);
 }
 
 static void expect_load_error(const char *dir, int code, const char *needle) {
@@ -334,21 +235,21 @@ static void expect_load_error(const char *dir, int code, const char *needle) {
 }
 
 static void test_errors(void) {
-  char *cfg = config_with("text_config.hidden_size", NULL);
+  char *cfg = golden_config_with("golden/blip-cap-a", "text_config.hidden_size", NULL);
   REQUIRE(cfg);
   expect_load_error(broken_folder("nokey", cfg, NULL), VL_ERR_NOTFOUND, "hidden_size");
   free(cfg);
-  cfg = config_with("architectures", "[\"BlipForQuestionAnswering\"]");
+  cfg = golden_config_with("golden/blip-cap-a", "architectures", "[\"BlipForQuestionAnswering\"]");
   expect_load_error(broken_folder("arch", cfg, NULL), VL_ERR_UNSUPPORTED,
                     "BlipForQuestionAnswering");
   free(cfg);
-  cfg = config_with("vision_config.hidden_act", "\"swish\"");
+  cfg = golden_config_with("golden/blip-cap-a", "vision_config.hidden_act", "\"swish\"");
   expect_load_error(broken_folder("act", cfg, NULL), VL_ERR_UNSUPPORTED, "swish");
   free(cfg);
   expect_load_error("/nonexistent/blip", VL_ERR_NOTFOUND, "config.json");
 
   /* mis-shaped tensor: the checkpoint rewritten with one weight cut short */
-  vl_safetensors *src = vl_st_open(gpath("golden/blip-cap-a", "model.safetensors"));
+  vl_safetensors *src = vl_st_open(golden_path("golden/blip-cap-a", "model.safetensors"));
   REQUIRE(src);
   vl_st_writer *w = vl_st_writer_new();
   for (size_t i = 0; i < vl_st_count(src); i++) {
@@ -389,7 +290,7 @@ static void test_errors(void) {
   CHECK(strstr(vl_last_error(), "pixel_values") != NULL);
   /* dump: target outside the sequence, missing image */
   int64_t dids[2] = {77, 13};
-  vl_dump_opts o = {.image_path = gpath("golden/blip-cap-a", "image.png"),
+  vl_dump_opts o = {.image_path = golden_path("golden/blip-cap-a", "image.png"),
                     .ids = dids,
                     .n_ids = 2,
                     .has_target = true,
@@ -408,44 +309,18 @@ static void test_errors(void) {
 /* blip-cap-a's weights stored as BF16 (A) and as F32 holding the same
  * rounded values (B): the BF16 kernels must give B's outputs. */
 static void test_bf16_weights(void) {
-  vl_safetensors *src = vl_st_open(gpath("golden/blip-cap-a", "model.safetensors"));
-  REQUIRE(src);
-  vl_st_writer *wa = vl_st_writer_new(), *wb = vl_st_writer_new();
-  for (size_t i = 0; i < vl_st_count(src); i++) {
-    const vl_st_tensor *t = vl_st_at(src, i);
-    int64_t n = vl_st_numel(t);
-    if (t->dtype != VL_F32) {
-      CHECK(vl_st_writer_add(wa, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
-      CHECK(vl_st_writer_add(wb, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
-      continue;
-    }
-    float *f = malloc((size_t)n * sizeof *f);
-    uint16_t *h = malloc((size_t)n * sizeof *h);
-    REQUIRE(f && h && vl_st_to_f32(t, f) == VL_OK);
-    for (int64_t k = 0; k < n; k++) {
-      h[k] = vl_f32_to_bf16(f[k]);
-      f[k] = vl_bf16_to_f32(h[k]);
-    }
-    CHECK(vl_st_writer_add(wa, t->name, VL_BF16, t->ndim, t->shape, h) == VL_OK);
-    CHECK(vl_st_writer_add(wb, t->name, VL_F32, t->ndim, t->shape, f) == VL_OK);
-    free(f);
-    free(h);
-  }
-  vl_st_close(src);
   char pa[1024], pb[1024];
   snprintf(pa, sizeof pa, "%s/bf16.safetensors", test_tmpdir());
   snprintf(pb, sizeof pb, "%s/rounded.safetensors", test_tmpdir());
-  CHECK(vl_st_writer_save(wa, pa) == VL_OK && vl_st_writer_save(wb, pb) == VL_OK);
-  vl_st_writer_free(wa);
-  vl_st_writer_free(wb);
+  CHECK(golden_write_bf16_copies("golden/blip-cap-a", pa, pb));
   vl_blip *ma = vl_blip_load(broken_folder("bf16", NULL, pa));
   if (!ma) printf("  %s\n", vl_last_error());
   vl_blip *mb = vl_blip_load(broken_folder("rounded", NULL, pb));
   REQUIRE(ma && mb);
   CHECK(ma->vision.layers[0].qkv_w->dtype == VL_BF16 && ma->word->dtype == VL_BF16);
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c, "golden/blip-cap-a", NULL, NULL);
-  vl_image *img = vl_image_load(gpath("golden/blip-cap-a", "image.png"), 0);
+  vl_tensor *ids = golden_case_ids(c, "golden/blip-cap-a", NULL, NULL);
+  vl_image *img = vl_image_load(golden_path("golden/blip-cap-a", "image.png"), 0);
   REQUIRE(ids && img);
   vl_tensor *px = vl_blip_pixels(c, ma, img, NULL);
   REQUIRE(px);
@@ -463,21 +338,6 @@ static void test_bf16_weights(void) {
 }
 
 /* build/<variant>/vlens dump end to end: exit codes and the written file. */
-static int run_vlens(const char *args) {
-  char exe[1024], cmd[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return -1;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return -1;
-  *slash = 0;
-  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
-  if (access(cmd, X_OK) != 0) return -1;
-  snprintf(cmd, sizeof cmd, "%s/../vlens dump -q %s >/dev/null 2>&1", exe, args);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void test_dump_cli(void) {
   char dir[1024], img[1100], out[1100], args[4096];
   REQUIRE(realpath(test_shared_path("golden/blip-cap-a"), dir));
@@ -486,13 +346,8 @@ static void test_dump_cli(void) {
   snprintf(args, sizeof args,
            "-m %s --image %s --prompt 'a picture of' --attn --target-pos 3 --target-id 39 -o %s",
            dir, img, out);
-  int rc = run_vlens(args);
-  if (rc == -1) {
-    printf("  build/<variant>/vlens not built: run make cli first\n");
-    CHECK(0);
-    return;
-  }
-  CHECK(rc == 0);
+  REQUIRE(test_vlens_exe());
+  CHECK(test_run_vlens("dump -q %s", args) == 0);
   vl_safetensors *st = vl_st_open(out);
   REQUIRE(st);
   CHECK(vl_st_count(st) == 12);
@@ -500,11 +355,11 @@ static void test_dump_cli(void) {
   CHECK(g && g->ndim == 1 && g->shape[0] == 16);
   vl_st_close(st);
   snprintf(args, sizeof args, "-m %s --image %s --prompt x --target-pos 3 -o %s", dir, img, out);
-  CHECK(run_vlens(args) == 2); /* --target-pos without --target-id */
+  CHECK(test_run_vlens("dump -q %s", args) == 2); /* --target-pos without --target-id */
   snprintf(args, sizeof args, "-m %s --image %s --ids '77 13 500' -o %s", dir, img, out);
-  CHECK(run_vlens(args) == 1); /* id outside the vocabulary */
+  CHECK(test_run_vlens("dump -q %s", args) == 1); /* id outside the vocabulary */
   snprintf(args, sizeof args, "-m %s --prompt x -o %s", dir, out);
-  CHECK(run_vlens(args) == 1); /* no image */
+  CHECK(test_run_vlens("dump -q %s", args) == 1); /* no image */
 }
 
 int main(void) {

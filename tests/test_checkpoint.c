@@ -193,19 +193,13 @@ static void test_single_file_and_golden(void) {
   vl_ckpt_close(ck);
 }
 
-/* Runs build/<variant>/vlens (next to this binary's folder); returns the
- * exit status and up to cap bytes of stdout in out. -1 if it is not built. */
+/* Runs `vlens inspect ARGS`; returns the exit status and up to cap bytes of
+ * stdout in out. -1 if vlens is not built. */
 static int run_vlens(const char *args, char *out, size_t cap) {
-  char exe[1024], cmd[3072];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return -1;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return -1;
-  *slash = 0; /* .../build/rel/tests */
-  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
-  if (access(cmd, X_OK) != 0) return -1;
-  snprintf(cmd, sizeof cmd, "%s/../vlens inspect %s 2>/dev/null", exe, args);
+  const char *exe = test_vlens_exe();
+  if (!exe) return -1;
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "%s inspect %s 2>/dev/null", exe, args);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   size_t got = fread(out, 1, cap - 1, p);
@@ -219,11 +213,7 @@ static void test_inspect_cli(void) {
   char args[1024];
   snprintf(args, sizeof args, "%s --json", test_shared_path("golden/qwen3-a"));
   int rc = run_vlens(args, out, sizeof out);
-  if (rc == -1) {
-    printf("  build/<variant>/vlens not built: run make cli first\n");
-    CHECK(0);
-    return;
-  }
+  REQUIRE(rc != -1);
   CHECK(rc == 0);
   cJSON *j = vl_json_parse(out, strlen(out), "inspect --json output");
   REQUIRE(j);

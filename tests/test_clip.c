@@ -6,17 +6,13 @@
  * the `vlens dump` output in memory and through the CLI; the recorded
  * forward feeding the explanation methods (vision-only readout); EOS pooling rules;
  * clear errors for broken folders and bad inputs. */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "base/error.h"
-#include "base/half.h"
 #include "explain/method.h"
+#include "goldens.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/clip.h"
@@ -27,47 +23,7 @@
 #define TOL_GRAD 1e-3
 #define MODEL "golden/clip-a"
 
-static const char *gpath(const char *file) {
-  static char buf[1024];
-  snprintf(buf, sizeof buf, "%s/%s", test_shared_path(MODEL), file);
-  return buf;
-}
-
-/* case.json's input_ids as I64 (T) in c. */
-static vl_tensor *case_ids(vl_ctx *c) {
-  cJSON *j = vl_json_load(gpath("case.json"));
-  if (!j) return NULL;
-  const cJSON *a = vl_json_get(j, "input_ids");
-  int64_t T = cJSON_GetArraySize(a), i = 0;
-  vl_tensor *ids = vl_new(c, VL_I64, 1, &T);
-  for (const cJSON *e = a ? a->child : NULL; e && ids; e = e->next)
-    ((int64_t *)ids->data)[i++] = (int64_t)e->valuedouble;
-  cJSON_Delete(j);
-  return ids;
-}
-
-/* Max relative error of a against golden tensor `name` (1e9: missing). */
-static double cmp(const vl_safetensors *st, const char *name, const float *a, int64_t n) {
-  const vl_st_tensor *g = vl_st_find(st, name);
-  if (!g || !a || vl_st_numel(g) != n) {
-    printf("  %s: missing or size mismatch (%lld vs %lld)\n", name,
-           g ? (long long)vl_st_numel(g) : -1LL, (long long)n);
-    return 1e9;
-  }
-  float *b = malloc((size_t)n * sizeof *b);
-  if (!b || vl_st_to_f32(g, b)) {
-    free(b);
-    return 1e9;
-  }
-  double e = test_max_rel_err(a, b, (size_t)n);
-  printf("  %-18s max rel err %.2e\n", name, e);
-  free(b);
-  return e;
-}
-
-static double cmp_t(const vl_safetensors *st, const char *name, const vl_tensor *t) {
-  return cmp(st, name, t ? vl_f32(t) : NULL, t ? t->numel : 0);
-}
+static const char *gpath(const char *file) { return golden_path(MODEL, file); }
 
 static void test_parity(void) {
   vl_clip *m = vl_clip_load(test_shared_path(MODEL));
@@ -76,7 +32,7 @@ static void test_parity(void) {
   vl_safetensors *st = vl_st_open(gpath("golden.safetensors"));
   REQUIRE(st);
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c);
+  vl_tensor *ids = golden_case_ids(c, MODEL, NULL, NULL);
   REQUIRE(ids && ids->numel == 9);
   /* the tokenizer gives the case's ids; the golden stores the same */
   cJSON *cj = vl_json_load(gpath("case.json"));
@@ -102,7 +58,7 @@ static void test_parity(void) {
   CHECK(gu8 && resized->width == 32 && resized->height == 32 &&
         gu8->nbytes == (size_t)resized->width * resized->height * 3 &&
         !memcmp(gu8->data, resized->pixels, gu8->nbytes));
-  CHECK(cmp_t(st, "pixel_values", px) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "pixel_values", px) <= TOL);
 
   vl_ctx_set_recording(c, true);
   vl_tensor *vin[4] = {0}, *vat[4] = {0}, *tat[4] = {0};
@@ -115,21 +71,21 @@ static void test_parity(void) {
   char name[64];
   for (int l = 0; l < (int)m->vcfg.n_layers; l++) {
     snprintf(name, sizeof name, "vision_layer_in.%d", l);
-    CHECK(cmp_t(st, name, vin[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, NULL, name, vin[l]) <= TOL);
     snprintf(name, sizeof name, "vision_attn.%d", l);
-    CHECK(cmp_t(st, name, vat[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, NULL, name, vat[l]) <= TOL);
   }
   for (int l = 0; l < (int)m->tcfg.n_layers; l++) {
     snprintf(name, sizeof name, "text_attn.%d", l);
-    CHECK(cmp_t(st, name, tat[l]) <= TOL);
+    CHECK(golden_cmp_tensor(st, NULL, name, tat[l]) <= TOL);
   }
-  CHECK(cmp_t(st, "vision_hidden", r.vision_hidden) <= TOL);
-  CHECK(cmp_t(st, "vision_pooled", r.vision_pooled) <= TOL);
-  CHECK(cmp_t(st, "text_hidden", r.text_hidden) <= TOL);
-  CHECK(cmp_t(st, "image_embeds", r.image_embeds) <= TOL);
-  CHECK(cmp_t(st, "text_embeds", r.text_embeds) <= TOL);
-  CHECK(cmp_t(st, "logits_per_image", r.logits_per_image) <= TOL);
-  CHECK(cmp_t(st, "target_score", r.logits_per_image) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "vision_hidden", r.vision_hidden) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "vision_pooled", r.vision_pooled) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "text_hidden", r.text_hidden) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "image_embeds", r.image_embeds) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "text_embeds", r.text_embeds) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "logits_per_image", r.logits_per_image) <= TOL);
+  CHECK(golden_cmp_tensor(st, NULL, "target_score", r.logits_per_image) <= TOL);
   CHECK_NEAR(vl_f32(r.logits_per_image)[0], want_score, 1e-4 * fabs(want_score));
   /* the logit is exp(scale) * cosine of the embeddings, computed here apart */
   double dot = 0, ni = 0, nx = 0;
@@ -144,8 +100,8 @@ static void test_parity(void) {
   vl_tensor *x = vin[m->vcfg.n_layers - 1];
   REQUIRE(x && x->grad);
   const int64_t N = x->shape[1] - 1, D = x->shape[2];
-  CHECK(cmp(st, "gradcam.acts", vl_f32(x) + D, N * D) <= TOL);
-  CHECK(cmp(st, "gradcam.grad", x->grad + D, N * D) <= TOL_GRAD);
+  CHECK(golden_cmp(st, NULL, "gradcam.acts", vl_f32(x) + D, N * D) <= TOL);
+  CHECK(golden_cmp(st, NULL, "gradcam.grad", x->grad + D, N * D) <= TOL_GRAD);
   /* the attention method's readout (CLS query row of the last vision layer)
    * is on the tape with a gradient */
   vl_tensor *last = vat[m->vcfg.n_layers - 1];
@@ -174,10 +130,7 @@ static void test_dump(void) {
   if (rc) printf("  %s\n", vl_last_error());
   REQUIRE(rc == VL_OK);
   uint8_t *buf = NULL;
-  size_t len = 0;
-  REQUIRE(vl_st_writer_to_memory(w, &buf, &len) == VL_OK);
-  vl_st_writer_free(w);
-  vl_safetensors *out = vl_st_open_memory(buf, len, "dump");
+  vl_safetensors *out = golden_reopen(w, &buf);
   vl_safetensors *st = vl_st_open(gpath("golden.safetensors"));
   REQUIRE(out && st);
   const char *pairs[][2] = {{"input_ids", "input_ids"},
@@ -195,19 +148,9 @@ static void test_dump(void) {
                             {"gradcam.grad", "gradcam.grad"},
                             {"gradcam", "gradcam"}};
   for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-    const vl_st_tensor *t = vl_st_find(out, pairs[i][0]);
-    const vl_st_tensor *g = vl_st_find(st, pairs[i][1]);
-    CHECK(t && g);
-    if (!t || !g) continue;
-    CHECK(t->dtype == g->dtype && t->ndim == g->ndim &&
-          !memcmp(t->shape, g->shape, sizeof(int64_t) * (size_t)t->ndim));
-    int64_t n = vl_st_numel(t);
-    float *a = malloc((size_t)n * sizeof *a);
-    REQUIRE(a && vl_st_to_f32(t, a) == VL_OK);
     double tol =
         !strcmp(pairs[i][0], "gradcam") || !strcmp(pairs[i][0], "gradcam.grad") ? TOL_GRAD : TOL;
-    CHECK(cmp(st, pairs[i][1], a, n) <= tol);
-    free(a);
+    CHECK(golden_dump_matches(out, st, NULL, pairs[i][0], pairs[i][1], tol));
   }
   const vl_st_tensor *p = vl_st_find(out, "position_ids");
   CHECK(p && p->dtype == VL_I64 && vl_st_numel(p) == 9 && ((const int64_t *)p->data)[8] == 8);
@@ -218,10 +161,7 @@ static void test_dump(void) {
   o.attn = o.has_target = false;
   w = vl_st_writer_new();
   REQUIRE(vl_clip_dump(m, &o, w) == VL_OK);
-  REQUIRE(vl_st_writer_to_memory(w, &buf, &len) == VL_OK);
-  vl_st_writer_free(w);
-  out = vl_st_open_memory(buf, len, "dump");
-  REQUIRE(out);
+  REQUIRE((out = golden_reopen(w, &buf)));
   CHECK(vl_st_count(out) == 8 && !vl_st_find(out, "gradcam") && !vl_st_find(out, "attn.0"));
   vl_clear_error();
   vl_st_close(out);
@@ -239,7 +179,7 @@ static void test_explain_hooks(void) {
   REQUIRE(m);
   vl_safetensors *st = vl_st_open(gpath("golden.safetensors"));
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c);
+  vl_tensor *ids = golden_case_ids(c, MODEL, NULL, NULL);
   vl_image *img = vl_image_load(gpath("image.png"), 0);
   REQUIRE(st && ids && img);
   vl_tensor *px = vl_clip_pixels(c, m, img, NULL);
@@ -282,7 +222,7 @@ static void test_explain_hooks(void) {
                          .seed = 7};
   float cells[64], want[64];
   REQUIRE(vl_explain_run("gradcam", &in, cells) == VL_OK);
-  CHECK(cmp(st, "gradcam", cells, N) <= TOL_GRAD);
+  CHECK(golden_cmp(st, NULL, "gradcam", cells, N) <= TOL_GRAD);
   /* attention: CLS row of the last layer's golden probabilities, mean over heads */
   REQUIRE(vl_explain_run("attention", &in, cells) == VL_OK);
   const vl_st_tensor *ga = vl_st_find(st, "vision_attn.1");
@@ -337,50 +277,13 @@ static void test_eos_position(void) {
  * preprocessor_config.json by `pre` (NULL: linked). */
 static const char *folder(const char *tag, const char *config, const char *weights,
                           const char *pre) {
-  static char dir[1024];
-  snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), tag);
-  mkdir(dir, 0755);
-  const char *files[] = {
+  static const char *const files[] = {
       "config.json", "model.safetensors",     "preprocessor_config.json", "vocab.json",
       "merges.txt",  "tokenizer_config.json", "special_tokens_map.json"};
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    char dst[1200], src[PATH_MAX];
-    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
-    unlink(dst);
-    if (i == 0 && config) {
-      test_write_file(dst, config, strlen(config));
-    } else if (i == 2 && pre) {
-      test_write_file(dst, pre, strlen(pre));
-    } else if (i == 1 && weights) {
-      if (symlink(weights, dst)) return NULL;
-    } else if (!realpath(gpath(files[i]), src) || symlink(src, dst)) {
-      return NULL;
-    }
-  }
-  return dir;
-}
-
-/* clip-a's config.json with path_key ("a" or "a.b") replaced (NULL: deleted). */
-static char *config_with(const char *path_key, const char *new_value_json) {
-  size_t len;
-  char *text = (char *)test_read_file(gpath("config.json"), &len);
-  cJSON *j = text ? cJSON_Parse(text) : NULL;
-  free(text);
-  if (!j) return NULL;
-  cJSON *obj = j;
-  char key[128];
-  snprintf(key, sizeof key, "%s", path_key);
-  char *dot = strchr(key, '.');
-  if (dot) {
-    *dot = 0;
-    obj = cJSON_GetObjectItem(j, key);
-  }
-  const char *leaf = dot ? dot + 1 : key;
-  cJSON_DeleteItemFromObject(obj, leaf);
-  if (new_value_json) cJSON_AddItemToObject(obj, leaf, cJSON_Parse(new_value_json));
-  char *out = cJSON_Print(j);
-  cJSON_Delete(j);
-  return out;
+  const golden_override over[] = {{"config.json", config, NULL},
+                                  {"model.safetensors", NULL, weights},
+                                  {"preprocessor_config.json", pre, NULL}};
+  return golden_folder(tag, MODEL, files, 7, over, 3);
 }
 
 static void expect_load_error(const char *dir, int code, const char *needle) {
@@ -415,14 +318,14 @@ static const char *weights_without(const char *tag, const char *drop, const char
 }
 
 static void test_errors(void) {
-  char *cfg = config_with("text_config.hidden_size", NULL);
+  char *cfg = golden_config_with(MODEL, "text_config.hidden_size", NULL);
   REQUIRE(cfg);
   expect_load_error(folder("nokey", cfg, NULL, NULL), VL_ERR_NOTFOUND, "hidden_size");
   free(cfg);
-  cfg = config_with("architectures", "[\"CLIPVisionModel\"]");
+  cfg = golden_config_with(MODEL, "architectures", "[\"CLIPVisionModel\"]");
   expect_load_error(folder("arch", cfg, NULL, NULL), VL_ERR_UNSUPPORTED, "CLIPVisionModel");
   free(cfg);
-  cfg = config_with("text_config.hidden_act", "\"swish\"");
+  cfg = golden_config_with(MODEL, "text_config.hidden_act", "\"swish\"");
   expect_load_error(folder("act", cfg, NULL, NULL), VL_ERR_UNSUPPORTED, "swish");
   free(cfg);
   expect_load_error("/nonexistent/clip", VL_ERR_NOTFOUND, "config.json");
@@ -483,36 +386,10 @@ static void test_errors(void) {
  * values (B): the BF16 paths (matrices kept BF16, vectors widened) must give
  * B's outputs. */
 static void test_bf16_weights(void) {
-  vl_safetensors *src = vl_st_open(gpath("model.safetensors"));
-  REQUIRE(src);
-  vl_st_writer *wa = vl_st_writer_new(), *wb = vl_st_writer_new();
-  for (size_t i = 0; i < vl_st_count(src); i++) {
-    const vl_st_tensor *t = vl_st_at(src, i);
-    int64_t n = vl_st_numel(t);
-    if (t->dtype != VL_F32) {
-      CHECK(vl_st_writer_add(wa, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
-      CHECK(vl_st_writer_add(wb, t->name, t->dtype, t->ndim, t->shape, t->data) == VL_OK);
-      continue;
-    }
-    float *f = malloc((size_t)n * sizeof *f);
-    uint16_t *h = malloc((size_t)n * sizeof *h);
-    REQUIRE(f && h && vl_st_to_f32(t, f) == VL_OK);
-    for (int64_t k = 0; k < n; k++) {
-      h[k] = vl_f32_to_bf16(f[k]);
-      f[k] = vl_bf16_to_f32(h[k]);
-    }
-    CHECK(vl_st_writer_add(wa, t->name, VL_BF16, t->ndim, t->shape, h) == VL_OK);
-    CHECK(vl_st_writer_add(wb, t->name, VL_F32, t->ndim, t->shape, f) == VL_OK);
-    free(f);
-    free(h);
-  }
-  vl_st_close(src);
   char pa[1024], pb[1024];
   snprintf(pa, sizeof pa, "%s/bf16.safetensors", test_tmpdir());
   snprintf(pb, sizeof pb, "%s/rounded.safetensors", test_tmpdir());
-  CHECK(vl_st_writer_save(wa, pa) == VL_OK && vl_st_writer_save(wb, pb) == VL_OK);
-  vl_st_writer_free(wa);
-  vl_st_writer_free(wb);
+  CHECK(golden_write_bf16_copies(MODEL, pa, pb));
   vl_clip *ma = vl_clip_load(folder("bf16", NULL, pa, NULL));
   if (!ma) printf("  %s\n", vl_last_error());
   vl_clip *mb = vl_clip_load(folder("rounded", NULL, pb, NULL));
@@ -520,7 +397,7 @@ static void test_bf16_weights(void) {
   CHECK(ma->vision.layers[0].q_w->dtype == VL_BF16 && ma->tok_emb->dtype == VL_BF16 &&
         ma->vis_proj->dtype == VL_BF16);
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c);
+  vl_tensor *ids = golden_case_ids(c, MODEL, NULL, NULL);
   vl_image *img = vl_image_load(gpath("image.png"), 0);
   REQUIRE(ids && img);
   vl_tensor *px = vl_clip_pixels(c, ma, img, NULL);
@@ -548,21 +425,6 @@ static void test_bf16_weights(void) {
 }
 
 /* build/<variant>/vlens dump end to end: exit codes and the written file. */
-static int run_vlens(const char *args) {
-  char exe[1024], cmd[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return -1;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return -1;
-  *slash = 0;
-  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
-  if (access(cmd, X_OK) != 0) return -1;
-  snprintf(cmd, sizeof cmd, "%s/../vlens dump -q %s >/dev/null 2>&1", exe, args);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void test_dump_cli(void) {
   char dir[1024], img[1100], out[1100], args[4096];
   REQUIRE(realpath(test_shared_path(MODEL), dir));
@@ -572,13 +434,8 @@ static void test_dump_cli(void) {
            "-m %s --image %s --prompt 'a photo of a red circle.' --target-pos 0 --target-id 0 "
            "-o %s",
            dir, img, out);
-  int rc = run_vlens(args);
-  if (rc == -1) {
-    printf("  build/<variant>/vlens not built: run make cli first\n");
-    CHECK(0);
-    return;
-  }
-  CHECK(rc == 0);
+  REQUIRE(test_vlens_exe());
+  CHECK(test_run_vlens("dump -q %s", args) == 0);
   vl_safetensors *st = vl_st_open(out);
   vl_safetensors *g = vl_st_open(gpath("golden.safetensors"));
   REQUIRE(st && g);
@@ -586,15 +443,15 @@ static void test_dump_cli(void) {
   const vl_st_tensor *t = vl_st_find(st, "logits_per_image");
   float v = 0;
   CHECK(t && t->ndim == 2 && vl_st_to_f32(t, &v) == VL_OK);
-  CHECK(cmp(g, "logits_per_image", &v, 1) <= TOL);
+  CHECK(golden_cmp(g, NULL, "logits_per_image", &v, 1) <= TOL);
   t = vl_st_find(st, "gradcam");
   CHECK(t && t->ndim == 1 && t->shape[0] == 16);
   vl_st_close(g);
   vl_st_close(st);
   snprintf(args, sizeof args, "-m %s --image %s --ids '552 320 900' -o %s", dir, img, out);
-  CHECK(run_vlens(args) == 1); /* id outside the vocabulary */
+  CHECK(test_run_vlens("dump -q %s", args) == 1); /* id outside the vocabulary */
   snprintf(args, sizeof args, "-m %s --prompt x -o %s", dir, out);
-  CHECK(run_vlens(args) == 1); /* no image */
+  CHECK(test_run_vlens("dump -q %s", args) == 1); /* no image */
 }
 
 int main(void) {

@@ -380,20 +380,8 @@ static void test_eval_json_matches_doc(void) {
 
 /* Runs the CLI; stdout / stderr into buffers; returns the exit status. */
 static int run_cli(const char *args, char *out, size_t on, char *err, size_t en) {
-  static char exe[PATH_MAX];
-  if (!exe[0]) {
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
-    if (n <= 0) return -1;
-    exe[n] = 0;
-    char *s = strrchr(exe, '/');
-    *s = 0;
-    s = strrchr(exe, '/'); /* build/<variant>/tests -> build/<variant> */
-    strcpy(s, "/vlens");
-  }
-  if (access(exe, X_OK)) {
-    printf("  %s is not built (make cli)\n", exe);
-    return -1;
-  }
+  const char *exe = test_vlens_exe();
+  if (!exe) return -1;
   char cmd[8192], fo[1200], fe[1200];
   snprintf(fo, sizeof fo, "%s/cli.out", test_tmpdir());
   snprintf(fe, sizeof fe, "%s/cli.err", test_tmpdir());

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "base/threads.h"
+#include "goldens.h"
 #include "io/json.h"
 #include "models/kv_cache.h"
 #include "models/qwen_text.h"
@@ -219,21 +220,6 @@ static void f16_cache_is_half_the_bytes(void) {
 
 /* ---- whole models ------------------------------------------------------- */
 
-static vl_tensor *case_ids(vl_ctx *c, const char *model) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/case.json", test_shared_path(model));
-  cJSON *j = vl_json_load(path);
-  if (!j) return NULL;
-  const cJSON *a = vl_json_get(j, "input_ids");
-  int64_t T = cJSON_GetArraySize(a);
-  vl_tensor *ids = vl_new(c, VL_I64, 1, &T);
-  int64_t i = 0;
-  for (const cJSON *e = a ? a->child : NULL; e && ids; e = e->next)
-    ((int64_t *)ids->data)[i++] = (int64_t)e->valuedouble;
-  cJSON_Delete(j);
-  return ids;
-}
-
 static int32_t argmax(const float *x, int64_t n) {
   int64_t b = 0;
   for (int64_t i = 1; i < n; i++)
@@ -248,7 +234,7 @@ static double cache_decode(const char *model, vl_dtype dtype) {
   vl_qwen_text *m = vl_qwen_text_load(test_shared_path(model));
   if (!m) return 1e9;
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c, model);
+  vl_tensor *ids = golden_case_ids(c, model, NULL, NULL);
   if (!ids) return 1e9;
   const int64_t T0 = ids->numel, V = m->cfg.vocab, N = 8, half = T0 / 2;
   vl_kv_cache *kv = vl_qwen_text_cache_new_typed(m, T0 + N, dtype);

@@ -26,19 +26,10 @@ static const char *cap_image(void) {
 /* stdout of `build/<variant>/vlens ARGS` (malloc'd, trailing newline
  * dropped), or NULL when the CLI is not built or fails. */
 static char *run_cli(const char *args) {
-  char exe[1024], cmd[8192];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return NULL;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return NULL;
-  *slash = 0;
-  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
-  if (access(cmd, X_OK)) {
-    printf("  build/<variant>/vlens not built: run make cli first\n");
-    return NULL;
-  }
-  snprintf(cmd, sizeof cmd, "%s/../vlens %s 2>/dev/null", exe, args);
+  const char *exe = test_vlens_exe();
+  if (!exe) return NULL;
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", exe, args);
   FILE *f = popen(cmd, "r");
   if (!f) return NULL;
   size_t cap = 4096, len = 0, k;

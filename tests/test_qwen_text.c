@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/half.h"
+#include "goldens.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/qwen_text.h"
@@ -18,54 +19,10 @@
 
 #define TOL 1e-4
 
-/* case.json's input_ids as an I64 (T) tensor in c. */
-static vl_tensor *case_ids(vl_ctx *c, const char *model) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/case.json", test_shared_path(model));
-  cJSON *j = vl_json_load(path);
-  if (!j) return NULL;
-  const cJSON *a = vl_json_get(j, "input_ids");
-  int64_t T = cJSON_GetArraySize(a);
-  vl_tensor *ids = vl_new(c, VL_I64, 1, &T);
-  int64_t i = 0;
-  for (const cJSON *e = a ? a->child : NULL; e && ids; e = e->next)
-    ((int64_t *)ids->data)[i++] = (int64_t)e->valuedouble;
-  cJSON_Delete(j);
-  return ids;
-}
-
-/* Golden tensor `name` as malloc'd floats (numel in *n). */
-static float *golden(const char *model, const char *name, int64_t *n) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/golden.safetensors", test_shared_path(model));
-  vl_safetensors *st = vl_st_open(path);
-  if (!st) return NULL;
-  const vl_st_tensor *t = vl_st_find(st, name);
-  float *out = NULL;
-  if (t) {
-    *n = vl_st_numel(t);
-    out = malloc((size_t)*n * sizeof *out);
-    if (out && vl_st_to_f32(t, out)) {
-      free(out);
-      out = NULL;
-    }
-  }
-  vl_st_close(st);
-  return out;
-}
-
 static double cmp_golden(const char *model, const char *name, const vl_tensor *t) {
-  int64_t n = 0;
-  float *g = golden(model, name, &n);
-  if (!g || !t || n != t->numel) {
-    printf("  %s %s: missing or size mismatch (%lld vs %lld)\n", model, name, (long long)n,
-           t ? (long long)t->numel : -1LL);
-    free(g);
-    return 1e9;
-  }
-  double e = test_max_rel_err(vl_f32(t), g, (size_t)n);
-  printf("  %s %-13s max rel err %.2e\n", model, name, e);
-  free(g);
+  vl_safetensors *st = vl_st_open(golden_path(model, "golden.safetensors"));
+  double e = st ? golden_cmp_tensor(st, model, name, t) : 1e9;
+  vl_st_close(st);
   return e;
 }
 
@@ -75,7 +32,7 @@ static void parity(const char *model, bool recording) {
   REQUIRE(m);
   vl_ctx *c = vl_ctx_new();
   vl_ctx_set_recording(c, recording);
-  vl_tensor *ids = case_ids(c, model);
+  vl_tensor *ids = golden_case_ids(c, model, NULL, NULL);
   REQUIRE(ids);
   vl_tensor *probs[8] = {0}, *hidden = NULL;
   REQUIRE(m->cfg.n_layers <= 8);
@@ -156,7 +113,7 @@ static void kv_decode(const char *model) {
   vl_qwen_text *m = vl_qwen_text_load(test_shared_path(model));
   REQUIRE(m);
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c, model);
+  vl_tensor *ids = golden_case_ids(c, model, NULL, NULL);
   REQUIRE(ids);
   const int64_t T0 = ids->numel, V = m->cfg.vocab, N = 6;
   vl_kv_cache *kv = vl_qwen_text_cache_new(m, T0 + N);
@@ -288,7 +245,7 @@ static void bf16_weights_stay_close(void) {
   CHECK(m16->embed->dtype == VL_BF16 && m16->layers[0].wq->dtype == VL_BF16);
   CHECK(m16->layers[0].q_norm->dtype == VL_F32);
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids = case_ids(c, "golden/qwen3-a");
+  vl_tensor *ids = golden_case_ids(c, "golden/qwen3-a", NULL, NULL);
   vl_tensor *a = vl_qwen_text_forward(c, m32, ids, NULL);
   vl_tensor *b = vl_qwen_text_forward(c, m16, ids, NULL);
   REQUIRE(a && b);
@@ -383,7 +340,7 @@ static void generate_greedy_stops_and_seeds(void) {
   vl_tokenizer *tok = vl_tokenizer_load(test_shared_path(model));
   REQUIRE(m && tok);
   vl_ctx *c = vl_ctx_new();
-  vl_tensor *ids64 = case_ids(c, model);
+  vl_tensor *ids64 = golden_case_ids(c, model, NULL, NULL);
   REQUIRE(ids64);
   const size_t T0 = (size_t)ids64->numel, N = 12;
   int32_t prompt[64];

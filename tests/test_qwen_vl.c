@@ -9,11 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "base/error.h"
 #include "explain/method.h"
+#include "goldens.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/qwen_vl.h"
@@ -22,31 +21,6 @@
 
 #define TOL 1e-4
 #define TOL_GRAD 1e-3
-
-static const char *gpath(const char *model, const char *file) {
-  static char buf[1024];
-  snprintf(buf, sizeof buf, "%s/%s", test_shared_path(model), file);
-  return buf;
-}
-
-/* Max relative error of a against golden tensor `name` (1e9: missing). */
-static double cmp(const vl_safetensors *st, const char *name, const float *a, int64_t n) {
-  const vl_st_tensor *g = vl_st_find(st, name);
-  if (!g || !a || vl_st_numel(g) != n) {
-    printf("  %s: missing or size mismatch (%lld vs %lld)\n", name,
-           g ? (long long)vl_st_numel(g) : -1LL, (long long)n);
-    return 1e9;
-  }
-  float *b = malloc((size_t)n * sizeof *b);
-  if (!b || vl_st_to_f32(g, b)) {
-    free(b);
-    return 1e9;
-  }
-  double e = test_max_rel_err(a, b, (size_t)n);
-  printf("  %-18s max rel err %.2e\n", name, e);
-  free(b);
-  return e;
-}
 
 /* Integer tensors must be equal (and same shape). */
 static bool same_i64(const vl_st_tensor *a, const vl_st_tensor *b) {
@@ -63,14 +37,9 @@ typedef struct {
 
 static int load_case(const char *model, case_info *ci) {
   memset(ci, 0, sizeof *ci);
-  cJSON *j = vl_json_load(gpath(model, "case.json"));
+  cJSON *j = vl_json_load(golden_path(model, "case.json"));
   if (!j) return -1;
-  const cJSON *a = vl_json_get(j, "input_ids");
-  ci->n = cJSON_GetArraySize(a);
-  ci->ids = malloc((size_t)ci->n * sizeof *ci->ids);
-  int64_t i = 0;
-  for (const cJSON *e = a ? a->child : NULL; e && ci->ids; e = e->next)
-    ci->ids[i++] = (int64_t)e->valuedouble;
+  ci->ids = golden_ids_of(j, &ci->n);
   ci->target_pos = vl_json_int(j, "target.position", -1);
   ci->target_id = vl_json_int(j, "target.token_id", -1);
   ci->n_image = vl_json_int(j, "num_image_tokens", -1);
@@ -91,7 +60,7 @@ static void dump_parity(const char *model) {
   CHECK(vl_qwen_vl_text_ids(m, ci.prompt, &tids, &nt) == VL_OK);
   CHECK(nt == ci.n && tids && !memcmp(tids, ci.ids, (size_t)nt * 8));
   free(tids);
-  vl_dump_opts o = {.image_path = gpath(model, "image.png"),
+  vl_dump_opts o = {.image_path = golden_path(model, "image.png"),
                     .ids = ci.ids,
                     .n_ids = ci.n,
                     .attn = true,
@@ -101,12 +70,10 @@ static void dump_parity(const char *model) {
   vl_st_writer *w = vl_st_writer_new();
   int rc = vl_qwen_vl_dump(m, &o, w);
   if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
   uint8_t *buf = NULL;
-  size_t len = 0;
-  REQUIRE(rc == VL_OK && vl_st_writer_to_memory(w, &buf, &len) == VL_OK);
-  vl_st_writer_free(w);
-  vl_safetensors *out = vl_st_open_memory(buf, len, "dump");
-  vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
+  vl_safetensors *out = golden_reopen(w, &buf);
+  vl_safetensors *st = vl_st_open(golden_path(model, "golden.safetensors"));
   REQUIRE(out && st);
   CHECK(same_i64(vl_st_find(out, "input_ids"), vl_st_find(st, "input_ids")));
   CHECK(same_i64(vl_st_find(out, "image_grid_thw"), vl_st_find(st, "image_grid_thw")));
@@ -127,7 +94,7 @@ static void dump_parity(const char *model) {
     float *a = t ? malloc((size_t)vl_st_numel(t) * sizeof *a) : NULL;
     if (!t) printf("  %s: not in the dump\n", g->name);
     if (a && !vl_st_to_f32(t, a)) {
-      CHECK(cmp(st, g->name, a, vl_st_numel(t)) <= (grad ? TOL_GRAD : TOL));
+      CHECK(golden_cmp(st, NULL, g->name, a, vl_st_numel(t)) <= (grad ? TOL_GRAD : TOL));
       compared++;
     }
     free(a);
@@ -152,7 +119,7 @@ static void explain_parity(const char *model) {
   case_info ci;
   REQUIRE(load_case(model, &ci) == 0);
   vl_ctx *c = vl_ctx_new();
-  vl_image *img = vl_image_load(gpath(model, "image.png"), 0);
+  vl_image *img = vl_image_load(golden_path(model, "image.png"), 0);
   REQUIRE(c && img);
   vl_qwen_vl_run r = {0};
   r.pixels = vl_qwen_vl_pixels(c, m, img, r.grid);
@@ -195,12 +162,12 @@ static void explain_parity(const char *model) {
   in.act_rows = rows;
   float cells[256];
   REQUIRE(gw * gh <= 256);
-  vl_safetensors *st = vl_st_open(gpath(model, "golden.safetensors"));
+  vl_safetensors *st = vl_st_open(golden_path(model, "golden.safetensors"));
   REQUIRE(st);
   CHECK(vl_explain_run("relevancy", &in, cells) == VL_OK);
-  CHECK(cmp(st, "relevancy", cells, gw * gh) <= TOL_GRAD);
+  CHECK(golden_cmp(st, NULL, "relevancy", cells, gw * gh) <= TOL_GRAD);
   CHECK(vl_explain_run("gradcam", &in, cells) == VL_OK);
-  CHECK(cmp(st, "gradcam", cells, gw * gh) <= TOL_GRAD);
+  CHECK(golden_cmp(st, NULL, "gradcam", cells, gw * gh) <= TOL_GRAD);
   /* attention from q to the image tokens, last layer, mean over heads */
   CHECK(vl_explain_run("attention", &in, cells) == VL_OK);
   double want[256] = {0};
@@ -259,7 +226,7 @@ static void test_expand_errors(void) {
         !memcmp(pos + 16, ww, sizeof ww));
   free(out);
   /* a dump with a prompt lacking the placeholder fails clearly */
-  vl_dump_opts o = {.image_path = gpath("golden/qwen2vl-a", "image.png"), .prompt = "hello"};
+  vl_dump_opts o = {.image_path = golden_path("golden/qwen2vl-a", "image.png"), .prompt = "hello"};
   vl_st_writer *w = vl_st_writer_new();
   CHECK(vl_qwen_vl_dump(m, &o, w) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "placeholder"));
@@ -281,7 +248,7 @@ static const char *make_folder_from(const char *model, const char *name, const c
                                       "tokenizer_config.json"};
   for (size_t i = 0; i < 3; i++) {
     snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-    snprintf(src, sizeof src, "%s", gpath(model, files[i]));
+    snprintf(src, sizeof src, "%s", golden_path(model, files[i]));
     size_t len = 0;
     unsigned char *d = test_read_file(src, &len);
     if (d) test_write_file(p, d, len);
@@ -289,7 +256,7 @@ static const char *make_folder_from(const char *model, const char *name, const c
   }
   snprintf(p, sizeof p, "%s/config.json", dir);
   test_write_file(p, config, strlen(config));
-  vl_safetensors *st = vl_st_open(gpath(model, "model.safetensors"));
+  vl_safetensors *st = vl_st_open(golden_path(model, "model.safetensors"));
   vl_st_writer *w = vl_st_writer_new();
   for (size_t i = 0; st && w && i < vl_st_count(st); i++) {
     const vl_st_tensor *t = vl_st_at(st, i);
@@ -309,7 +276,7 @@ static const char *make_folder(const char *name, const char *config, const char 
 
 static char *golden_config(void) {
   size_t len = 0;
-  return (char *)test_read_file(gpath("golden/qwen2vl-a", "config.json"), &len);
+  return (char *)test_read_file(golden_path("golden/qwen2vl-a", "config.json"), &len);
 }
 
 /* config text with the first `from` replaced by `to` (malloc'd) */
@@ -356,7 +323,7 @@ static void test_load_errors(void) {
   free(cfg);
   /* Qwen3-VL: a missing DeepStack merger tensor, a non-square position table */
   size_t len = 0;
-  char *c3 = (char *)test_read_file(gpath("golden/qwen3vl-a", "config.json"), &len);
+  char *c3 = (char *)test_read_file(golden_path("golden/qwen3vl-a", "config.json"), &len);
   REQUIRE(c3);
   m = vl_qwen_vl_load(make_folder_from("golden/qwen3vl-a", "q3ok", c3, NULL));
   CHECK(m && m->kind == VL_QWEN3_VL && m->vcfg.n_deepstack == 2 && m->mrope_interleaved);
@@ -372,23 +339,9 @@ static void test_load_errors(void) {
 }
 
 /* build/<variant>/vlens dump end to end: exit codes and the written file. */
-static int run_vlens(const char *args) {
-  char exe[1024], cmd[10000];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return -1;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return -1;
-  *slash = 0;
-  snprintf(cmd, sizeof cmd, "%s/../vlens", exe);
-  if (access(cmd, X_OK) != 0) return -1;
-  snprintf(cmd, sizeof cmd, "%s/../vlens dump %s >/dev/null 2>&1", exe, args);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void test_dump_cli(void) {
   const char *model = "golden/qwen25vl-a";
+  REQUIRE(test_vlens_exe());
   case_info ci;
   REQUIRE(load_case(model, &ci) == 0);
   char dir[1024], out[1100], ids[1024] = "", args[8192];
@@ -400,28 +353,21 @@ static void test_dump_cli(void) {
   snprintf(args, sizeof args,
            "-m %s --image %s/image.png --ids '%s' --target-pos %lld --target-id %lld -o %s", dir,
            dir, ids, (long long)ci.target_pos, (long long)ci.target_id, out);
-  int rc = run_vlens(args);
-  if (rc == -1) {
-    printf("  build/<variant>/vlens not built: run make cli first\n");
-    CHECK(0);
-    free(ci.ids);
-    return;
-  }
-  CHECK(rc == 0);
+  CHECK(test_run_vlens("dump %s", args) == 0);
   vl_safetensors *st = vl_st_open(out);
-  vl_safetensors *g = vl_st_open(gpath(model, "golden.safetensors"));
+  vl_safetensors *g = vl_st_open(golden_path(model, "golden.safetensors"));
   REQUIRE(st && g);
   const vl_st_tensor *t = vl_st_find(st, "logits");
   float *a = t ? malloc((size_t)vl_st_numel(t) * sizeof *a) : NULL;
-  CHECK(a && !vl_st_to_f32(t, a) && cmp(g, "logits", a, vl_st_numel(t)) <= TOL);
+  CHECK(a && !vl_st_to_f32(t, a) && golden_cmp(g, NULL, "logits", a, vl_st_numel(t)) <= TOL);
   free(a);
   CHECK(vl_st_find(st, "relevancy") && !vl_st_find(st, "attn.0")); /* no --attn */
   vl_st_close(g);
   vl_st_close(st);
   snprintf(args, sizeof args, "-m %s --image %s/image.png --ids '317 84 82' -o %s", dir, dir, out);
-  CHECK(run_vlens(args) == 1); /* no placeholder */
+  CHECK(test_run_vlens("dump %s", args) == 1); /* no placeholder */
   snprintf(args, sizeof args, "-m %s --ids '325 328 326' -o %s", dir, out);
-  CHECK(run_vlens(args) == 1); /* no image */
+  CHECK(test_run_vlens("dump %s", args) == 1); /* no image */
   free(ci.ids);
 }
 
