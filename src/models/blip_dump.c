@@ -8,18 +8,8 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "models/blip.h"
+#include "models/dump_common.h"
 #include "tensor/ops.h"
-
-/* Adds t's data under name with the given shape (same numel). */
-static int add(vl_st_writer *w, const char *name, const vl_tensor *t, int ndim,
-               const int64_t *shape) {
-  if (!t) return vl_error(VL_ERR_INVALID, "dump: tensor '%s' was not produced", name);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  if (n != t->numel) return vl_error(VL_ERR_INVALID, "dump: tensor '%s': size mismatch", name);
-  return vl_st_writer_add(w, name, t->dtype, ndim, shape, t->data);
-}
 
 int vl_dump_gradcam(vl_ctx *c, vl_st_writer *w, vl_tensor *x) {
   if (!x || !x->grad)
@@ -41,9 +31,9 @@ int vl_dump_gradcam(vl_ctx *c, vl_st_writer *w, vl_tensor *x) {
     vl_f32(cam)[i] = s > 0 ? (float)s : 0.0f;
   }
   int64_t s2[2] = {N, D};
-  int rc = add(w, "gradcam.acts", acts, 2, s2);
-  if (!rc) rc = add(w, "gradcam.grad", grad, 2, s2);
-  if (!rc) rc = add(w, "gradcam", cam, 1, &N);
+  int rc = vl_dump_add(w, "gradcam.acts", acts, 2, s2);
+  if (!rc) rc = vl_dump_add(w, "gradcam.grad", grad, 2, s2);
+  if (!rc) rc = vl_dump_add(w, "gradcam", cam, 1, &N);
   return rc;
 }
 
@@ -56,12 +46,8 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
     vl_log("dump: image-text matching always targets itm_logits[0, 1]; "
            "--target-pos/--target-id are ignored");
   const int64_t T = ids->numel, V = m->tcfg.vocab;
-  if (caption && o->has_target &&
-      (o->target_pos < 0 || o->target_pos >= T || o->target_id < 0 || o->target_id >= V))
-    return vl_error(VL_ERR_INVALID,
-                    "dump: target position %lld / id %lld outside the %lld tokens / vocabulary "
-                    "of %lld",
-                    (long long)o->target_pos, (long long)o->target_id, (long long)T, (long long)V);
+  int rc = caption ? vl_dump_check_target(o, T, V, "dump") : VL_OK;
+  if (rc) return rc;
   vl_ctx_set_recording(c, target);
   vl_blip_run r = {.pixels = pixels, .ids = ids};
   r.vision_layer_in = vl_ctx_alloc(c, (size_t)Lv * sizeof(vl_tensor *));
@@ -69,40 +55,34 @@ static int dump_run(vl_ctx *c, const vl_blip *m, const vl_dump_opts *o, vl_tenso
   r.cross_attn = vl_ctx_alloc(c, (size_t)Lt * sizeof(vl_tensor *));
   if (!r.vision_layer_in || !r.self_attn || !r.cross_attn) return vl_last_error_code();
   if (!o->attn) r.self_attn = r.cross_attn = NULL;
-  int rc = vl_blip_forward(c, m, &r);
-  if (rc) return rc;
+  if ((rc = vl_blip_forward(c, m, &r))) return rc;
   const int64_t N = r.vision_out->shape[1], Dv = r.vision_out->shape[2];
   int64_t pos_shape = T;
-  vl_tensor *pos = vl_new(c, VL_I64, 1, &pos_shape);
+  vl_tensor *pos = vl_dump_position_ids(c, T);
   if (!pos) return vl_last_error_code();
-  for (int64_t i = 0; i < T; i++)
-    ((int64_t *)pos->data)[i] = i;
   int64_t s2[2] = {N, Dv}, s3[3];
-  rc = add(w, "input_ids", ids, 1, &pos_shape);
-  if (!rc) rc = add(w, "pixel_values", pixels, 4, pixels->shape);
-  if (!rc) rc = add(w, "position_ids", pos, 1, &pos_shape);
-  if (!rc) rc = add(w, "vision_out", r.vision_out, 2, s2);
+  rc = vl_dump_add(w, "input_ids", ids, 1, &pos_shape);
+  if (!rc) rc = vl_dump_add(w, "pixel_values", pixels, 4, pixels->shape);
+  if (!rc) rc = vl_dump_add(w, "position_ids", pos, 1, &pos_shape);
+  if (!rc) rc = vl_dump_add(w, "vision_out", r.vision_out, 2, s2);
   if (!rc && caption) {
     int64_t sl[2] = {T, V};
-    rc = add(w, "logits", r.logits, 2, sl);
+    rc = vl_dump_add(w, "logits", r.logits, 2, sl);
   }
-  if (!rc && !caption) rc = add(w, "itm_logits", r.itm_logits, 2, r.itm_logits->shape);
+  if (!rc && !caption) rc = vl_dump_add(w, "itm_logits", r.itm_logits, 2, r.itm_logits->shape);
   char name[64];
   for (int l = 0; o->attn && !rc && l < Lt; l++) {
     const int64_t H = m->tcfg.n_heads;
     s3[0] = H, s3[1] = T, s3[2] = T;
     snprintf(name, sizeof name, "attn.%d", l);
-    rc = add(w, name, r.self_attn[l], 3, s3);
+    rc = vl_dump_add(w, name, r.self_attn[l], 3, s3);
     s3[2] = N;
     snprintf(name, sizeof name, "cross_attn.%d", l);
-    if (!rc) rc = add(w, name, r.cross_attn[l], 3, s3);
+    if (!rc) rc = vl_dump_add(w, name, r.cross_attn[l], 3, s3);
   }
   if (rc || !target) return rc;
   vl_tensor *score = caption ? r.logits : r.itm_logits;
-  float *dout = vl_ctx_alloc(c, (size_t)score->numel * sizeof *dout);
-  if (!dout) return vl_last_error_code();
-  dout[caption ? o->target_pos * V + o->target_id : 1] = 1.0f;
-  rc = vl_backward(c, score, dout);
+  rc = vl_dump_backward_at(c, score, caption ? o->target_pos * V + o->target_id : 1);
   if (rc) return rc;
   return vl_dump_gradcam(c, w, r.vision_layer_in[Lv - 1]);
 }

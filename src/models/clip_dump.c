@@ -7,18 +7,8 @@
 
 #include "base/error.h"
 #include "models/clip.h"
+#include "models/dump_common.h"
 #include "tensor/ops.h"
-
-/* Adds t's data under name with the given shape (same numel). */
-static int add(vl_st_writer *w, const char *name, const vl_tensor *t, int ndim,
-               const int64_t *shape) {
-  if (!t) return vl_error(VL_ERR_INVALID, "dump: tensor '%s' was not produced", name);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  if (n != t->numel) return vl_error(VL_ERR_INVALID, "dump: tensor '%s': size mismatch", name);
-  return vl_st_writer_add(w, name, t->dtype, ndim, shape, t->data);
-}
 
 static int dump_run(vl_ctx *c, const vl_clip *m, const vl_dump_opts *o, vl_tensor *pixels,
                     vl_tensor *ids, vl_st_writer *w) {
@@ -38,29 +28,28 @@ static int dump_run(vl_ctx *c, const vl_clip *m, const vl_dump_opts *o, vl_tenso
   int rc = vl_clip_forward(c, m, &r);
   if (rc) return rc;
   const int64_t T = ids->numel, N = r.vision_hidden->shape[1], Dv = m->vcfg.hidden;
-  vl_tensor *pos = vl_new(c, VL_I64, 1, &T);
+  vl_tensor *pos = vl_dump_position_ids(c, T);
   if (!pos) return vl_last_error_code();
-  for (int64_t i = 0; i < T; i++)
-    ((int64_t *)pos->data)[i] = i;
   int64_t s2[2] = {N, Dv}, s3[3];
-  rc = add(w, "input_ids", ids, 1, &T);
-  if (!rc) rc = add(w, "pixel_values", pixels, 4, pixels->shape);
-  if (!rc) rc = add(w, "position_ids", pos, 1, &T);
-  if (!rc) rc = add(w, "vision_out", r.vision_hidden, 2, s2);
-  if (!rc) rc = add(w, "vision_pooled", r.vision_pooled, 2, r.vision_pooled->shape);
-  if (!rc) rc = add(w, "image_embeds", r.image_embeds, 2, r.image_embeds->shape);
-  if (!rc) rc = add(w, "text_embeds", r.text_embeds, 2, r.text_embeds->shape);
-  if (!rc) rc = add(w, "logits_per_image", r.logits_per_image, 2, r.logits_per_image->shape);
+  rc = vl_dump_add(w, "input_ids", ids, 1, &T);
+  if (!rc) rc = vl_dump_add(w, "pixel_values", pixels, 4, pixels->shape);
+  if (!rc) rc = vl_dump_add(w, "position_ids", pos, 1, &T);
+  if (!rc) rc = vl_dump_add(w, "vision_out", r.vision_hidden, 2, s2);
+  if (!rc) rc = vl_dump_add(w, "vision_pooled", r.vision_pooled, 2, r.vision_pooled->shape);
+  if (!rc) rc = vl_dump_add(w, "image_embeds", r.image_embeds, 2, r.image_embeds->shape);
+  if (!rc) rc = vl_dump_add(w, "text_embeds", r.text_embeds, 2, r.text_embeds->shape);
+  if (!rc)
+    rc = vl_dump_add(w, "logits_per_image", r.logits_per_image, 2, r.logits_per_image->shape);
   char name[64];
   for (int l = 0; o->attn && !rc && l < Lt; l++) {
     s3[0] = m->tcfg.n_heads, s3[1] = T, s3[2] = T;
     snprintf(name, sizeof name, "attn.%d", l);
-    rc = add(w, name, r.text_attn[l], 3, s3);
+    rc = vl_dump_add(w, name, r.text_attn[l], 3, s3);
   }
   for (int l = 0; o->attn && !rc && l < Lv; l++) {
     s3[0] = m->vcfg.n_heads, s3[1] = N, s3[2] = N;
     snprintf(name, sizeof name, "vision_attn.%d", l);
-    rc = add(w, name, r.vision_attn[l], 3, s3);
+    rc = vl_dump_add(w, name, r.vision_attn[l], 3, s3);
   }
   if (rc || !o->has_target) return rc;
   rc = vl_backward(c, r.logits_per_image, NULL);

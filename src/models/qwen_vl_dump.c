@@ -8,18 +8,9 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "models/dump_common.h"
 #include "models/qwen_vl.h"
 #include "tensor/ops.h"
-
-static int add(vl_st_writer *w, const char *name, const vl_tensor *t, int ndim,
-               const int64_t *shape) {
-  if (!t) return vl_error(VL_ERR_INVALID, "dump: tensor '%s' was not produced", name);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  if (n != t->numel) return vl_error(VL_ERR_INVALID, "dump: tensor '%s': size mismatch", name);
-  return vl_st_writer_add(w, name, t->dtype, ndim, shape, t->data);
-}
 
 /* R = I, R <- R + Ā_l R (Ā_l = mean_h((dS/dA ⊙ A)+)), row q only: carried
  * from the last layer down as e_q (I + Ā_L) ... (I + Ā_1). */
@@ -57,46 +48,39 @@ static int dump_run(vl_ctx *c, const vl_qwen_vl *m, const vl_dump_opts *o, vl_qw
                     vl_st_writer *w) {
   const int L = (int)m->lm->cfg.n_layers;
   const int64_t T = r->ids->numel, V = m->lm->cfg.vocab;
-  if (o->has_target &&
-      (o->target_pos < 0 || o->target_pos >= T || o->target_id < 0 || o->target_id >= V))
-    return vl_error(VL_ERR_INVALID,
-                    "qwen-vl: target position %lld / id %lld outside the %lld tokens / vocabulary "
-                    "of %lld",
-                    (long long)o->target_pos, (long long)o->target_id, (long long)T, (long long)V);
+  int rc = vl_dump_check_target(o, T, V, "qwen-vl");
+  if (rc) return rc;
   vl_ctx_set_recording(c, o->has_target);
   const bool need_attn = o->attn || o->has_target;
   if (need_attn && !(r->attn = vl_ctx_alloc(c, (size_t)L * sizeof(vl_tensor *))))
     return vl_last_error_code();
-  int rc = vl_qwen_vl_forward(c, m, r);
-  if (rc) return rc;
+  if ((rc = vl_qwen_vl_forward(c, m, r))) return rc;
   const int64_t N = r->n_image, C = r->image_embeds->shape[1];
   int64_t s2[2] = {N, C}, sg[2] = {1, 3}, s3[3];
   vl_tensor *grid = vl_new(c, VL_I64, 2, sg);
   if (!grid) return vl_last_error_code();
   memcpy(grid->data, r->grid, sizeof r->grid);
-  rc = add(w, "input_ids", r->ids, 1, &T);
-  if (!rc) rc = add(w, "pixel_values", r->pixels, 2, r->pixels->shape);
-  if (!rc) rc = add(w, "image_grid_thw", grid, 2, sg);
-  if (!rc) rc = add(w, "position_ids", r->position_ids, 2, r->position_ids->shape);
-  if (!rc) rc = add(w, "vision_out", r->image_embeds, 2, s2);
+  rc = vl_dump_add(w, "input_ids", r->ids, 1, &T);
+  if (!rc) rc = vl_dump_add(w, "pixel_values", r->pixels, 2, r->pixels->shape);
+  if (!rc) rc = vl_dump_add(w, "image_grid_thw", grid, 2, sg);
+  if (!rc) rc = vl_dump_add(w, "position_ids", r->position_ids, 2, r->position_ids->shape);
+  if (!rc) rc = vl_dump_add(w, "vision_out", r->image_embeds, 2, s2);
   char name[64];
   for (int k = 0; !rc && k < m->vcfg.n_deepstack; k++) {
     snprintf(name, sizeof name, "vision_deepstack.%d", k);
-    rc = add(w, name, r->deepstack[k], 2, s2);
+    rc = vl_dump_add(w, name, r->deepstack[k], 2, s2);
   }
-  if (!rc) rc = add(w, "logits", r->logits, 2, r->logits->shape);
+  if (!rc) rc = vl_dump_add(w, "logits", r->logits, 2, r->logits->shape);
   for (int l = 0; o->attn && !rc && l < L; l++) {
     s3[0] = m->lm->cfg.n_heads, s3[1] = T, s3[2] = T;
     snprintf(name, sizeof name, "attn.%d", l);
-    rc = add(w, name, r->attn[l], 3, s3);
+    rc = vl_dump_add(w, name, r->attn[l], 3, s3);
   }
   if (rc || !o->has_target) return rc;
-  float *dout = vl_ctx_alloc(c, (size_t)r->logits->numel * sizeof *dout);
-  if (!dout) return vl_last_error_code();
-  dout[o->target_pos * V + o->target_id] = 1.0f;
-  if ((rc = vl_backward(c, r->logits, dout))) return rc;
+  if ((rc = vl_dump_backward_at(c, r->logits, o->target_pos * V + o->target_id))) return rc;
   const vl_tensor *X = r->image_embeds;
-  if (!X->grad) return vl_error(VL_ERR_INVALID, "qwen-vl: no gradient reached the image embeddings");
+  if (!X->grad)
+    return vl_error(VL_ERR_INVALID, "qwen-vl: no gradient reached the image embeddings");
   vl_tensor *grad = vl_new_f32(c, 2, N, C), *cam = vl_new_f32(c, 1, N);
   vl_tensor *rel = vl_new_f32(c, 1, N);
   double *alpha = vl_ctx_alloc(c, (size_t)C * sizeof *alpha);
@@ -111,11 +95,11 @@ static int dump_run(vl_ctx *c, const vl_qwen_vl *m, const vl_dump_opts *o, vl_qw
       s += alpha[d] * vl_f32(X)[i * C + d];
     vl_f32(cam)[i] = s > 0 ? (float)s : 0.0f;
   }
-  rc = add(w, "gradcam.acts", X, 2, s2);
-  if (!rc) rc = add(w, "gradcam.grad", grad, 2, s2);
-  if (!rc) rc = add(w, "gradcam", cam, 1, &N);
+  rc = vl_dump_add(w, "gradcam.acts", X, 2, s2);
+  if (!rc) rc = vl_dump_add(w, "gradcam.grad", grad, 2, s2);
+  if (!rc) rc = vl_dump_add(w, "gradcam", cam, 1, &N);
   if (!rc) rc = relevancy(c, r->attn, L, T, o->target_pos, r->image_pos, N, vl_f32(rel));
-  if (!rc) rc = add(w, "relevancy", rel, 1, &N);
+  if (!rc) rc = vl_dump_add(w, "relevancy", rel, 1, &N);
   return rc;
 }
 
