@@ -1,7 +1,6 @@
 /* vlens chat: an interactive multi-turn chat with a Qwen2/Qwen3 model folder.
  * Reads one message per line from stdin (a terminal or a pipe), streams each
  * answer to stdout; /reset forgets the conversation, /quit or EOF ends. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "tasks/chat_session.h"
 #include "tasks/model_paths.h"
@@ -26,18 +26,6 @@ static void usage(FILE *f) {
              "  --temperature T        0 = greedy (default 0)\n"
              "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as generate\n"
              "in the chat: /reset clears the history, /quit (or end of input) ends\n");
-}
-
-static int num(const char *opt, const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-    fprintf(stderr, "vlens chat: %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
 }
 
 typedef struct {
@@ -75,6 +63,9 @@ int cmd_chat(int argc, char **argv) {
     const char *a = argv[i];
     bool has = i + 1 < argc;
     double v;
+    const int k = cli_generate_option("chat", argc, argv, &i, &o.gen);
+    if (k < 0) return 2;
+    if (k > 0) continue;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
@@ -86,42 +77,9 @@ int cmd_chat(int argc, char **argv) {
       o.enable_thinking = 1;
     } else if (!strcmp(a, "--show-thinking")) {
       show_thinking = 1;
-    } else if ((!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) && has) {
-      if (num(a, argv[++i], 1, 1 << 20, &v)) return 2;
-      o.gen.max_tokens = (int)v;
     } else if (!strcmp(a, "--context") && has) {
-      if (num(a, argv[++i], 2, 1 << 24, &v)) return 2;
+      if (cli_number("chat", a, argv[++i], 2, 1 << 24, &v)) return 2;
       o.context = (int64_t)v;
-    } else if (!strcmp(a, "--kv-cache") && has) {
-      const char *t = argv[++i];
-      if (strcmp(t, "f32") && strcmp(t, "f16")) {
-        fprintf(stderr, "vlens chat: --kv-cache: '%s' is not f32 or f16\n", t);
-        return 2;
-      }
-      o.gen.kv_dtype = strcmp(t, "f16") ? VL_F32 : VL_F16;
-    } else if (!strcmp(a, "--temperature") && has) {
-      if (num(a, argv[++i], 0, 1e6, &v)) return 2;
-      o.gen.sampling.temperature = (float)v;
-    } else if (!strcmp(a, "--top-k") && has) {
-      if (num(a, argv[++i], 0, 1 << 30, &v)) return 2;
-      o.gen.sampling.top_k = (int)v;
-    } else if (!strcmp(a, "--top-p") && has) {
-      if (num(a, argv[++i], 1e-9, 1, &v)) return 2;
-      o.gen.sampling.top_p = (float)v;
-    } else if (!strcmp(a, "--min-p") && has) {
-      if (num(a, argv[++i], 0, 1, &v)) return 2;
-      o.gen.sampling.min_p = (float)v;
-    } else if (!strcmp(a, "--repeat-penalty") && has) {
-      if (num(a, argv[++i], 1e-6, 1e6, &v)) return 2;
-      o.gen.sampling.repeat_penalty = (float)v;
-    } else if (!strcmp(a, "--seed") && has) {
-      char *end;
-      errno = 0;
-      o.gen.sampling.seed = strtoull(argv[++i], &end, 10);
-      if (!*argv[i] || *end || errno) {
-        fprintf(stderr, "vlens chat: --seed: '%s' is not a number\n", argv[i]);
-        return 2;
-      }
     } else {
       fprintf(stderr, "vlens chat: unknown option or missing value: '%s'\n", a);
       usage(stderr);

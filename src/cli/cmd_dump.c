@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "io/json.h"
 #include "models/blip.h"
@@ -40,35 +41,6 @@ static int parse_i64(const char *opt, const char *s, int64_t *out) {
   }
   *out = v;
   return 0;
-}
-
-/* "1 2, 3" -> malloc'd ids; -1 on a bad entry. */
-static int parse_ids(const char *s, int64_t **ids, int64_t *n) {
-  size_t cap = 16;
-  *n = 0;
-  *ids = malloc(cap * sizeof **ids);
-  if (!*ids) return -1;
-  while (*s) {
-    while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n')
-      s++;
-    if (!*s) break;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno || v < 0) {
-      fprintf(stderr, "vlens dump: --ids: bad token id at '%s'\n", s);
-      return -1;
-    }
-    if ((size_t)*n == cap) {
-      int64_t *p = realloc(*ids, (cap *= 2) * sizeof **ids);
-      if (!p) return -1;
-      *ids = p;
-    }
-    (*ids)[(*n)++] = v;
-    s = end;
-  }
-  if (!*n) fprintf(stderr, "vlens dump: --ids: no ids given\n");
-  return *n ? 0 : -1;
 }
 
 int cmd_dump(int argc, char **argv) {
@@ -121,10 +93,14 @@ int cmd_dump(int argc, char **argv) {
   o.has_target = have_pos;
   int64_t *ids = NULL;
   if (ids_text) {
-    if (parse_ids(ids_text, &ids, &o.n_ids)) {
+    size_t n = 0;
+    if (cli_parse_ids("dump", ids_text, INT64_MAX, &ids, &n)) return 2;
+    if (!n) {
       free(ids);
+      fprintf(stderr, "vlens dump: --ids: no ids given\n");
       return 2;
     }
+    o.n_ids = (int64_t)n;
     o.ids = ids;
   }
   char path[4096];

@@ -21,36 +21,24 @@ static void usage(FILE *f) {
              "  --no-explain       the decision alone\n" CLI_EXPLAIN_HELP);
 }
 
+static int entail_option(int argc, char **argv, int *i, void *explain) {
+  if (strcmp(argv[*i], "--no-explain")) return 0;
+  *(bool *)explain = false;
+  return 1;
+}
+
 int cmd_entail(int argc, char **argv) {
   cli_explain_args a;
-  cli_explain_args_init(&a);
-  const char *image = NULL, *hyp = NULL;
-  bool explain = true;
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--json")) a.json = true;
-  for (int i = 1; i < argc; i++) {
-    const char *o = argv[i];
-    if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    int k = cli_explain_arg(argc, argv, &i, &a);
-    if (k < 0) return cli_fail_json(a.json, "entail");
-    if (k > 0) continue;
-    if (!strcmp(o, "--no-explain")) {
-      explain = false;
-    } else if (o[0] == '-' && o[1]) {
-      vl_error(VL_ERR_INVALID, "unknown option '%s' (see vlens entail --help)", o);
-      return cli_fail_json(a.json, "entail");
-    } else if (!image) {
-      image = o;
-    } else if (!hyp) {
-      hyp = o;
-    } else {
-      vl_error(VL_ERR_INVALID, "unexpected argument '%s' (an image and one sentence)", o);
-      return cli_fail_json(a.json, "entail");
-    }
+  bool explain = true, help;
+  const cli_explain_own own = {entail_option, &explain};
+  const char *pos[2] = {NULL, NULL};
+  if (cli_explain_parse(argc, argv, "entail", &a, &own, pos, 2, "an image and one sentence", &help))
+    return cli_fail_json(a.json, "entail");
+  if (help) {
+    usage(stdout);
+    return 0;
   }
+  const char *image = pos[0], *hyp = pos[1];
   if (!image || !hyp) {
     vl_error(VL_ERR_INVALID, "an image and a sentence are required (see vlens entail --help)");
     return cli_fail_json(a.json, "entail");
@@ -58,18 +46,16 @@ int cmd_entail(int argc, char **argv) {
   vl_explain_cfg cfg;
   if (cli_explain_cfg(&a, &cfg)) return cli_fail_json(a.json, "entail");
   int status = 1;
-  char path[4096], name[256];
+  char name[256];
+  double ms_load = 0;
   vl_image *img = vl_image_load(image, 0);
-  double t0 = vl_now_seconds();
-  vl_blip *m = img ? vl_task_load_blip(a.model, path, sizeof path) : NULL;
-  double ms_load = (vl_now_seconds() - t0) * 1e3;
+  vl_blip *m = img ? cli_load_blip(a.model, name, sizeof name, &ms_load) : NULL;
   vl_entail_result res;
   memset(&res, 0, sizeof res);
   if (!img || !m || vl_entail(m, img, hyp, &cfg, explain, &res)) {
     status = cli_fail_json(a.json, "entail");
     goto out;
   }
-  vl_model_name(path, name, sizeof name);
   if (a.out_dir) {
     int nf = 0;
     if (vl_explain_write_outputs(a.out_dir, img, name, NULL, hyp, &res, &nf)) {

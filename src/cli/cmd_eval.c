@@ -31,47 +31,41 @@ static void usage(FILE *f) {
           EVAL_FAITH_MAX_DEFAULT);
 }
 
+static int eval_option(int argc, char **argv, int *i, void *user) {
+  vl_eval_opts *o = user;
+  const char *s = argv[*i];
+  if (*i + 1 >= argc) return 0;
+  if (!strcmp(s, "--faithfulness-max")) {
+    char *end;
+    long v = strtol(argv[++*i], &end, 10);
+    if (*end || end == argv[*i] || v < 0 || v > 1000000)
+      return vl_error(VL_ERR_INVALID, "%s '%s': expected an integer >= 0 (0: every target)", s,
+                      argv[*i]),
+             -1;
+    o->faithfulness_max = (int)v;
+  } else if (!strcmp(s, "--max-scenes") || !strcmp(s, "--max-length")) {
+    char *end;
+    long v = strtol(argv[++*i], &end, 10);
+    if (*end || v < (s[6] == 's' ? 1 : 2) || v > 1000000)
+      return vl_error(VL_ERR_INVALID, "%s '%s': expected a positive integer", s, argv[*i]), -1;
+    *(s[6] == 's' ? &o->max_scenes : &o->max_length) = (int)v;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 int cmd_eval(int argc, char **argv) {
   cli_explain_args a;
-  cli_explain_args_init(&a);
-  const char *dir = NULL;
   vl_eval_opts o = {.faithfulness_max = EVAL_FAITH_MAX_DEFAULT};
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--json")) a.json = true;
-  for (int i = 1; i < argc; i++) {
-    const char *s = argv[i];
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    int k = cli_explain_arg(argc, argv, &i, &a);
-    if (k < 0) return cli_fail_json(a.json, "eval");
-    if (k > 0) continue;
-    if (!strcmp(s, "--faithfulness-max") && i + 1 < argc) {
-      char *end;
-      long v = strtol(argv[++i], &end, 10);
-      if (*end || end == argv[i] || v < 0 || v > 1000000) {
-        vl_error(VL_ERR_INVALID, "%s '%s': expected an integer >= 0 (0: every target)", s, argv[i]);
-        return cli_fail_json(a.json, "eval");
-      }
-      o.faithfulness_max = (int)v;
-    } else if ((!strcmp(s, "--max-scenes") || !strcmp(s, "--max-length")) && i + 1 < argc) {
-      char *end;
-      long v = strtol(argv[++i], &end, 10);
-      if (*end || v < (s[6] == 's' ? 1 : 2) || v > 1000000) {
-        vl_error(VL_ERR_INVALID, "%s '%s': expected a positive integer", s, argv[i]);
-        return cli_fail_json(a.json, "eval");
-      }
-      *(s[6] == 's' ? &o.max_scenes : &o.max_length) = (int)v;
-    } else if (s[0] == '-' && s[1]) {
-      vl_error(VL_ERR_INVALID, "unknown option '%s' (see vlens eval --help)", s);
-      return cli_fail_json(a.json, "eval");
-    } else if (!dir) {
-      dir = s;
-    } else {
-      vl_error(VL_ERR_INVALID, "unexpected argument '%s' (one folder)", s);
-      return cli_fail_json(a.json, "eval");
-    }
+  const cli_explain_own own = {eval_option, &o};
+  const char *dir = NULL;
+  bool help;
+  if (cli_explain_parse(argc, argv, "eval", &a, &own, &dir, 1, "one folder", &help))
+    return cli_fail_json(a.json, "eval");
+  if (help) {
+    usage(stdout);
+    return 0;
   }
   if (!dir) {
     vl_error(VL_ERR_INVALID, "no Shapes World folder given (see vlens eval --help)");
@@ -84,17 +78,15 @@ int cmd_eval(int argc, char **argv) {
   }
   vl_explain_cfg cfg;
   if (cli_explain_cfg(&a, &cfg)) return cli_fail_json(a.json, "eval");
-  char path[4096], name[256];
-  double t0 = vl_now_seconds();
-  vl_blip *m = vl_task_load_blip(a.model, path, sizeof path);
-  double ms_load = (vl_now_seconds() - t0) * 1e3;
+  char name[256];
+  double ms_load = 0;
+  vl_blip *m = cli_load_blip(a.model, name, sizeof name, &ms_load);
   vl_eval_result res;
   int status = 1;
   if (!m || vl_eval(m, dir, &o, &cfg, &res)) {
     status = cli_fail_json(a.json, "eval");
   } else {
     res.ms_load = ms_load;
-    vl_model_name(path, name, sizeof name);
     if (a.json) {
       status = cli_print_json(vl_eval_to_json(&res, name, dir));
     } else {

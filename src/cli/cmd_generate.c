@@ -1,12 +1,12 @@
 /* vlens generate: text continuation with a Qwen2/Qwen3 model folder,
  * streamed to stdout as it is produced; timings on stderr. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "base/log.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "tasks/generate.h"
 
@@ -29,46 +29,6 @@ static void usage(FILE *f) {
              "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n");
 }
 
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-    fprintf(stderr, "vlens generate: %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-/* "1 2, 3" -> ids; -1 on a bad entry. */
-static int parse_ids(const char *s, int32_t **ids, size_t *n) {
-  size_t cap = 16;
-  *n = 0;
-  *ids = malloc(cap * sizeof **ids);
-  if (!*ids) return -1;
-  while (*s) {
-    while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n')
-      s++;
-    if (!*s) break;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || errno || v < 0 || v > INT32_MAX) {
-      fprintf(stderr, "vlens generate: --ids: bad token id at '%s'\n", s);
-      return -1;
-    }
-    if (*n == cap) {
-      int32_t *p = realloc(*ids, (cap *= 2) * sizeof **ids);
-      if (!p) return -1;
-      *ids = p;
-    }
-    (*ids)[(*n)++] = (int32_t)v;
-    s = end;
-  }
-  return 0;
-}
-
 static int print_piece(void *user, int32_t id, const char *text, size_t len) {
   int ids_mode = *(int *)user;
   if (ids_mode) {
@@ -87,7 +47,9 @@ int cmd_generate(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     bool has = i + 1 < argc;
-    double v;
+    const int k = cli_generate_option("generate", argc, argv, &i, &opt);
+    if (k < 0) return 2;
+    if (k > 0) continue;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
@@ -99,45 +61,12 @@ int cmd_generate(int argc, char **argv) {
       ids_mode = 1;
     } else if (!strcmp(a, "--ignore-eos")) {
       opt.ignore_eos = true;
-    } else if (!strcmp(a, "--kv-cache") && has) {
-      const char *t = argv[++i];
-      if (strcmp(t, "f32") && strcmp(t, "f16")) {
-        fprintf(stderr, "vlens generate: --kv-cache: '%s' is not f32 or f16\n", t);
-        return 2;
-      }
-      opt.kv_dtype = strcmp(t, "f16") ? VL_F32 : VL_F16;
     } else if (!strcmp(a, "--stop") && has) {
       if (n_stop == MAX_STOP) {
         fprintf(stderr, "vlens generate: at most %d --stop strings\n", MAX_STOP);
         return 2;
       }
       stop[n_stop++] = argv[++i];
-    } else if ((!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) && has) {
-      if (parse_num(a, argv[++i], 1, 1 << 20, &v)) return 2;
-      opt.max_tokens = (int)v;
-    } else if (!strcmp(a, "--temperature") && has) {
-      if (parse_num(a, argv[++i], 0, 1e6, &v)) return 2;
-      opt.sampling.temperature = (float)v;
-    } else if (!strcmp(a, "--top-k") && has) {
-      if (parse_num(a, argv[++i], 0, 1 << 30, &v)) return 2;
-      opt.sampling.top_k = (int)v;
-    } else if (!strcmp(a, "--top-p") && has) {
-      if (parse_num(a, argv[++i], 1e-9, 1, &v)) return 2;
-      opt.sampling.top_p = (float)v;
-    } else if (!strcmp(a, "--min-p") && has) {
-      if (parse_num(a, argv[++i], 0, 1, &v)) return 2;
-      opt.sampling.min_p = (float)v;
-    } else if (!strcmp(a, "--repeat-penalty") && has) {
-      if (parse_num(a, argv[++i], 1e-6, 1e6, &v)) return 2;
-      opt.sampling.repeat_penalty = (float)v;
-    } else if (!strcmp(a, "--seed") && has) {
-      char *end;
-      errno = 0;
-      opt.sampling.seed = strtoull(argv[++i], &end, 10);
-      if (!*argv[i] || *end || errno) {
-        fprintf(stderr, "vlens generate: --seed: '%s' is not a number\n", argv[i]);
-        return 2;
-      }
     } else {
       fprintf(stderr, "vlens generate: unknown option or missing value: '%s'\n", a);
       usage(stderr);
@@ -163,10 +92,16 @@ int cmd_generate(int argc, char **argv) {
     goto out;
   }
   if (ids_mode) {
-    if (parse_ids(prompt, &ids, &n_ids)) {
+    int64_t *ids64 = NULL;
+    if (cli_parse_ids("generate", prompt, INT32_MAX, &ids64, &n_ids) ||
+        !(ids = malloc((n_ids ? n_ids : 1) * sizeof *ids))) {
+      free(ids64);
       rc = 2;
       goto out;
     }
+    for (size_t k = 0; k < n_ids; k++)
+      ids[k] = (int32_t)ids64[k];
+    free(ids64);
   } else if (vl_tokenizer_encode(tok, prompt, strlen(prompt), 0, &ids, &n_ids)) {
     rc = cli_fail("generate: tokenize");
     goto out;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "io/shapes_world.h"
 
@@ -15,19 +16,6 @@ static void shapes_usage(FILE *f) {
              "  manifest.jsonl. Scene i is a pure function of (S, i).\n"
              "  --hypotheses K   balanced entailment hypotheses per scene (default 3)\n"
              "  --min-objects M, --max-objects M   object count range within 1..4\n");
-}
-
-/* Whole-string integer in [lo, hi]; 0 on success. */
-static int parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    vl_error(VL_ERR_INVALID, "%s '%s': expected an integer in %lld..%lld", opt, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
 }
 
 static int parse_seed(const char *s, unsigned long long *out) {
@@ -68,18 +56,18 @@ int cmd_shapes(int argc, char **argv) {
       if (parse_seed(val, &seed)) return cli_fail("shapes");
       have_seed = 1;
     } else if (!strcmp(a, "--n")) {
-      if (parse_int(a, val, 1, 99999999, &n)) return cli_fail("shapes");
+      if (cli_integer(a, val, 1, 99999999, &n)) return cli_fail("shapes");
       have_n = 1;
     } else if (!strcmp(a, "--out")) {
       out = val;
     } else if (!strcmp(a, "--hypotheses")) {
-      if (parse_int(a, val, 0, 1000, &v)) return cli_fail("shapes");
+      if (cli_integer(a, val, 0, 1000, &v)) return cli_fail("shapes");
       opt.n_hypotheses = (int)v;
     } else if (!strcmp(a, "--max-objects")) {
-      if (parse_int(a, val, 1, VL_SHAPES_MAX_OBJECTS, &v)) return cli_fail("shapes");
+      if (cli_integer(a, val, 1, VL_SHAPES_MAX_OBJECTS, &v)) return cli_fail("shapes");
       opt.max_objects = (int)v;
     } else if (!strcmp(a, "--min-objects")) {
-      if (parse_int(a, val, 1, VL_SHAPES_MAX_OBJECTS, &v)) return cli_fail("shapes");
+      if (cli_integer(a, val, 1, VL_SHAPES_MAX_OBJECTS, &v)) return cli_fail("shapes");
       opt.min_objects = (int)v;
     } else {
       shapes_usage(stderr);

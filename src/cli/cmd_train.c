@@ -1,10 +1,10 @@
 /* vlens train: trains a tiny BLIP on Shapes World (src/tasks/train.h). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "tasks/train.h"
 
@@ -34,30 +34,6 @@ static void train_usage(FILE *f) {
              "  --resume           continue the run in DIR bit-identically (its saved\n"
              "                     options win over the ones given here, except --steps:\n"
              "                     a new total reshapes the rest of the schedule)\n");
-}
-
-static int num(const char *opt, const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-    vl_error(VL_ERR_INVALID, "%s '%s': expected a number in [%g, %g]", opt, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-static int integer(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    vl_error(VL_ERR_INVALID, "%s '%s': expected an integer in %lld..%lld", opt, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -95,44 +71,44 @@ int cmd_train(int argc, char **argv) {
     } else if (!strcmp(a, "--config")) {
       o.config = val;
     } else if (!strcmp(a, "--steps")) {
-      bad = integer(a, val, 1, 1000000000LL, &v);
+      bad = cli_integer(a, val, 1, 1000000000LL, &v);
       o.steps = v;
       o.resume_steps = v; /* only read with --resume */
     } else if (!strcmp(a, "--batch")) {
-      bad = integer(a, val, 1, 1 << 20, &v);
+      bad = cli_integer(a, val, 1, 1 << 20, &v);
       o.batch = v;
     } else if (!strcmp(a, "--warmup")) {
-      bad = integer(a, val, 0, 1000000000LL, &v);
+      bad = cli_integer(a, val, 0, 1000000000LL, &v);
       o.warmup = v;
     } else if (!strcmp(a, "--save-every")) {
-      bad = integer(a, val, 0, 1000000000LL, &v);
+      bad = cli_integer(a, val, 0, 1000000000LL, &v);
       o.save_every = v;
     } else if (!strcmp(a, "--stop-after")) {
-      bad = integer(a, val, 1, 1000000000LL, &v);
+      bad = cli_integer(a, val, 1, 1000000000LL, &v);
       o.stop_after = v;
     } else if (!strcmp(a, "--hypotheses")) {
-      bad = integer(a, val, 0, VL_TRAIN_MAX_K, &v);
+      bad = cli_integer(a, val, 0, VL_TRAIN_MAX_K, &v);
       o.hypotheses = (int)v;
     } else if (!strcmp(a, "--max-objects")) {
-      bad = integer(a, val, 1, 4, &v);
+      bad = cli_integer(a, val, 1, 4, &v);
       o.max_objects = (int)v;
     } else if (!strcmp(a, "--patch")) {
-      bad = integer(a, val, 1, 96, &v);
+      bad = cli_integer(a, val, 1, 96, &v);
       o.patch = (int)v;
     } else if (!strcmp(a, "--seed")) {
-      bad = integer(a, val, 0, 0x7fffffffffffffffLL, &v);
+      bad = cli_integer(a, val, 0, 0x7fffffffffffffffLL, &v);
       o.seed = (uint64_t)v;
     } else if (!strcmp(a, "--lr")) {
-      bad = num(a, val, 1e-9, 10, &d);
+      bad = cli_real(a, val, 1e-9, 10, &d);
       o.lr = d;
     } else if (!strcmp(a, "--min-lr-ratio")) {
-      bad = num(a, val, 0, 1, &d);
+      bad = cli_real(a, val, 0, 1, &d);
       o.min_lr_ratio = d;
     } else if (!strcmp(a, "--weight-decay")) {
-      bad = num(a, val, 0, 10, &d);
+      bad = cli_real(a, val, 0, 10, &d);
       o.weight_decay = d;
     } else if (!strcmp(a, "--clip")) {
-      bad = num(a, val, 0, 1e9, &d);
+      bad = cli_real(a, val, 0, 1e9, &d);
       o.clip = d;
     } else {
       fprintf(stderr, "vlens train: unknown option: %s\n", a);

@@ -1,12 +1,12 @@
 /* vlens train-llm: trains the embedded enrich LLM, a tiny Qwen3, on Shapes
  * World enrich pairs (src/tasks/train_qwen.h), and evaluates it on fresh
  * scenes. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "tasks/train_qwen.h"
 
@@ -53,26 +53,6 @@ static void usage(FILE *f) {
              "                     both\n"
              "  --eval-only        evaluate the model in DIR without training\n"
              "  --show             with --eval: print every caption and description\n");
-}
-
-static int num(const char *opt, const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= lo && v <= hi))
-    return vl_error(VL_ERR_INVALID, "%s '%s': expected a number in [%g, %g]", opt, s, lo, hi);
-  *out = v;
-  return 0;
-}
-
-static int integer(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi)
-    return vl_error(VL_ERR_INVALID, "%s '%s': expected an integer in %lld..%lld", opt, s, lo, hi);
-  *out = v;
-  return 0;
 }
 
 static void show_one(void *user, int64_t index, const char *caption, const char *description,
@@ -144,37 +124,37 @@ int cmd_train_llm(int argc, char **argv) {
     else if (!strcmp(a, "--init-from"))
       o.init_from = v;
     else if (!strcmp(a, "--steps"))
-      rc = integer(a, v, 1, big, &ll), o.steps = ll;
+      rc = cli_integer(a, v, 1, big, &ll), o.steps = ll;
     else if (!strcmp(a, "--batch"))
-      rc = integer(a, v, 1, 4096, &ll), o.batch = ll;
+      rc = cli_integer(a, v, 1, 4096, &ll), o.batch = ll;
     else if (!strcmp(a, "--warmup"))
-      rc = integer(a, v, 0, big, &ll), o.warmup = ll;
+      rc = cli_integer(a, v, 0, big, &ll), o.warmup = ll;
     else if (!strcmp(a, "--save-every"))
-      rc = integer(a, v, 0, big, &ll), o.save_every = ll;
+      rc = cli_integer(a, v, 0, big, &ll), o.save_every = ll;
     else if (!strcmp(a, "--extend"))
-      rc = integer(a, v, 1, big, &ll), o.extend_steps = ll;
+      rc = cli_integer(a, v, 1, big, &ll), o.extend_steps = ll;
     else if (!strcmp(a, "--stop-after"))
-      rc = integer(a, v, 0, big, &ll), o.stop_after = ll;
+      rc = cli_integer(a, v, 0, big, &ll), o.stop_after = ll;
     else if (!strcmp(a, "--seed"))
-      rc = integer(a, v, 0, (long long)(~0ull >> 1), &ll), o.seed = (uint64_t)ll;
+      rc = cli_integer(a, v, 0, (long long)(~0ull >> 1), &ll), o.seed = (uint64_t)ll;
     else if (!strcmp(a, "--vocab-size"))
-      rc = integer(a, v, 262, 1 << 20, &ll), o.vocab_size = (int)ll;
+      rc = cli_integer(a, v, 262, 1 << 20, &ll), o.vocab_size = (int)ll;
     else if (!strcmp(a, "--tok-scenes"))
-      rc = integer(a, v, 1, 10000000, &ll), o.tok_scenes = ll;
+      rc = cli_integer(a, v, 1, 10000000, &ll), o.tok_scenes = ll;
     else if (!strcmp(a, "--eval"))
-      rc = integer(a, v, 1, 1000000, &eval_n);
+      rc = cli_integer(a, v, 1, 1000000, &eval_n);
     else if (!strcmp(a, "--eval-seed"))
-      rc = integer(a, v, 0, (long long)(~0ull >> 1), &eval_seed);
+      rc = cli_integer(a, v, 0, (long long)(~0ull >> 1), &eval_seed);
     else if (!strcmp(a, "--lr"))
-      rc = num(a, v, 1e-9, 10, &d), o.lr = d;
+      rc = cli_real(a, v, 1e-9, 10, &d), o.lr = d;
     else if (!strcmp(a, "--min-lr-ratio"))
-      rc = num(a, v, 0, 1, &d), o.min_lr_ratio = d;
+      rc = cli_real(a, v, 0, 1, &d), o.min_lr_ratio = d;
     else if (!strcmp(a, "--weight-decay"))
-      rc = num(a, v, 0, 10, &d), o.weight_decay = d;
+      rc = cli_real(a, v, 0, 10, &d), o.weight_decay = d;
     else if (!strcmp(a, "--clip"))
-      rc = num(a, v, 0, 1e6, &d), o.clip = d;
+      rc = cli_real(a, v, 0, 1e6, &d), o.clip = d;
     else if (!strcmp(a, "--zh-share"))
-      rc = num(a, v, 0, 1, &d), o.zh_share = d;
+      rc = cli_real(a, v, 0, 1, &d), o.zh_share = d;
     else if (!strcmp(a, "--lang")) {
       langs = !strcmp(v, "en") ? 1 : !strcmp(v, "zh") ? 2 : !strcmp(v, "both") ? 3 : 0;
       if (!langs) rc = vl_error(VL_ERR_INVALID, "--lang '%s': expected en, zh or both", v);

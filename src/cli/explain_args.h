@@ -1,6 +1,7 @@
-/* Options shared by describe / entail / eval (defined in cmd_describe.c),
- * and the error path of task commands: one line on stderr, and with --json
- * also {"error": {"code", "message"}} on stdout (../shared/spec/cli-json.md). */
+/* Options shared by describe / entail / eval, their argument loop and model
+ * loading, and the error path of task commands: one line on stderr, and with
+ * --json also {"error": {"code", "message"}} on stdout
+ * (../shared/spec/cli-json.md). */
 #ifndef VL_CLI_EXPLAIN_ARGS_H
 #define VL_CLI_EXPLAIN_ARGS_H
 
@@ -24,6 +25,24 @@ void cli_explain_args_init(cli_explain_args *a);
 /* Consumes argv[*i] (and its value) when it is a shared option: 1; not one: 0;
  * a bad value: -1 with the error recorded. */
 int cli_explain_arg(int argc, char **argv, int *i, cli_explain_args *a);
+/* A command's own options: option(argc, argv, &i, user) consumes argv[i]
+ * (and its value) when it is one: 1; not one: 0; a bad value: -1 with the
+ * error recorded. */
+typedef struct {
+  int (*option)(int argc, char **argv, int *i, void *user);
+  void *user;
+} cli_explain_own;
+/* The argument loop of an explaining command: a (initialised here) gets the
+ * shared options, own (may be NULL) the command's, and up to n_pos
+ * positional arguments go to pos (more: "unexpected argument (pos_what)").
+ * --json counts from the start (errors before it are JSON too). --help or
+ * -h stops it with *help set. 0, or -1 with the error recorded. */
+int cli_explain_parse(int argc, char **argv, const char *cmd, cli_explain_args *a,
+                      const cli_explain_own *own, const char **pos, int n_pos, const char *pos_what,
+                      bool *help);
+/* The BLIP of -m (NULL: the embedded one), its load time in *ms_load and its
+ * display name in name; NULL with the error recorded. */
+vl_blip *cli_load_blip(const char *model, char *name, int cap, double *ms_load);
 /* The vl_explain_cfg of a (methods parsed and checked). */
 int cli_explain_cfg(const cli_explain_args *a, vl_explain_cfg *cfg);
 /* Prints the error (stderr; and the JSON error document when json) and
