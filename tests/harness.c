@@ -58,6 +58,14 @@ const char *test_tmpdir(void) {
   return dir;
 }
 
+const char *test_tmp_path(const char *name) {
+  static char buf[8][1024];
+  static int k;
+  char *b = buf[k++ % 8];
+  snprintf(b, sizeof buf[0], "%s/%s", test_tmpdir(), name);
+  return b;
+}
+
 unsigned char *test_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;

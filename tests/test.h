@@ -46,6 +46,8 @@ double test_max_rel_err(const float *a, const float *b, size_t n);
 const char *test_shared_path(const char *rel);
 /* A fresh temporary directory for this test binary (removed by the OS/tmp). */
 const char *test_tmpdir(void);
+/* test_tmpdir()/name, in one of 8 static buffers used in turn. */
+const char *test_tmp_path(const char *name);
 /* Whole file into malloc'd memory (NUL-terminated); NULL if unreadable. */
 unsigned char *test_read_file(const char *path, size_t *len);
 int test_write_file(const char *path, const void *data, size_t len);

@@ -16,16 +16,8 @@
 #include "tensor/optim.h"
 #include "test.h"
 
-static char *sub(const char *name) {
-  static char buf[8][1024];
-  static int k;
-  char *b = buf[k++ % 8];
-  snprintf(b, 1024, "%s/%s", test_tmpdir(), name);
-  return b;
-}
-
 static void test_vocab_covers_the_world(void) {
-  const char *dir = sub("vocab");
+  const char *dir = test_tmp_path("vocab");
   char cmd[1100];
   snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
   REQUIRE(system(cmd) == 0);
@@ -79,7 +71,7 @@ static void test_vocab_covers_the_world(void) {
 }
 
 static void test_init_loads_with_blip_loader(void) {
-  const char *dir = sub("init");
+  const char *dir = test_tmp_path("init");
   REQUIRE(vl_train_init_model(dir, "tiny", 0, 3) == VL_OK);
   vl_blip *m = vl_blip_load(dir);
   REQUIRE(m);
@@ -96,7 +88,7 @@ static void test_init_loads_with_blip_loader(void) {
   int64_t np = 0;
   vl_blip *tm = vl_train_load_blip(dir, &p, &np);
   REQUIRE(tm);
-  vl_safetensors *st = vl_st_open(sub("init/model.safetensors"));
+  vl_safetensors *st = vl_st_open(test_tmp_path("init/model.safetensors"));
   REQUIRE(st);
   CHECK((size_t)np == vl_st_count(st));
   for (int64_t i = 0; i < np; i++)
@@ -124,9 +116,9 @@ static void test_init_loads_with_blip_loader(void) {
   vl_st_close(st);
   free(p);
   vl_blip_free(tm);
-  CHECK(vl_train_init_model(sub("bad"), "huge", 0, 1) == VL_ERR_INVALID);
+  CHECK(vl_train_init_model(test_tmp_path("bad"), "huge", 0, 1) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "huge") != NULL);
-  CHECK(vl_train_init_model(sub("bad"), "tiny", 7, 1) == VL_ERR_INVALID);
+  CHECK(vl_train_init_model(test_tmp_path("bad"), "tiny", 7, 1) == VL_ERR_INVALID);
 }
 
 static vl_train_opts tiny_opts(const char *out, int64_t steps) {
@@ -165,7 +157,7 @@ static int count_diff(const char *a, const char *b, int *n_out) {
 }
 
 static void test_smoke_run_learns_and_reloads(void) {
-  const char *out = sub("smoke");
+  const char *out = test_tmp_path("smoke");
   vl_train_opts o = tiny_opts(out, 20);
   vl_train_report r;
   REQUIRE(vl_train(&o, &r) == VL_OK);
@@ -174,9 +166,9 @@ static void test_smoke_run_learns_and_reloads(void) {
          r.loss, r.caption_acc, r.answer_acc, r.images_per_s);
   CHECK(r.loss < 0.8 * r.loss_first);
   /* every weight moved (the patch embedding's gradient reaches it too) */
-  REQUIRE(vl_train_init_model(sub("smoke_init"), "tiny", 0, 5) == VL_OK);
-  vl_safetensors *a = vl_st_open(sub("smoke/model.safetensors"));
-  vl_safetensors *b = vl_st_open(sub("smoke_init/model.safetensors"));
+  REQUIRE(vl_train_init_model(test_tmp_path("smoke_init"), "tiny", 0, 5) == VL_OK);
+  vl_safetensors *a = vl_st_open(test_tmp_path("smoke/model.safetensors"));
+  vl_safetensors *b = vl_st_open(test_tmp_path("smoke_init/model.safetensors"));
   REQUIRE(a && b);
   CHECK(vl_st_count(a) == vl_st_count(b));
   for (size_t i = 0; i < vl_st_count(a); i++) {
@@ -208,22 +200,24 @@ static void test_smoke_run_learns_and_reloads(void) {
 }
 
 static void test_resume_is_bit_identical(void) {
-  vl_train_opts a = tiny_opts(sub("straight"), 6);
+  vl_train_opts a = tiny_opts(test_tmp_path("straight"), 6);
   REQUIRE(vl_train(&a, NULL) == VL_OK);
-  vl_train_opts b = tiny_opts(sub("halves"), 6);
+  vl_train_opts b = tiny_opts(test_tmp_path("halves"), 6);
   b.stop_after = 3;
   REQUIRE(vl_train(&b, NULL) == VL_OK);
   int n = 0;
-  CHECK(count_diff(sub("straight/model.safetensors"), sub("halves/model.safetensors"), &n) > 0);
+  CHECK(count_diff(test_tmp_path("straight/model.safetensors"),
+                   test_tmp_path("halves/model.safetensors"), &n) > 0);
   vl_train_opts r = {0};
-  r.out_dir = sub("halves");
+  r.out_dir = test_tmp_path("halves");
   r.resume = true;
   REQUIRE(vl_train(&r, NULL) == VL_OK);
-  CHECK(count_diff(sub("straight/model.safetensors"), sub("halves/model.safetensors"), &n) == 0);
+  CHECK(count_diff(test_tmp_path("straight/model.safetensors"),
+                   test_tmp_path("halves/model.safetensors"), &n) == 0);
   CHECK(n > 10);
-  CHECK(count_diff(sub("straight/optimizer.safetensors"), sub("halves/optimizer.safetensors"),
-                   &n) == 0);
-  vl_safetensors *st = vl_st_open(sub("halves/optimizer.safetensors"));
+  CHECK(count_diff(test_tmp_path("straight/optimizer.safetensors"),
+                   test_tmp_path("halves/optimizer.safetensors"), &n) == 0);
+  vl_safetensors *st = vl_st_open(test_tmp_path("halves/optimizer.safetensors"));
   REQUIRE(st);
   CHECK(!strcmp(vl_st_metadata(st, "vlens_step"), "6"));
   CHECK(!strcmp(vl_st_metadata(st, "vlens_next_scene"), "24"));
@@ -234,18 +228,18 @@ static void test_resume_is_bit_identical(void) {
 /* --resume with --steps: the run continues to the new total (the schedule's
  * remainder is reshaped); a total not beyond the step reached is refused. */
 static void test_resume_with_new_total(void) {
-  vl_train_opts b = tiny_opts(sub("longer"), 6);
+  vl_train_opts b = tiny_opts(test_tmp_path("longer"), 6);
   b.stop_after = 3;
   REQUIRE(vl_train(&b, NULL) == VL_OK);
   vl_train_opts r = {0};
-  r.out_dir = sub("longer");
+  r.out_dir = test_tmp_path("longer");
   r.resume = true;
   r.resume_steps = 3;
   CHECK(vl_train(&r, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "must exceed") != NULL);
   r.resume_steps = 8;
   REQUIRE(vl_train(&r, NULL) == VL_OK);
-  vl_safetensors *st = vl_st_open(sub("longer/optimizer.safetensors"));
+  vl_safetensors *st = vl_st_open(test_tmp_path("longer/optimizer.safetensors"));
   REQUIRE(st);
   CHECK(!strcmp(vl_st_metadata(st, "vlens_step"), "8"));
   CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"steps\":8") != NULL);
@@ -287,7 +281,7 @@ static double per_image_loss(vl_ctx *c, const vl_blip *m, const vl_train_sample 
 }
 
 static void test_batched_equals_per_image(void) {
-  const char *dir = sub("batch_parity");
+  const char *dir = test_tmp_path("batch_parity");
   REQUIRE(vl_train_init_model(dir, "tiny", 0, 9) == VL_OK);
   vl_tensor **p = NULL;
   int64_t np = 0;
@@ -360,7 +354,7 @@ static void test_batched_equals_per_image(void) {
  * padding, and bidirectional with the padding-key mask (lens); two images,
  * two texts each. */
 static void test_text_batch_matches_single(void) {
-  const char *dir = sub("text_batch");
+  const char *dir = test_tmp_path("text_batch");
   REQUIRE(vl_train_init_model(dir, "tiny", 0, 2) == VL_OK);
   vl_blip *m = vl_blip_load(dir);
   REQUIRE(m);
@@ -406,18 +400,18 @@ static void test_errors(void) {
   vl_train_opts o = tiny_opts(NULL, 5);
   CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "--out") != NULL);
-  o = tiny_opts(sub("e1"), 0);
+  o = tiny_opts(test_tmp_path("e1"), 0);
   CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
-  o = tiny_opts(sub("e1"), 5);
+  o = tiny_opts(test_tmp_path("e1"), 5);
   o.max_objects = 5;
   CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
   vl_train_opts r = {0};
-  r.out_dir = sub("nothing_here");
+  r.out_dir = test_tmp_path("nothing_here");
   r.resume = true;
   CHECK(vl_train(&r, NULL) < 0);
   CHECK(strstr(vl_last_error(), "--resume") != NULL);
   /* curriculum caps */
-  o = tiny_opts(sub("e1"), 90);
+  o = tiny_opts(test_tmp_path("e1"), 90);
   o.max_objects = 4;
   CHECK(vl_train_max_objects(&o, 0) == 2 && vl_train_max_objects(&o, 10) == 3 &&
         vl_train_max_objects(&o, 20) == 4);

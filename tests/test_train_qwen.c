@@ -23,14 +23,6 @@
 #include "text/enrich_prompt.h"
 #include "text/shapes_enrich.h"
 
-static char *sub(const char *name) {
-  static char buf[8][1024];
-  static int k;
-  char *b = buf[k++ % 8];
-  snprintf(b, 1024, "%s/%s", test_tmpdir(), name);
-  return b;
-}
-
 static vl_train_llm_opts tiny_opts(const char *dir) {
   vl_train_llm_opts o;
   vl_train_llm_default_opts(&o);
@@ -112,7 +104,7 @@ static void test_mentions_hand_written(void) {
 /* A folder with a trained tokenizer and initialised weights (shared). */
 static const char *init_dir(void) {
   static int done;
-  const char *dir = sub("init");
+  const char *dir = test_tmp_path("init");
   if (!done) {
     if (vl_train_llm_init(dir, "tiny", 400, 40, 1, 3)) {
       printf("  init: %s\n", vl_last_error());
@@ -164,7 +156,7 @@ static void test_init_folder_loads(void) {
 }
 
 static void test_untied_config_has_its_own_head(void) {
-  const char *dir = sub("untied");
+  const char *dir = test_tmp_path("untied");
   REQUIRE(vl_train_llm_init(dir, "small-untied", 400, 40, 1, 3) == VL_OK);
   vl_tensor **p = NULL;
   int64_t np = 0;
@@ -242,7 +234,7 @@ static void test_language_mix(void) {
   }
   CHECK(zh > 900 && zh < 1100);
   /* the bilingual tokenizer has word-sized Chinese tokens */
-  const char *dir = sub("tok-zh");
+  const char *dir = test_tmp_path("tok-zh");
   REQUIRE(vl_train_llm_init(dir, "tiny", 2048, 300, 1, 3) == VL_OK);
   vl_tokenizer *tok = vl_tokenizer_load(dir);
   REQUIRE(tok);
@@ -385,7 +377,7 @@ static void on_eval(void *user, int64_t index, const char *caption, const char *
 }
 
 static void test_smoke_run_reloads_and_generates(void) {
-  const char *dir = sub("smoke");
+  const char *dir = test_tmp_path("smoke");
   vl_train_llm_opts o = tiny_opts(dir);
   vl_train_llm_report rep;
   REQUIRE(vl_train_llm(&o, &rep) == VL_OK);
@@ -428,8 +420,8 @@ static float weight_at(const char *dir, const char *name, int64_t i) {
 /* --init-from: a folder with another tokenizer starts from a trained one's
  * weights: tensors by name, vocabulary rows by token string. */
 static void test_warm_start(void) {
-  const char *src = sub("smoke"); /* trained by the smoke test */
-  const char *dst = sub("warm");
+  const char *src = test_tmp_path("smoke"); /* trained by the smoke test */
+  const char *dst = test_tmp_path("warm");
   REQUIRE(vl_train_llm_init(dst, "tiny", 330, 40, 0, 11) == VL_OK); /* English-only, smaller */
   vl_tokenizer *ts = vl_tokenizer_load(src), *td = vl_tokenizer_load(dst);
   REQUIRE(ts && td);
@@ -454,14 +446,14 @@ static void test_warm_start(void) {
   CHECK(m && m->cfg.vocab == vl_tokenizer_n_vocab(td));
   vl_qwen_text_free(m);
   /* another config (hidden 128, own head): an error naming the source and the tensor */
-  CHECK(vl_train_llm_warm_start(sub("untied"), src) < 0);
+  CHECK(vl_train_llm_warm_start(test_tmp_path("untied"), src) < 0);
   CHECK(strstr(vl_last_error(), "smoke") && strstr(vl_last_error(), "another shape"));
   vl_tokenizer_free(ts);
   vl_tokenizer_free(td);
 }
 
 static void test_resume_is_bit_identical(void) {
-  const char *a = sub("straight"), *b = sub("resumed");
+  const char *a = test_tmp_path("straight"), *b = test_tmp_path("resumed");
   vl_train_llm_opts o = tiny_opts(a);
   o.steps = 6;
   o.batch = 2;
@@ -505,28 +497,28 @@ static void test_errors(void) {
   vl_train_llm_opts o = tiny_opts(NULL);
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "--out") != NULL);
-  o = tiny_opts(sub("bad"));
+  o = tiny_opts(test_tmp_path("bad"));
   o.config = "huge";
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "huge") != NULL);
-  o = tiny_opts(sub("bad"));
+  o = tiny_opts(test_tmp_path("bad"));
   o.vocab_size = 100;
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "vocab") != NULL);
-  o = tiny_opts(sub("bad"));
+  o = tiny_opts(test_tmp_path("bad"));
   o.lr = -1;
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
-  o = tiny_opts(sub("bad"));
+  o = tiny_opts(test_tmp_path("bad"));
   o.zh_share = 1.5;
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "--zh-share") != NULL);
   /* resume with nothing to resume */
-  o = tiny_opts(sub("empty"));
+  o = tiny_opts(test_tmp_path("empty"));
   o.resume = true;
   CHECK(vl_train_llm(&o, NULL) < 0);
   CHECK(strstr(vl_last_error(), "--resume") != NULL);
   /* a finished run is not overwritten */
-  o = tiny_opts(sub("straight"));
+  o = tiny_opts(test_tmp_path("straight"));
   CHECK(vl_train_llm(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "already holds") != NULL);
 }
