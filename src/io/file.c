@@ -1,7 +1,9 @@
 #include "io/file.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/error.h"
 
@@ -29,4 +31,19 @@ char *vl_read_text_file(const char *path, size_t max_bytes) {
   }
   fclose(f);
   return buf;
+}
+
+int vl_write_text_file(const char *path, const char *text) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return vl_error(VL_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+  size_t len = strlen(text);
+  int bad = fwrite(text, 1, len, f) != len;
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path)) {
+    remove(tmp);
+    return vl_error(VL_ERR_IO, "%s: cannot write", path);
+  }
+  return VL_OK;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "io/file.h"
 
 static const char *const k_vocab[] = {
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]",
@@ -44,21 +45,6 @@ const char *vl_shapes_answer_word(int label) {
   }
 }
 
-static int write_atomic(const char *path, const char *text) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return vl_error(VL_ERR_IO, "%s: cannot create", tmp);
-  size_t len = strlen(text);
-  int bad = fwrite(text, 1, len, f) != len;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    remove(tmp);
-    return vl_error(VL_ERR_IO, "%s: cannot write", path);
-  }
-  return VL_OK;
-}
-
 int vl_shapes_vocab_write(const char *dir) {
   char path[4096], text[2048];
   size_t off = 0;
@@ -67,14 +53,14 @@ int vl_shapes_vocab_write(const char *dir) {
   for (int i = 0; i < n; i++)
     off += (size_t)snprintf(text + off, sizeof text - off, "%s\n", v[i]);
   snprintf(path, sizeof path, "%s/vocab.txt", dir);
-  int rc = write_atomic(path, text);
+  int rc = vl_write_text_file(path, text);
   if (rc) return rc;
   snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-  return write_atomic(path,
-                      "{\n  \"tokenizer_class\": \"BertTokenizer\",\n  \"do_lower_case\": true,\n"
-                      "  \"do_basic_tokenize\": true,\n  \"tokenize_chinese_chars\": true,\n"
-                      "  \"unk_token\": \"[UNK]\",\n  \"sep_token\": \"[SEP]\",\n"
-                      "  \"pad_token\": \"[PAD]\",\n  \"cls_token\": \"[CLS]\",\n"
-                      "  \"mask_token\": \"[MASK]\",\n  \"bos_token\": \"[DEC]\",\n"
-                      "  \"model_max_length\": 512\n}\n");
+  return vl_write_text_file(
+      path, "{\n  \"tokenizer_class\": \"BertTokenizer\",\n  \"do_lower_case\": true,\n"
+            "  \"do_basic_tokenize\": true,\n  \"tokenize_chinese_chars\": true,\n"
+            "  \"unk_token\": \"[UNK]\",\n  \"sep_token\": \"[SEP]\",\n"
+            "  \"pad_token\": \"[PAD]\",\n  \"cls_token\": \"[CLS]\",\n"
+            "  \"mask_token\": \"[MASK]\",\n  \"bos_token\": \"[DEC]\",\n"
+            "  \"model_max_length\": 512\n}\n");
 }

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "io/file.h"
 #include "io/json.h"
 
 int vl_train_mkdirs(const char *dir, const char *who) {
@@ -30,19 +31,9 @@ int vl_train_mkdirs(const char *dir, const char *who) {
 }
 
 int vl_train_write_text(const char *dir, const char *file, const char *text) {
-  char path[4096], tmp[4200];
+  char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, file);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return vl_error(VL_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
-  size_t len = strlen(text);
-  int bad = fwrite(text, 1, len, f) != len;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    remove(tmp);
-    return vl_error(VL_ERR_IO, "%s: cannot write", path);
-  }
-  return VL_OK;
+  return vl_write_text_file(path, text);
 }
 
 int vl_train_write_json(const char *dir, const char *file, cJSON *j, const char *who) {
