@@ -48,6 +48,24 @@ static void sb_put(sbuf *b, const void *s, size_t n) {
   b->p[b->n] = 0;
 }
 
+/* Every occurrence of pat (none when empty) in t replaced by with. */
+static void sb_replace_all(sbuf *t, const char *pat, const char *with) {
+  const size_t pl = strlen(pat), wl = strlen(with);
+  sbuf o = {0};
+  for (size_t k = 0; k < t->n;) {
+    if (pl && k + pl <= t->n && !memcmp(t->p + k, pat, pl)) {
+      sb_put(&o, with, wl);
+      k += pl;
+    } else {
+      sb_put(&o, t->p + k, 1);
+      k++;
+    }
+  }
+  if (!o.p) sb_put(&o, "", 0);
+  free(t->p);
+  *t = o;
+}
+
 typedef struct {
   int32_t *p;
   size_t n, cap;
@@ -1248,41 +1266,13 @@ int vl_tokenizer_decode(const vl_tokenizer *t, const int32_t *ids, size_t n, int
         if (dc->cleanup) wp_cleanup(&toks[i]);
       }
       break;
-    case DEC_BPE:
-      for (size_t i = 0; i < cnt; i++) {
-        size_t sl = strlen(dc->a);
-        sbuf o = {0};
-        for (size_t k = 0; k < toks[i].n;) {
-          if (sl && k + sl <= toks[i].n && !memcmp(toks[i].p + k, dc->a, sl)) {
-            if (i + 1 < cnt) sb_put(&o, " ", 1);
-            k += sl;
-          } else {
-            sb_put(&o, toks[i].p + k, 1);
-            k++;
-          }
-        }
-        if (!o.p) sb_put(&o, "", 0);
-        free(toks[i].p);
-        toks[i] = o;
-      }
+    case DEC_BPE: /* the end-of-word suffix is a space, except in the last token */
+      for (size_t i = 0; i < cnt; i++)
+        sb_replace_all(&toks[i], dc->a, i + 1 < cnt ? " " : "");
       break;
     case DEC_REPLACE:
-      for (size_t i = 0; i < cnt; i++) {
-        size_t fl = strlen(dc->a);
-        sbuf o = {0};
-        for (size_t k = 0; k < toks[i].n;) {
-          if (fl && k + fl <= toks[i].n && !memcmp(toks[i].p + k, dc->a, fl)) {
-            sb_put(&o, dc->b, strlen(dc->b));
-            k += fl;
-          } else {
-            sb_put(&o, toks[i].p + k, 1);
-            k++;
-          }
-        }
-        if (!o.p) sb_put(&o, "", 0);
-        free(toks[i].p);
-        toks[i] = o;
-      }
+      for (size_t i = 0; i < cnt; i++)
+        sb_replace_all(&toks[i], dc->a, dc->b);
       break;
     case DEC_BYTEFALLBACK:
       for (size_t i = 0; i < cnt; i++) {
