@@ -2,6 +2,7 @@
 #include "text/enrich_prompt.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -520,6 +521,19 @@ static void append_text(vl_textbuf *b, const char *p, const char *e) {
   vl_textbuf_append(b, p, (size_t)(e - p));
 }
 
+/* The end of the line starting at p: its '\n' or the final NUL. */
+static const char *end_of_line(const char *p) {
+  const char *le = strchr(p, '\n');
+  return le ? le : p + strlen(p);
+}
+
+/* [p, le) holds nothing but spaces, tabs and CRs. */
+static bool blank_line(const char *p, const char *le) {
+  while (p < le && (*p == ' ' || *p == '\t' || *p == '\r'))
+    p++;
+  return p == le;
+}
+
 static char *take_or_empty(vl_textbuf *b) {
   char *s = vl_textbuf_take(b);
   return s;
@@ -537,9 +551,8 @@ int vl_enrich_split_items(const char *answer, size_t n, char **items) {
   if (!bufs) return vl_error(VL_ERR_NOMEM, "enrich answer: out of memory");
   size_t found = 0; /* items whose marker was seen */
   /* Pass 1: numbered markers. */
-  for (const char *p = answer; *p;) {
-    const char *le = strchr(p, '\n');
-    if (!le) le = p + strlen(p);
+  for (const char *p = answer, *le; *p; p = *le ? le + 1 : le) {
+    le = end_of_line(p);
     const char *text = found < n ? item_marker(p, le, found + 1) : NULL;
     if (text) {
       found++;
@@ -547,43 +560,32 @@ int vl_enrich_split_items(const char *answer, size_t n, char **items) {
     } else if (found) {
       append_text(&bufs[found - 1], p, le);
     }
-    p = *le ? le + 1 : le;
   }
   if (found == 0) {
     /* Pass 2: paragraphs (n > 1) or the whole answer (n == 1). */
     size_t paras = 0;
     int blank = 1;
-    for (const char *p = answer; *p;) {
-      const char *le = strchr(p, '\n');
-      if (!le) le = p + strlen(p);
-      const char *q = p;
-      while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
-        q++;
-      if (q == le) {
+    for (const char *p = answer, *le; *p; p = *le ? le + 1 : le) {
+      le = end_of_line(p);
+      if (blank_line(p, le)) {
         blank = 1;
       } else {
         if (blank) paras++;
         blank = 0;
       }
-      p = *le ? le + 1 : le;
     }
     if (n == 1 || paras == n) {
       size_t cur = 0;
       blank = 1;
-      for (const char *p = answer; *p;) {
-        const char *le = strchr(p, '\n');
-        if (!le) le = p + strlen(p);
-        const char *q = p;
-        while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
-          q++;
-        if (q == le) {
+      for (const char *p = answer, *le; *p; p = *le ? le + 1 : le) {
+        le = end_of_line(p);
+        if (blank_line(p, le)) {
           blank = 1;
         } else {
           if (blank && bufs[cur].len && n > 1) cur++;
           blank = 0;
           append_text(&bufs[cur], p, le);
         }
-        p = *le ? le + 1 : le;
       }
       found = n == 1 ? (bufs[0].len > 0) : n;
     }
