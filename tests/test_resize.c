@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/threads.h"
+#include "goldens.h"
 #include "io/image.h"
 #include "io/preprocess.h"
 #include "io/resize.h"
@@ -200,36 +201,40 @@ static void test_clip_pipeline_vs_numpy(void) {
   CHECK(n >= 4);
 }
 
-static char *read_text(const char *path) {
+/* golden.safetensors of the shared golden model dir (NULL when missing: the
+ * test is skipped), with its image.png into *img and its
+ * preprocessor_config.json parsed into cfg; *ok: both loaded. */
+static vl_safetensors *open_golden(const char *dir, vl_image **img, vl_preprocess_cfg *cfg,
+                                   bool *ok) {
+  vl_safetensors *st = vl_st_open(golden_path(dir, "golden.safetensors"));
+  if (!st) {
+    printf("  %s missing; skipped (%s)\n", golden_path(dir, "golden.safetensors"), vl_last_error());
+    return NULL;
+  }
   size_t len;
-  return (char *)test_read_file(path, &len);
+  char *json = (char *)test_read_file(golden_path(dir, "preprocessor_config.json"), &len);
+  *img = vl_image_load(golden_path(dir, "image.png"), 0);
+  *ok = json && *img && vl_preprocess_cfg_parse(cfg, json, "preprocessor_config.json") == 0;
+  free(json);
+  return st;
 }
 
 /* One shared golden: our whole pipeline from image.png and
  * preprocessor_config.json against preprocess.resized_u8 and pixel_values. */
 static void check_golden(const char *dir, int want_w, int want_h) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/golden.safetensors", test_shared_path(dir));
-  vl_safetensors *st = vl_st_open(path);
-  if (!st) {
-    printf("  %s missing; skipped (%s)\n", path, vl_last_error());
-    return;
-  }
-  snprintf(path, sizeof path, "%s/preprocessor_config.json", test_shared_path(dir));
-  char *json = read_text(path);
-  snprintf(path, sizeof path, "%s/image.png", test_shared_path(dir));
-  vl_image *img = vl_image_load(path, 0);
+  vl_image *img = NULL;
   vl_preprocess_cfg cfg;
-  CHECK(json && img);
-  CHECK(json && vl_preprocess_cfg_parse(&cfg, json, "preprocessor_config.json") == 0);
-  free(json);
+  bool ok = false;
+  vl_safetensors *st = open_golden(dir, &img, &cfg, &ok);
+  if (!st) return;
+  CHECK(ok);
   const vl_st_tensor *u8 = vl_st_find(st, "preprocess.resized_u8");
   const vl_st_tensor *pv = vl_st_find(st, "pixel_values");
   CHECK(u8 && pv);
   float *out = NULL;
   vl_image *resized = NULL;
   int w = 0, h = 0;
-  if (img && u8 && pv && vl_preprocess(&cfg, img, &out, &w, &h, &resized) == 0) {
+  if (ok && u8 && pv && vl_preprocess(&cfg, img, &out, &w, &h, &resized) == 0) {
     CHECK(w == want_w && h == want_h);
     CHECK(u8->dtype == VL_U8 && u8->ndim == 3 && u8->shape[0] == h && u8->shape[1] == w &&
           u8->shape[2] == 3);
@@ -267,26 +272,17 @@ static void test_golden_clip(void) { check_golden("golden/clip-a", 32, 32); }
 /* Qwen2-VL / 2.5-VL / 3-VL: smart_resize, bicubic, normalise, patch layout
  * against the golden's pixel_values and image_grid_thw. */
 static void check_qwen_golden(const char *dir) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/golden.safetensors", test_shared_path(dir));
-  vl_safetensors *st = vl_st_open(path);
-  if (!st) {
-    printf("  %s missing; skipped (%s)\n", path, vl_last_error());
-    return;
-  }
-  snprintf(path, sizeof path, "%s/preprocessor_config.json", test_shared_path(dir));
-  char *json = read_text(path);
-  snprintf(path, sizeof path, "%s/image.png", test_shared_path(dir));
-  vl_image *img = vl_image_load(path, 0);
+  vl_image *img = NULL;
   vl_preprocess_cfg cfg;
-  CHECK(json && img && vl_preprocess_cfg_parse(&cfg, json, "preprocessor_config.json") == 0);
-  CHECK(cfg.qwen);
-  free(json);
+  bool ok = false;
+  vl_safetensors *st = open_golden(dir, &img, &cfg, &ok);
+  if (!st) return;
+  CHECK(ok && cfg.qwen);
   const vl_st_tensor *pv = vl_st_find(st, "pixel_values");
   const vl_st_tensor *thw = vl_st_find(st, "image_grid_thw");
   float *chw = NULL;
   int w = 0, h = 0;
-  if (img && pv && thw && cfg.qwen && vl_preprocess(&cfg, img, &chw, &w, &h, NULL) == 0) {
+  if (ok && pv && thw && cfg.qwen && vl_preprocess(&cfg, img, &chw, &w, &h, NULL) == 0) {
     int p = cfg.patch_size, T = cfg.temporal_patch_size;
     float grid[3];
     CHECK(vl_st_to_f32(thw, grid) == 0);
