@@ -225,6 +225,28 @@ static void test_scene_mode(void) {
   CHECK(with_rel > N_SCENES / 2); /* relations are actually stated */
 }
 
+/* sc upside down: the same objects in the same left-to-right order. */
+static vl_shapes_scene flipped_vertically(const vl_shapes_scene *sc) {
+  vl_shapes_scene moved = *sc;
+  for (int k = 0; k < moved.n_objects; k++) {
+    moved.objects[k].y0 = 90 - moved.objects[k].y0 - moved.objects[k].s;
+    moved.objects[k].cy = moved.objects[k].y0 + moved.objects[k].s / 2.0;
+  }
+  return moved;
+}
+
+/* The first scene of seed 5 with at least three objects (no hypotheses). */
+static vl_shapes_scene *three_object_scene(void) {
+  vl_shapes_options o = vl_shapes_default_options();
+  o.n_hypotheses = 0;
+  vl_shapes_scene *sc = NULL;
+  for (int i = 0; !sc || sc->n_objects < 3; i++) {
+    vl_shapes_free(sc);
+    if (!(sc = vl_shapes_generate(5, i, &o))) return NULL;
+  }
+  return sc;
+}
+
 static void test_caption_mode(void) {
   vl_shapes_options o = vl_shapes_default_options();
   o.n_hypotheses = 0;
@@ -249,11 +271,7 @@ static void test_caption_mode(void) {
       CHECK(p != NULL);
     }
     /* only the caption matters: moving objects does not change the text */
-    vl_shapes_scene moved = *sc;
-    for (int k = 0; k < moved.n_objects; k++) {
-      moved.objects[k].y0 = 90 - moved.objects[k].y0 - moved.objects[k].s;
-      moved.objects[k].cy = moved.objects[k].y0 + moved.objects[k].s / 2.0;
-    }
+    vl_shapes_scene moved = flipped_vertically(sc);
     char *t2 = vl_shapes_describe(&moved, VL_DESCRIBE_CAPTION, (uint64_t)i * 7);
     REQUIRE(t2);
     CHECK(!strcmp(t, t2));
@@ -265,14 +283,8 @@ static void test_caption_mode(void) {
 }
 
 static void test_determinism_and_variety(void) {
-  vl_shapes_options o = vl_shapes_default_options();
-  o.n_hypotheses = 0;
-  vl_shapes_scene *sc = NULL;
-  for (int i = 0; !sc || sc->n_objects < 3; i++) {
-    vl_shapes_free(sc);
-    sc = vl_shapes_generate(5, i, &o);
-    REQUIRE(sc);
-  }
+  vl_shapes_scene *sc = three_object_scene();
+  REQUIRE(sc);
   char *a = vl_shapes_describe(sc, VL_DESCRIBE_SCENE, 42);
   char *b = vl_shapes_describe(sc, VL_DESCRIBE_SCENE, 42);
   REQUIRE(a && b);
@@ -558,11 +570,7 @@ static void test_zh_grammar(void) {
       }
       CHECK(p != NULL);
     }
-    vl_shapes_scene moved = *sc;
-    for (int k = 0; k < moved.n_objects; k++) {
-      moved.objects[k].y0 = 90 - moved.objects[k].y0 - moved.objects[k].s;
-      moved.objects[k].cy = moved.objects[k].y0 + moved.objects[k].s / 2.0;
-    }
+    vl_shapes_scene moved = flipped_vertically(sc);
     char *t3 = vl_shapes_describe_lang(&moved, VL_DESCRIBE_CAPTION, VL_DESCRIBE_ZH, 9);
     REQUIRE(t3);
     CHECK(!strcmp(t, t3));
@@ -582,14 +590,8 @@ static void test_zh_grammar(void) {
 }
 
 static void test_zh_variety_and_errors(void) {
-  vl_shapes_options o = vl_shapes_default_options();
-  o.n_hypotheses = 0;
-  vl_shapes_scene *sc = NULL;
-  for (int i = 0; !sc || sc->n_objects < 3; i++) {
-    vl_shapes_free(sc);
-    sc = vl_shapes_generate(5, i, &o);
-    REQUIRE(sc);
-  }
+  vl_shapes_scene *sc = three_object_scene();
+  REQUIRE(sc);
   char *a = vl_shapes_describe_lang(sc, VL_DESCRIBE_CAPTION, VL_DESCRIBE_ZH, 42);
   REQUIRE(a);
   int differ = 0;
