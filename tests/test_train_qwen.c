@@ -115,6 +115,41 @@ static const char *init_dir(void) {
   return dir;
 }
 
+/* The init_dir() model loaded for training, n samples of seed (English,
+ * Chinese, English), its padding id and a recording context. */
+typedef struct {
+  vl_qwen_text *m;
+  vl_tensor **p;
+  int64_t np;
+  vl_tokenizer *tok;
+  vl_llm_sample s[3];
+  int n;
+  int32_t pad;
+  vl_ctx *c;
+} fixture;
+
+static bool fixture_open(fixture *f, int n, uint64_t seed) {
+  memset(f, 0, sizeof *f);
+  const char *dir = init_dir();
+  if (!dir || !(f->m = vl_train_llm_load(dir, &f->p, &f->np, &f->tok))) return false;
+  for (; f->n < n; f->n++)
+    if (vl_llm_sample_make(f->tok, seed, f->n, f->n % 2 ? VL_ENRICH_ZH : VL_ENRICH_EN, &f->s[f->n]))
+      return false;
+  f->pad = vl_tokenizer_token_to_id(f->tok, "<|endoftext|>");
+  if (!(f->c = vl_ctx_new())) return false;
+  vl_ctx_set_recording(f->c, true);
+  return true;
+}
+
+static void fixture_close(fixture *f) {
+  vl_ctx_free(f->c);
+  for (int i = 0; i < f->n; i++)
+    vl_llm_sample_free(&f->s[i]);
+  free(f->p);
+  vl_tokenizer_free(f->tok);
+  vl_qwen_text_free(f->m);
+}
+
 static void test_init_folder_loads(void) {
   const char *dir = init_dir();
   REQUIRE(dir);
@@ -260,27 +295,16 @@ static void test_language_mix(void) {
 /* The padded batch's loss is the token-weighted mean of the samples' own
  * (unpadded, batch 1) losses: padding changes nothing. */
 static void test_batch_loss_matches_singles(void) {
-  const char *dir = init_dir();
-  REQUIRE(dir);
-  vl_tensor **p = NULL;
-  int64_t np = 0;
-  vl_tokenizer *tok = NULL;
-  vl_qwen_text *m = vl_train_llm_load(dir, &p, &np, &tok);
-  REQUIRE(m);
-  vl_llm_sample s[3];
-  for (int i = 0; i < 3; i++)
-    REQUIRE(vl_llm_sample_make(tok, 4, i, i == 1 ? VL_ENRICH_ZH : VL_ENRICH_EN, &s[i]) == VL_OK);
-  CHECK(s[0].n != s[1].n || s[1].n != s[2].n); /* padding is exercised */
-  const int32_t pad = vl_tokenizer_token_to_id(tok, "<|endoftext|>");
-  vl_ctx *c = vl_ctx_new();
-  vl_ctx_set_recording(c, true);
+  fixture f;
+  REQUIRE(fixture_open(&f, 3, 4));
+  CHECK(f.s[0].n != f.s[1].n || f.s[1].n != f.s[2].n); /* padding is exercised */
   vl_llm_batch_stats all, one;
-  vl_zero_param_grads(p, np);
-  REQUIRE(vl_train_llm_batch(c, m, s, 3, pad, &all) == VL_OK);
+  vl_zero_param_grads(f.p, f.np);
+  REQUIRE(vl_train_llm_batch(f.c, f.m, f.s, 3, f.pad, &all) == VL_OK);
   double wsum = 0, ok = 0;
   int64_t n = 0;
   for (int i = 0; i < 3; i++) {
-    REQUIRE(vl_train_llm_batch(c, m, &s[i], 1, pad, &one) == VL_OK);
+    REQUIRE(vl_train_llm_batch(f.c, f.m, &f.s[i], 1, f.pad, &one) == VL_OK);
     wsum += one.loss * (double)one.n;
     n += one.n;
     ok += (double)one.ok;
@@ -289,21 +313,16 @@ static void test_batch_loss_matches_singles(void) {
   CHECK_NEAR(all.loss, wsum / (double)n, 1e-4);
   CHECK(all.loss > 4.0); /* untrained: about ln(vocab) */
   double g = 0;
-  for (int64_t i = 0; i < np; i++)
-    for (int64_t k = 0; k < p[i]->numel; k++)
-      g += fabs(p[i]->grad[k]);
+  for (int64_t i = 0; i < f.np; i++)
+    for (int64_t k = 0; k < f.p[i]->numel; k++)
+      g += fabs(f.p[i]->grad[k]);
   CHECK(g > 0 && isfinite(g));
   /* a sample longer than the model's positions is refused */
-  vl_llm_sample big = s[0];
-  big.n = m->cfg.max_pos + 1;
-  CHECK(vl_train_llm_batch(c, m, &big, 1, pad, NULL) == VL_ERR_LIMIT);
+  vl_llm_sample big = f.s[0];
+  big.n = f.m->cfg.max_pos + 1;
+  CHECK(vl_train_llm_batch(f.c, f.m, &big, 1, f.pad, NULL) == VL_ERR_LIMIT);
   CHECK(strstr(vl_last_error(), "positions") != NULL);
-  vl_ctx_free(c);
-  for (int i = 0; i < 3; i++)
-    vl_llm_sample_free(&s[i]);
-  free(p);
-  vl_tokenizer_free(tok);
-  vl_qwen_text_free(m);
+  fixture_close(&f);
 }
 
 /* Whole-model gradient check: the batch loss's gradient w.r.t. the largest-
@@ -311,27 +330,16 @@ static void test_batch_loss_matches_singles(void) {
  * q/k norms, MLP, the tied embedding, a norm) against central differences of
  * the padded (2, T) batch loss. */
 static void test_batch_gradient_matches_differences(void) {
-  const char *dir = init_dir();
-  REQUIRE(dir);
-  vl_tensor **p = NULL;
-  int64_t np = 0;
-  vl_tokenizer *tok = NULL;
-  vl_qwen_text *m = vl_train_llm_load(dir, &p, &np, &tok);
-  REQUIRE(m);
-  CHECK(m->cfg.n_heads > m->cfg.n_kv_heads);
-  vl_llm_sample s[2];
-  for (int i = 0; i < 2; i++)
-    REQUIRE(vl_llm_sample_make(tok, 8, i, i ? VL_ENRICH_ZH : VL_ENRICH_EN, &s[i]) == VL_OK);
-  const int32_t pad = vl_tokenizer_token_to_id(tok, "<|endoftext|>");
-  vl_ctx *c = vl_ctx_new();
-  vl_ctx_set_recording(c, true);
+  fixture f;
+  REQUIRE(fixture_open(&f, 2, 8));
+  CHECK(f.m->cfg.n_heads > f.m->cfg.n_kv_heads);
   vl_llm_batch_stats st;
-  vl_zero_param_grads(p, np);
-  REQUIRE(vl_train_llm_batch(c, m, s, 2, pad, &st) == VL_OK);
-  vl_tensor *w[] = {m->embed,        m->layers[0].wq,   m->layers[0].wk,
-                    m->layers[0].wv, m->layers[0].wo,   m->layers[0].k_norm,
-                    m->layers[0].up, m->layers[0].down, m->layers[0].ln1,
-                    m->norm};
+  vl_zero_param_grads(f.p, f.np);
+  REQUIRE(vl_train_llm_batch(f.c, f.m, f.s, 2, f.pad, &st) == VL_OK);
+  vl_tensor *w[] = {f.m->embed,        f.m->layers[0].wq,   f.m->layers[0].wk,
+                    f.m->layers[0].wv, f.m->layers[0].wo,   f.m->layers[0].k_norm,
+                    f.m->layers[0].up, f.m->layers[0].down, f.m->layers[0].ln1,
+                    f.m->norm};
   const int nw = (int)(sizeof w / sizeof *w);
   int64_t at[16];
   double g[16];
@@ -348,7 +356,7 @@ static void test_batch_gradient_matches_differences(void) {
     double l[2];
     for (int sgn = 0; sgn < 2; sgn++) {
       *x = x0 + (sgn ? -eps : eps);
-      REQUIRE(vl_train_llm_batch(c, m, s, 2, pad, &st) == VL_OK);
+      REQUIRE(vl_train_llm_batch(f.c, f.m, f.s, 2, f.pad, &st) == VL_OK);
       l[sgn] = st.loss;
     }
     *x = x0;
@@ -359,12 +367,7 @@ static void test_batch_gradient_matches_differences(void) {
     CHECK(fabs(fd - g[i]) <= 0.03 * fabs(g[i]) + 2e-5);
     CHECK(fabs(g[i]) > 1e-4);
   }
-  vl_ctx_free(c);
-  for (int i = 0; i < 2; i++)
-    vl_llm_sample_free(&s[i]);
-  free(p);
-  vl_tokenizer_free(tok);
-  vl_qwen_text_free(m);
+  fixture_close(&f);
 }
 
 static int eval_calls;
