@@ -23,7 +23,8 @@
 # PAUSE_PID (a process to SIGSTOP for the measurement and SIGCONT at exit,
 # whatever happens; also after MAX_PAUSE seconds, default 600, by a watchdog),
 # TABLE_ONLY=1 (print the table again from WORK_DIR/bench_decode.rows and
-# .rows.bw, the raw figures of the last run).
+# .rows.bw, the raw figures of the last run), KV (vlens' KV cache, f32 or f16;
+# default f32).
 #
 # Decode figures. "decode@P": tokens after the P-token prompt (what a user
 # sees; the KV cache is read too). "decode@0": from an empty context, what
@@ -40,6 +41,7 @@ N=${GEN:-64}
 R=${REPS:-2}
 CONFIGS=${CONFIGS:-qwen3-0.6b qwen2.5-0.5b}
 PY=/usr/bin/python3
+KV=${KV:-f32}
 cd "$(dirname "$0")/.."
 make -s VARIANT=rel cli build/rel/bench/bench_bandwidth >/dev/null || exit 1
 mkdir -p "$W"
@@ -78,7 +80,7 @@ vlens_run() { # model prompt_len
   local ids
   ids=$(seq 1000 $((1000 + $2 - 1)) | tr '\n' ' ')
   /usr/bin/time -f "TIME %M %P" env VLENS_THREADS=$T build/rel/vlens generate -m "$1" --ids \
-    -p "$ids" -n "$N" --ignore-eos 2>&1 >/dev/null |
+    -p "$ids" -n "$N" --ignore-eos --kv-cache "$KV" 2>&1 >/dev/null |
     awk '/generate: prefill/ {for (i = 1; i <= NF; i++) {
            if ($i == "prefill") pn = $(i + 1); if ($i == "decode") dn = $(i + 1)
            if ($i == "in" && !ps) ps = $(i + 1); else if ($i == "in") ds = $(i + 1)}}
@@ -179,7 +181,7 @@ BW=$(sort -g "$OUT.bw" | tail -1)
 
 echo
 echo "copy bandwidth (bytes read), best of this run: $BW GB/s ($(tr '\n' ' ' <"$OUT.bw"))"
-echo "bound = $BW GB/s / weight bytes per token; KV cache F32 for vlens, (P + GEN) positions"
+echo "bound = $BW GB/s / weight bytes per token; KV cache $KV for vlens, (P + GEN) positions"
 echo
 echo "| config | peer | format | weights GB | bound tok/s | prefill tok/s | decode@$P tok/s | decode@0 tok/s | decode@$P / bound | decode@0 / bound | peak RSS MiB | RSS / (weights + KV) | notes |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -187,11 +189,11 @@ while IFS='|' read -r cfg peer fmt pre dP d0 rss note; do
   case $fmt in BF16 | F16) bpp=2 ;; Q8_0) bpp=1.0625 ;; *) bpp=4 ;; esac
   read -r wgb kvpp < <(weights_gb "$cfg" $bpp)
   awk -v c="$cfg" -v p="$peer" -v f="$fmt" -v w="$wgb" -v kv="$kvpp" -v bw="$BW" -v pre="$pre" \
-    -v dP="$dP" -v d0="$d0" -v rss="$rss" -v note="$note" -v pos=$((P + N)) 'BEGIN {
+    -v dP="$dP" -v d0="$d0" -v rss="$rss" -v note="$note" -v pos=$((P + N)) -v kvb=$([ "$KV" = f16 ] && echo 2 || echo 4) 'BEGIN {
       b = bw / w
       rP = dP !~ /^[0-9]/ ? "-" : sprintf("%.2f", dP / b)
       r0 = d0 !~ /^[0-9]/ ? "-" : sprintf("%.2f", d0 / b)
-      kvgb = kv * (p ~ /llama/ ? 2 : 4) * pos   # llama.cpp keeps F16 keys/values
+      kvgb = kv * (p ~ /llama/ ? 2 : kvb) * pos   # llama.cpp keeps F16 keys/values
       printf "| %s | %s | %s | %.3f | %.1f | %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
         c, p, f, w, b, pre, dP, d0, rP, r0, rss, rss * 1048576 / 1e9 / (w + kvgb), note}'
 done <"$OUT"

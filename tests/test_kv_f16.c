@@ -131,14 +131,16 @@ static void conversions_every_kernel(void) {
 
 /* ---- the decode kernel against vl_attention ---------------------------- */
 
-static void attend_matches_attention(void) {
-  const int64_t L = 2, n = 37, Hkv = 2, D = 40, Hq = 6; /* D: vector tails */
+/* One shape: random keys/values (n positions), the F16 cache's decode
+ * kernel on every kernel and thread count against vl_attention over the
+ * widened (rounded) keys and values. */
+static void attend_case(int64_t n, int64_t Hkv, int64_t D, int64_t Hq) {
+  const int L = 2;
   vl_ctx *c = vl_ctx_new();
   REQUIRE(c);
-  vl_kv_cache *kv32 = vl_kv_new(L, n, Hkv, D);
-  vl_kv_cache *kv16 = vl_kv_new_typed(L, n, Hkv, D, VL_F16);
-  REQUIRE(kv32 && kv16);
-  uint64_t s = 7;
+  vl_kv_cache *kv = vl_kv_new_typed(L, n + 3, Hkv, D, VL_F16);
+  REQUIRE(kv);
+  uint64_t s = 7 + (uint64_t)(n * D);
   int64_t sk[4] = {1, n, Hkv, D}, sq[4] = {1, 1, Hq, D};
   vl_tensor *k = vl_new(c, VL_F32, 4, sk), *v = vl_new(c, VL_F32, 4, sk);
   vl_tensor *q = vl_new(c, VL_F32, 4, sq);
@@ -149,59 +151,93 @@ static void attend_matches_attention(void) {
   }
   for (int64_t i = 0; i < q->numel; i++)
     vl_f32(q)[i] = (float)((double)(rng_next(&s) % 2000) / 500.0 - 2.0);
-  vl_tensor *ka32, *va32, *ka16, *va16;
-  for (int l = 0; l < L; l++) {
-    REQUIRE(vl_kv_append(kv32, c, l, k, v, &ka32, &va32) == VL_OK);
-    REQUIRE(vl_kv_append(kv16, c, l, k, v, &ka16, &va16) == VL_OK);
+  /* layer 0 in one append, layer 1 in three (positions split at 1 and 2n/3) */
+  vl_tensor *ka = NULL, *va = NULL, *kb, *vb;
+  REQUIRE(vl_kv_append(kv, c, 0, k, v, &ka, &va) == VL_OK);
+  const int64_t c1 = n < 1 ? n : 1, c2 = 2 * n / 3 > c1 ? 2 * n / 3 : c1;
+  const int64_t cut[4] = {0, c1, c2, n};
+  for (int p = 0; p < 3; p++) {
+    int64_t sp[4] = {1, cut[p + 1] - cut[p], Hkv, D};
+    if (sp[1] == 0) continue;
+    vl_tensor *kp = vl_wrap(c, VL_F32, 4, sp, vl_f32(k) + cut[p] * Hkv * D);
+    vl_tensor *vp = vl_wrap(c, VL_F32, 4, sp, vl_f32(v) + cut[p] * Hkv * D);
+    REQUIRE(vl_kv_append(kv, c, 1, kp, vp, &kb, &vb) == VL_OK);
+    kv->len += sp[1]; /* layer 1 alone: advance by hand, back to 0 below */
   }
-  vl_kv_advance(kv32, n);
-  vl_kv_advance(kv16, n);
-  /* the F16 views are the rounded values */
-  for (int64_t i = 0; i < k->numel; i++)
-    CHECK(vl_f32(ka16)[i] == vl_f16_to_f32(vl_f32_to_f16(vl_f32(k)[i])));
+  kv->len = 0;
+  vl_kv_advance(kv, n);
+  /* the widened views are the rounded values, in both layers */
+  int bad = 0;
+  for (int64_t i = 0; i < k->numel; i++) {
+    float rk = vl_f16_to_f32(vl_f32_to_f16(vl_f32(k)[i]));
+    float rv = vl_f16_to_f32(vl_f32_to_f16(vl_f32(v)[i]));
+    bad += vl_f32(ka)[i] != rk || vl_f32(kb)[i] != rk || vl_f32(va)[i] != rv || vl_f32(vb)[i] != rv;
+  }
+  CHECK(bad == 0);
   const float scale = 1.0f / sqrtf((float)D);
   const vl_attn_mask mask = {.causal = true};
-  vl_tensor *ref32 = vl_attention(c, q, ka32, va32, scale, &mask, NULL);
-  vl_tensor *ref16 = vl_attention(c, q, ka16, va16, scale, &mask, NULL);
-  REQUIRE(ref32 && ref16);
-  float S[Hq * n], out[Hq * D];
+  vl_tensor *ref = vl_attention(c, q, ka, va, scale, &mask, NULL);
+  vl_tensor *exact = vl_attention(c, q, k, v, scale, &mask, NULL);
+  REQUIRE(ref && exact);
+  float *S = malloc((size_t)vl_kv_attend_scratch(n, Hq) * sizeof *S);
+  float *out = malloc((size_t)(Hq * D) * sizeof *out), *o2 = malloc((size_t)(Hq * D) * sizeof *o2);
+  REQUIRE(S && out && o2);
   for (size_t kk = 0; kk < sizeof kernels_all / sizeof *kernels_all; kk++) {
     if (!vl_kv_set_kernel(kernels_all[kk])) continue;
-    REQUIRE(vl_kv_attend(kv32, 1, n, vl_f32(q), Hq, scale, S, out) == VL_OK);
-    double e32 = test_max_rel_err(out, vl_f32(ref32), (size_t)(Hq * D));
-    REQUIRE(vl_kv_attend(kv16, 1, n, vl_f32(q), Hq, scale, S, out) == VL_OK);
-    double e16 = test_max_rel_err(out, vl_f32(ref16), (size_t)(Hq * D));
-    double eq = test_max_rel_err(out, vl_f32(ref32), (size_t)(Hq * D));
-    printf("  %-6s F32 cache %.1e, F16 cache %.1e (vs exact keys/values %.1e)\n", kernel_names[kk],
-           e32, e16, eq);
-    CHECK(e32 <= 1e-5 && e16 <= 1e-5 && eq <= 5e-3);
-    /* the same for any thread count */
-    for (int t = 1; t <= 3; t += 2) {
-      vl_threads_set(t);
-      float o2[Hq * D];
-      REQUIRE(vl_kv_attend(kv16, 1, n, vl_f32(q), Hq, scale, S, o2) == VL_OK);
-      CHECK(!memcmp(o2, out, sizeof out));
+    for (int l = 0; l < L; l++) {
+      REQUIRE(vl_kv_attend(kv, l, n, vl_f32(q), Hq, scale, S, out) == VL_OK);
+      double e = test_max_rel_err(out, vl_f32(ref), (size_t)(Hq * D));
+      double ex = test_max_rel_err(out, vl_f32(exact), (size_t)(Hq * D));
+      if (l == 0)
+        printf("  n %3lld, %lld/%lld heads, D %3lld, %-6s: vs rounded %.1e, vs exact %.1e\n",
+               (long long)n, (long long)Hq, (long long)Hkv, (long long)D, kernel_names[kk], e, ex);
+      CHECK(e <= 1e-5 && ex <= 5e-3);
+      for (int t = 1; t <= 3; t += 2) { /* the same for any thread count */
+        vl_threads_set(t);
+        REQUIRE(vl_kv_attend(kv, l, n, vl_f32(q), Hq, scale, S, o2) == VL_OK);
+        CHECK(!memcmp(o2, out, (size_t)(Hq * D) * sizeof *out));
+      }
+      vl_threads_set(0);
     }
-    vl_threads_set(0);
   }
   vl_kv_set_kernel(VL_KV_AUTO);
   /* fewer positions than the cache holds: attends to those only */
-  REQUIRE(vl_kv_attend(kv16, 0, 5, vl_f32(q), Hq, scale, S, out) == VL_OK);
-  int64_t s5[4] = {1, 5, Hkv, D};
-  vl_tensor *k5 = vl_new(c, VL_F32, 4, s5), *v5 = vl_new(c, VL_F32, 4, s5);
-  REQUIRE(k5 && v5);
-  memcpy(k5->data, ka16->data, (size_t)k5->numel * sizeof(float));
-  memcpy(v5->data, va16->data, (size_t)v5->numel * sizeof(float));
-  vl_tensor *r5 = vl_attention(c, q, k5, v5, scale, &mask, NULL);
-  REQUIRE(r5);
-  CHECK(test_max_rel_err(out, vl_f32(r5), (size_t)(Hq * D)) <= 1e-5);
+  const int64_t m = n > 5 ? 5 : n;
+  REQUIRE(vl_kv_attend(kv, 0, m, vl_f32(q), Hq, scale, S, out) == VL_OK);
+  int64_t sm[4] = {1, m, Hkv, D};
+  vl_tensor *km = vl_new(c, VL_F32, 4, sm), *vm = vl_new(c, VL_F32, 4, sm);
+  REQUIRE(km && vm);
+  memcpy(km->data, ka->data, (size_t)km->numel * sizeof(float));
+  memcpy(vm->data, va->data, (size_t)vm->numel * sizeof(float));
+  vl_tensor *rm = vl_attention(c, q, km, vm, scale, &mask, NULL);
+  REQUIRE(rm);
+  CHECK(test_max_rel_err(out, vl_f32(rm), (size_t)(Hq * D)) <= 1e-5);
   /* bad arguments are refused */
-  CHECK(vl_kv_attend(kv16, 2, n, vl_f32(q), Hq, scale, S, out) == VL_ERR_INVALID);
-  CHECK(vl_kv_attend(kv16, 0, n + 1, vl_f32(q), Hq, scale, S, out) == VL_ERR_INVALID);
-  CHECK(vl_kv_attend(kv16, 0, n, vl_f32(q), 3, scale, S, out) == VL_ERR_INVALID);
-  vl_kv_free(kv32);
-  vl_kv_free(kv16);
+  CHECK(vl_kv_attend(kv, L, n, vl_f32(q), Hq, scale, S, out) == VL_ERR_INVALID);
+  CHECK(vl_kv_attend(kv, 0, n + 4, vl_f32(q), Hq, scale, S, out) == VL_ERR_INVALID);
+  CHECK(vl_kv_attend(kv, 0, n, vl_f32(q), 0, scale, S, out) == VL_ERR_INVALID);
+  if (Hkv > 1) CHECK(vl_kv_attend(kv, 0, n, vl_f32(q), Hkv + 1, scale, S, out) == VL_ERR_INVALID);
+  vl_kv_cache *f32 = vl_kv_new(1, 4, Hkv, D);
+  REQUIRE(f32);
+  CHECK(vl_kv_attend(f32, 0, 1, vl_f32(q), Hq, scale, S, out) == VL_ERR_INVALID);
+  vl_kv_free(f32);
+  free(S);
+  free(out);
+  free(o2);
+  vl_kv_free(kv);
   vl_ctx_free(c);
+}
+
+/* Shapes of the real configs (head_dim 128 / 64, groups of 2 and 7), odd
+ * head_dims (portable paths), lengths below, at and past key blocks. */
+static void attend_matches_attention(void) {
+  attend_case(37, 2, 40, 6);
+  attend_case(1, 2, 32, 4);
+  attend_case(16, 8, 128, 16);
+  attend_case(45, 8, 128, 16);
+  attend_case(33, 2, 64, 14);
+  attend_case(20, 1, 48, 9);
+  attend_case(17, 3, 80, 3);
 }
 
 /* ---- size --------------------------------------------------------------- */
@@ -211,6 +247,10 @@ static void f16_cache_is_half_the_bytes(void) {
   REQUIRE(a && b);
   CHECK(vl_kv_bytes(a) == (size_t)28 * 2 * 576 * 8 * 128 * 4); /* 132 MB: Qwen3-0.6B at 576 */
   CHECK(vl_kv_bytes(b) * 2 == vl_kv_bytes(a));
+  vl_kv_cache *odd = vl_kv_new_typed(1, 17, 1, 8, VL_F16); /* keys in whole blocks of 16 */
+  REQUIRE(odd);
+  CHECK(vl_kv_bytes(odd) == (size_t)(32 + 17) * 8 * 2);
+  vl_kv_free(odd);
   CHECK(b->dtype == VL_F16 && a->dtype == VL_F32);
   vl_kv_free(a);
   vl_kv_free(b);

@@ -1,14 +1,19 @@
-/* Decode attention straight over the KV cache, and F32 <-> F16 rows.
+/* Decode attention straight over an F16 KV cache, and F32 <-> F16 rows.
  *
  * One query position reads every cached key and value of every layer, so at
  * a long context the cache is a large part of the bytes a decode step reads
  * (Qwen3-0.6B at 576 positions: 132 MB F32, 66 MB F16). This kernel reads
- * the rows as stored (F16 widened in registers or a row-sized buffer) and
- * does all arithmetic in F32; the prefill keeps the general attention op.
+ * the cache as stored, widening F16 in registers, and does all arithmetic
+ * in F32; the prefill keeps the general attention op over widened copies.
  *
- * Work is split by kv head: each task reads its kv head's rows once for all
- * query heads of its group. Kernels are picked at run time (F16C + AVX2 or
- * AVX-512, else portable C), like tensor/quant.c. */
+ * The F16 layout (kv_cache.h) makes both products whole-vector work with no
+ * horizontal sums: scores for 16 positions are head_dim multiply-adds of a
+ * key block's rows (transposed) by broadcast query elements; the output is
+ * probability-weighted value rows added into register accumulators. Each
+ * kv head's keys and values are read once, in order, for all the query
+ * heads of its group; kv heads are split over the pool. Kernels are picked
+ * at run time (AVX-512, else portable C; the conversions also have an
+ * F16C + AVX2 kernel), like tensor/quant.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +33,6 @@
 typedef struct {
   void (*narrow)(const float *x, uint16_t *y, int64_t n);
   void (*widen)(const uint16_t *x, float *y, int64_t n);
-  float (*dot)(const float *a, const float *b, int64_t n);
-  void (*axpy)(float a, const float *x, float *y, int64_t n); /* y += a x */
 } row_kernels;
 
 static void narrow_scalar(const float *x, uint16_t *y, int64_t n) {
@@ -42,19 +45,7 @@ static void widen_scalar(const uint16_t *x, float *y, int64_t n) {
     y[i] = vl_f16_to_f32(x[i]);
 }
 
-static float dot_scalar(const float *a, const float *b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; i++)
-    s += a[i] * b[i];
-  return s;
-}
-
-static void axpy_scalar(float a, const float *x, float *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    y[i] += a * x[i];
-}
-
-static const row_kernels k_scalar = {narrow_scalar, widen_scalar, dot_scalar, axpy_scalar};
+static const row_kernels k_scalar = {narrow_scalar, widen_scalar};
 
 #if defined(__x86_64__)
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -77,34 +68,6 @@ T256 static void widen_avx2(const uint16_t *x, float *y, int64_t n) {
     y[i] = vl_f16_to_f32(x[i]);
 }
 
-T256 static float dot_avx2(const float *a, const float *b, int64_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-  }
-  for (; i + 8 <= n; i += 8)
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(_mm256_add_ps(s0, s1)),
-                        _mm256_extractf128_ps(_mm256_add_ps(s0, s1), 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  float r = _mm_cvtss_f32(s);
-  for (; i < n; i++)
-    r += a[i] * b[i];
-  return r;
-}
-
-T256 static void axpy_avx2(float a, const float *x, float *y, int64_t n) {
-  const __m256 va = _mm256_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; i++)
-    y[i] += a * x[i];
-}
-
 T512 static void narrow_avx512(const float *x, uint16_t *y, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -119,32 +82,8 @@ T512 static void widen_avx512(const uint16_t *x, float *y, int64_t n) {
   widen_avx2(x + i, y + i, n - i);
 }
 
-T512 static float dot_avx512(const float *a, const float *b, int64_t n) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-  }
-  for (; i + 16 <= n; i += 16)
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-  float r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-  for (; i < n; i++)
-    r += a[i] * b[i];
-  return r;
-}
-
-T512 static void axpy_avx512(float a, const float *x, float *y, int64_t n) {
-  const __m512 va = _mm512_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-  for (; i < n; i++)
-    y[i] += a * x[i];
-}
-
-static const row_kernels k_avx2 = {narrow_avx2, widen_avx2, dot_avx2, axpy_avx2};
-static const row_kernels k_avx512 = {narrow_avx512, widen_avx512, dot_avx512, axpy_avx512};
+static const row_kernels k_avx2 = {narrow_avx2, widen_avx2};
+static const row_kernels k_avx512 = {narrow_avx512, widen_avx512};
 #endif
 
 static int g_kernel; /* vl_kv_kernel, atomic */
@@ -189,41 +128,180 @@ void vl_kv_f16_to_f32(const uint16_t *x, float *y, int64_t n) { kernels()->widen
 
 /* ---- attention ---------------------------------------------------------- */
 
-#define MAX_DIM 4096 /* head_dim limit of the config parser */
-#define AHEAD 8      /* rows prefetched ahead: one kv head's rows are strided */
+#define B VL_KV_BLOCK
 
 typedef struct {
   const row_kernels *rk;
+  bool avx512;
   const vl_kv_cache *kv;
   int l;
-  int64_t n, group;
+  int64_t n, np, group; /* positions, n rounded up to B, query heads per kv head */
   const float *q;
   float scale;
-  float *S, *out; /* scores (heads, n); output (heads, D) */
+  float *S, *out; /* scores (heads, np); output (heads, D) */
 } attend_job;
 
-/* Row j of kv head hk of K or V (base) as F32: the cache row itself, or
- * widened into buf. */
-static const float *row_f32(const attend_job *J, const void *base, int64_t j, int64_t hk,
-                            float *buf) {
-  const vl_kv_cache *kv = J->kv;
-  const int64_t D = kv->head_dim;
-  const size_t at = (size_t)((j * kv->n_kv_heads + hk) * D);
-  const size_t ahead = (size_t)(AHEAD * kv->n_kv_heads * D);
-  if (kv->dtype == VL_F32) {
-    const float *r = (const float *)base + at;
-    if (j + AHEAD < J->n)
-      for (int64_t b = 0; b < D; b += 16)
-        __builtin_prefetch(r + ahead + b);
-    return r;
+/* Portable: scores of NG <= 8 queries (ldq apart) for one key block Kb (D x
+ * B halves) into S (rows lds apart), B lanes each. */
+static void scores_c(const row_kernels *rk, const uint16_t *Kb, int64_t D, const float *q,
+                     int64_t ldq, int ng, float scale, float *S, int64_t lds) {
+  float acc[8][B] = {{0}}, k[B];
+  for (int64_t d = 0; d < D; d++) {
+    rk->widen(Kb + d * B, k, B);
+    for (int g = 0; g < ng; g++)
+      for (int i = 0; i < B; i++)
+        acc[g][i] += q[g * ldq + d] * k[i];
   }
-  const uint16_t *r = (const uint16_t *)base + at;
-  if (j + AHEAD < J->n)
-    for (int64_t b = 0; b < D; b += 32)
-      __builtin_prefetch(r + ahead + b);
-  J->rk->widen(r, buf, D);
-  return buf;
+  for (int g = 0; g < ng; g++)
+    for (int i = 0; i < B; i++)
+      S[g * lds + i] = scale * acc[g][i];
 }
+
+/* Portable: out (G rows, ldo apart) = sum_j p[g][j] V[j], n rows of D. */
+static void values_c(const row_kernels *rk, const uint16_t *V, int64_t D, const float *S,
+                     int64_t lds, int64_t n, int64_t G, float *out, int64_t ldo) {
+  float v[4096]; /* head_dim <= 4096 */
+  for (int64_t g = 0; g < G; g++)
+    memset(out + g * ldo, 0, (size_t)D * sizeof *out);
+  for (int64_t j = 0; j < n; j++) {
+    rk->widen(V + j * D, v, D);
+    for (int64_t g = 0; g < G; g++) {
+      const float p = S[g * lds + j];
+      for (int64_t d = 0; d < D; d++)
+        out[g * ldo + d] += p * v[d];
+    }
+  }
+}
+
+#if defined(__x86_64__)
+#define INL __attribute__((always_inline)) inline
+
+/* scores_c for NG queries; P partial sums per query over d so that NG * P
+ * independent multiply-add chains hide the latency. */
+T512 static INL void scores512(const uint16_t *Kb, int64_t D, const float *q, int64_t ldq,
+                               const int NG, const int P, float scale, float *S, int64_t lds) {
+  __m512 acc[8][4];
+#pragma GCC unroll 8
+  for (int g = 0; g < NG; g++)
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++)
+      acc[g][p] = _mm512_setzero_ps();
+  int64_t d = 0;
+  for (; d + P <= D; d += P)
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) {
+      const __m512 k = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(Kb + (d + p) * B)));
+#pragma GCC unroll 8
+      for (int g = 0; g < NG; g++)
+        acc[g][p] = _mm512_fmadd_ps(_mm512_set1_ps(q[g * ldq + d + p]), k, acc[g][p]);
+    }
+  for (; d < D; d++) {
+    const __m512 k = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(Kb + d * B)));
+#pragma GCC unroll 8
+    for (int g = 0; g < NG; g++)
+      acc[g][0] = _mm512_fmadd_ps(_mm512_set1_ps(q[g * ldq + d]), k, acc[g][0]);
+  }
+  const __m512 sc = _mm512_set1_ps(scale);
+#pragma GCC unroll 8
+  for (int g = 0; g < NG; g++) {
+    __m512 a = acc[g][0];
+#pragma GCC unroll 4
+    for (int p = 1; p < P; p++)
+      a = _mm512_add_ps(a, acc[g][p]);
+    _mm512_storeu_ps(S + g * lds, _mm512_mul_ps(a, sc));
+  }
+}
+
+T512 static void scores_avx512(const uint16_t *Kb, int64_t D, const float *q, int64_t ldq, int ng,
+                               float scale, float *S, int64_t lds) {
+  switch (ng) {
+  case 1: scores512(Kb, D, q, ldq, 1, 4, scale, S, lds); break;
+  case 2: scores512(Kb, D, q, ldq, 2, 2, scale, S, lds); break;
+  case 3: scores512(Kb, D, q, ldq, 3, 2, scale, S, lds); break;
+  case 4: scores512(Kb, D, q, ldq, 4, 1, scale, S, lds); break;
+  case 5: scores512(Kb, D, q, ldq, 5, 1, scale, S, lds); break;
+  case 6: scores512(Kb, D, q, ldq, 6, 1, scale, S, lds); break;
+  case 7: scores512(Kb, D, q, ldq, 7, 1, scale, S, lds); break;
+  default: scores512(Kb, D, q, ldq, 8, 1, scale, S, lds); break;
+  }
+}
+
+/* values_c for NG queries and NC 16-float columns of the output (V and out
+ * point at the first column): NG * NC accumulators in registers over all n
+ * rows. */
+T512 static INL void values512(const uint16_t *V, int64_t ldv, const float *S, int64_t lds,
+                               int64_t n, const int NG, const int NC, float *out, int64_t ldo) {
+  __m512 acc[8][8];
+#pragma GCC unroll 8
+  for (int g = 0; g < NG; g++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++)
+      acc[g][c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j++) {
+    __m512 v[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++)
+      v[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(V + j * ldv + c * 16)));
+#pragma GCC unroll 8
+    for (int g = 0; g < NG; g++) {
+      const __m512 p = _mm512_set1_ps(S[g * lds + j]);
+#pragma GCC unroll 8
+      for (int c = 0; c < NC; c++)
+        acc[g][c] = _mm512_fmadd_ps(p, v[c], acc[g][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < NG; g++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++)
+      _mm512_storeu_ps(out + g * ldo + c * 16, acc[g][c]);
+}
+
+/* NC columns (1, 2, 4 or 8) and NG <= 16 / NC queries at a time. */
+#define VCASE(NG, NC)                                                                              \
+  case NG * 16 + NC: values512(V, ldv, S, lds, n, NG, NC, out, ldo); break
+T512 static void values_tile512(const uint16_t *V, int64_t ldv, const float *S, int64_t lds,
+                                int64_t n, int ng, int nc, float *out, int64_t ldo) {
+  switch (ng * 16 + nc) {
+    VCASE(1, 8);
+    VCASE(2, 8);
+    VCASE(1, 4);
+    VCASE(2, 4);
+    VCASE(3, 4);
+    VCASE(4, 4);
+    VCASE(1, 2);
+    VCASE(2, 2);
+    VCASE(3, 2);
+    VCASE(4, 2);
+    VCASE(5, 2);
+    VCASE(6, 2);
+    VCASE(7, 2);
+    VCASE(8, 2);
+    VCASE(1, 1);
+    VCASE(2, 1);
+    VCASE(3, 1);
+    VCASE(4, 1);
+    VCASE(5, 1);
+    VCASE(6, 1);
+    VCASE(7, 1);
+    VCASE(8, 1);
+  default: break; /* not reached: callers pick from the cases above */
+  }
+}
+#undef VCASE
+
+/* values_c with D a multiple of 16. */
+T512 static void values_avx512(const uint16_t *V, int64_t D, const float *S, int64_t lds, int64_t n,
+                               int64_t G, float *out, int64_t ldo) {
+  const int nc = D % 128 == 0 ? 8 : D % 64 == 0 ? 4 : D % 32 == 0 ? 2 : 1;
+  const int gmax = nc == 8 ? 2 : nc == 4 ? 4 : 8;
+  for (int64_t g0 = 0; g0 < G; g0 += gmax) {
+    const int ng = (int)(G - g0 < gmax ? G - g0 : gmax);
+    for (int64_t c0 = 0; c0 < D; c0 += 16 * nc)
+      values_tile512(V + c0, D, S + g0 * lds, lds, n, ng, nc, out + g0 * ldo + c0, ldo);
+  }
+}
+#endif
 
 /* s[0..n) = softmax(s), 16 float lanes so the loops vectorise. */
 VL_VEC_CLONES static void softmax_inplace(float *s, int64_t n) {
@@ -266,49 +344,69 @@ VL_VEC_CLONES static void softmax_inplace(float *s, int64_t n) {
 static void attend_range(void *arg, int64_t h0, int64_t h1, int worker) {
   const attend_job *J = arg;
   const vl_kv_cache *kv = J->kv;
-  const int64_t D = kv->head_dim, n = J->n, G = J->group;
-  float buf[MAX_DIM];
+  const int64_t D = kv->head_dim, G = J->group, np = J->np;
+  const int64_t key_blocks = (kv->capacity + B - 1) / B;
   (void)worker;
   for (int64_t hk = h0; hk < h1; hk++) {
+    const uint16_t *K = (const uint16_t *)kv->k[J->l] + hk * key_blocks * D * B;
+    const uint16_t *V = (const uint16_t *)kv->v[J->l] + hk * kv->capacity * D;
     const float *q = J->q + hk * G * D;
-    float *S = J->S + hk * G * n, *out = J->out + hk * G * D;
-    for (int64_t j = 0; j < n; j++) {
-      const float *k = row_f32(J, kv->k[J->l], j, hk, buf);
-      for (int64_t g = 0; g < G; g++)
-        S[g * n + j] = J->scale * J->rk->dot(q + g * D, k, D);
-    }
+    float *S = J->S + hk * G * np, *out = J->out + hk * G * D;
+    for (int64_t j0 = 0; j0 < J->n; j0 += B)
+      for (int64_t g0 = 0; g0 < G; g0 += 8) {
+        const int ng = (int)(G - g0 < 8 ? G - g0 : 8);
+#if defined(__x86_64__)
+        if (J->avx512) {
+          scores_avx512(K + j0 * D, D, q + g0 * D, D, ng, J->scale, S + g0 * np + j0, np);
+          continue;
+        }
+#endif
+        scores_c(J->rk, K + j0 * D, D, q + g0 * D, D, ng, J->scale, S + g0 * np + j0, np);
+      }
     for (int64_t g = 0; g < G; g++)
-      softmax_inplace(S + g * n, n);
-    memset(out, 0, (size_t)(G * D) * sizeof *out);
-    for (int64_t j = 0; j < n; j++) {
-      const float *v = row_f32(J, kv->v[J->l], j, hk, buf);
-      for (int64_t g = 0; g < G; g++)
-        J->rk->axpy(S[g * n + j], v, out + g * D, D);
+      softmax_inplace(S + g * np, J->n);
+#if defined(__x86_64__)
+    if (J->avx512 && D % 16 == 0) {
+      values_avx512(V, D, S, np, J->n, G, out, D);
+      continue;
     }
+#endif
+    values_c(J->rk, V, D, S, np, J->n, G, out, D);
   }
 }
 
+int64_t vl_kv_attend_scratch(int64_t n, int64_t n_heads) { return n_heads * ((n + B - 1) / B * B); }
+
 int vl_kv_attend(const vl_kv_cache *kv, int l, int64_t n, const float *q, int64_t n_heads,
                  float scale, float *scratch, float *out) {
-  if (!kv || l < 0 || l >= kv->n_layers || n < 1 || n > kv->capacity || !q || !scratch || !out ||
-      n_heads < kv->n_kv_heads || n_heads % kv->n_kv_heads || kv->head_dim > MAX_DIM)
+  if (!kv || kv->dtype != VL_F16 || l < 0 || l >= kv->n_layers || n < 1 || n > kv->capacity || !q ||
+      !scratch || !out || n_heads < kv->n_kv_heads || n_heads % kv->n_kv_heads)
     return vl_error(VL_ERR_INVALID,
-                    "kv attend: layer %d, %lld positions, %lld query heads do not fit the cache", l,
-                    (long long)n, (long long)n_heads);
-  attend_job J = {.rk = kernels(),
-                  .kv = kv,
-                  .l = l,
-                  .n = n,
-                  .group = n_heads / kv->n_kv_heads,
-                  .q = q,
-                  .scale = scale,
-                  .S = scratch,
-                  .out = out};
-  /* A pool hand-off costs tens of microseconds on shared cores: only worth
-   * it when the heads read a fair amount of cache (~256 KB or more). */
-  const double bytes =
-      2.0 * (double)n * (double)(kv->n_kv_heads * kv->head_dim) * (double)vl_dtype_size(kv->dtype);
-  if (bytes >= 262144.0)
+                    "kv attend: layer %d, %lld positions, %lld query heads do not fit the cache "
+                    "(F16)",
+                    l, (long long)n, (long long)n_heads);
+  const row_kernels *rk = kernels();
+  attend_job J = {
+    .rk = rk,
+#if defined(__x86_64__)
+    .avx512 = rk == &k_avx512,
+#endif
+    .kv = kv,
+    .l = l,
+    .n = n,
+    .np = (n + B - 1) / B * B,
+    .group = n_heads / kv->n_kv_heads,
+    .q = q,
+    .scale = scale,
+    .S = scratch,
+    .out = out
+  };
+  /* Over the pool only from ~1e7 flops (Qwen3-0.6B: ~1200 positions), the
+   * threshold of vl_gemm and vl_attention's head loops: below it, waking a
+   * worker on shared cores costs more than it saves (bench_kv_attend at 576
+   * positions, 2 threads on a busy machine: 13 ms per token instead of 3.4). */
+  const double flops = 4.0 * (double)n_heads * (double)n * (double)kv->head_dim;
+  if (flops >= 1e7 && kv->n_kv_heads > 1)
     vl_parallel_for(kv->n_kv_heads, 1, attend_range, &J);
   else
     attend_range(&J, 0, kv->n_kv_heads, 0);

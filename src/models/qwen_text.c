@@ -278,7 +278,7 @@ static vl_tensor *attend_cached(vl_ctx *c, vl_kv_cache *kv, int l, vl_tensor *q,
   if (vl_kv_append(kv, c, l, k, v, NULL, NULL)) return NULL;
   const int64_t n = kv->len + 1, H = q->shape[2];
   vl_tensor *out = vl_new_uninit(c, VL_F32, 4, q->shape);
-  float *S = vl_ctx_alloc_uninit(c, (size_t)(H * n) * sizeof(float));
+  float *S = vl_ctx_alloc_uninit(c, (size_t)vl_kv_attend_scratch(n, H) * sizeof(float));
   if (!out || !S || vl_kv_attend(kv, l, n, vl_f32(q), H, scale, S, vl_f32(out))) return NULL;
   return out;
 }
