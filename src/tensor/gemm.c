@@ -259,12 +259,33 @@ static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K,
 /* Packing buffers, kept per pool worker and grown on demand: a fresh malloc
  * of megabytes per call is an mmap whose page faults cost as much as a small
  * product. Thread-local because vl_gemm may itself run inside pool workers.
- * The memory stays reachable from its thread until the thread exits. */
+ * The memory stays with its thread and is freed when the thread exits (a
+ * key's destructor: callers' own threads come and go). */
 static _Thread_local float *g_scratch[2];
 static _Thread_local size_t g_scratch_n[2];
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static bool g_scratch_keyed;
+
+static void scratch_release(void *unused) {
+  (void)unused;
+  for (int i = 0; i < 2; i++) {
+    free(g_scratch[i]);
+    g_scratch[i] = NULL;
+    g_scratch_n[i] = 0;
+  }
+}
+
+static void scratch_key_init(void) {
+  g_scratch_keyed = pthread_key_create(&g_scratch_key, scratch_release) == 0;
+}
 
 static float *scratch(int which, size_t n) {
   if (g_scratch_n[which] < n) {
+    if (!g_scratch[0] && !g_scratch[1]) { /* this thread's first: free it at exit */
+      pthread_once(&g_scratch_once, scratch_key_init);
+      if (g_scratch_keyed) pthread_setspecific(g_scratch_key, g_scratch_n);
+    }
     free(g_scratch[which]);
     g_scratch[which] = malloc(n * sizeof(float));
     g_scratch_n[which] = g_scratch[which] ? n : 0;
