@@ -529,6 +529,13 @@ void vl_gemm_pack_cache_end(void) {
   pthread_mutex_unlock(&bcache_mu);
 }
 
+size_t vl_gemm_pack_cache_bytes(void) {
+  pthread_mutex_lock(&bcache_mu);
+  size_t n = bcache_bytes;
+  pthread_mutex_unlock(&bcache_mu);
+  return n;
+}
+
 /* The whole packed op(B) of g from the cache, packed now if missing; NULL
  * when this thread has no scope open, the cache is full or memory is short
  * (the caller packs as usual). */

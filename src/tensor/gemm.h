@@ -14,6 +14,7 @@
 #define VL_TENSOR_GEMM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/dtype.h"
@@ -33,6 +34,8 @@ void vl_gemm_const_b(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      float beta, float *C, int64_t ldc);
 void vl_gemm_pack_cache_begin(void);
 void vl_gemm_pack_cache_end(void);
+/* Bytes of packed copies held now, all threads (tests). */
+size_t vl_gemm_pack_cache_bytes(void);
 
 /* Decode: y[r] = dot(row r of B, x) for r < n, rows ldb elements of type t
  * (F32, BF16, F16) apart, x and rows K long; the kernel vl_gemm uses for
