@@ -76,6 +76,22 @@ static int same_grad(const vl_tensor *a, const vl_tensor *b) {
   return a->grad && b->grad && !memcmp(a->grad, b->grad, (size_t)a->numel * sizeof(float));
 }
 
+/* Every tensor on the output's paths (all but z and dead) has the same
+ * gradient in f and p. */
+static bool all_same(const graph *f, const graph *p) {
+  const vl_tensor *fs[] = {f->x, f->ln2_w, f->h1, f->h2, f->h3, f->probs, f->h4, f->side};
+  const vl_tensor *ps[] = {p->x, p->ln2_w, p->h1, p->h2, p->h3, p->probs, p->h4, p->side};
+  bool ok = true;
+  for (int i = 0; i < 8; i++)
+    ok = ok && same_grad(fs[i], ps[i]);
+  return ok;
+}
+
+static void graphs_free(graph *f, graph *p) {
+  vl_ctx_free(f->c);
+  vl_ctx_free(p->c);
+}
+
 static void wanted_gradients_are_vl_backward_s(void) {
   graph f = build(), p = build();
   REQUIRE(f.out && p.out);
@@ -98,8 +114,7 @@ static void wanted_gradients_are_vl_backward_s(void) {
   CHECK(vl_backward_to(p.c, p.out, d[2], want, 2) == 0);
   CHECK(!memcmp(h2, p.h2->grad, sizeof h2));
   CHECK(same_grad(f.probs, p.probs));
-  vl_ctx_free(f.c);
-  vl_ctx_free(p.c);
+  graphs_free(&f, &p);
 }
 
 static void off_path_tensors_get_no_gradient(void) {
@@ -123,8 +138,7 @@ static void off_path_tensors_get_no_gradient(void) {
   CHECK(!p.z->grad && !p.dead->grad);
   /* requires_grad is as it was (it is lowered during the op backwards) */
   CHECK(p.x->requires_grad && p.ln2_w->requires_grad && p.side->requires_grad);
-  vl_ctx_free(f.c);
-  vl_ctx_free(p.c);
+  graphs_free(&f, &p);
 }
 
 /* A full backward after vl_backward_to: every gradient is vl_backward's. */
@@ -137,12 +151,8 @@ static void full_backward_afterwards_is_complete(void) {
   CHECK(vl_backward_to(p.c, p.out, NULL, want, 2) == 0);
   CHECK(vl_backward(f.c, f.out, d) == 0);
   CHECK(vl_backward(p.c, p.out, d) == 0);
-  vl_tensor *fs[] = {f.x, f.ln2_w, f.h1, f.h2, f.h3, f.probs, f.h4, f.side};
-  vl_tensor *ps[] = {p.x, p.ln2_w, p.h1, p.h2, p.h3, p.probs, p.h4, p.side};
-  for (int i = 0; i < 8; i++)
-    CHECK(same_grad(fs[i], ps[i]));
-  vl_ctx_free(f.c);
-  vl_ctx_free(p.c);
+  CHECK(all_same(&f, &p));
+  graphs_free(&f, &p);
 }
 
 /* A leaf wanted: the same as the full backward for it; a trained weight not
@@ -157,8 +167,7 @@ static void wanted_leaf(void) {
   CHECK(same_grad(f.side, p.side));
   CHECK(!p.ln2_w->grad);
   CHECK(!p.z->grad);
-  vl_ctx_free(f.c);
-  vl_ctx_free(p.c);
+  graphs_free(&f, &p);
 }
 
 /* A tensor the output does not depend on: no gradient, no error, and the
@@ -180,8 +189,7 @@ static void wanted_off_the_output(void) {
   CHECK(vl_backward_to(e.c, e.out, NULL, want, 0) == 0);
   CHECK(!e.out->grad && !e.h2->grad && !e.x->grad);
   vl_ctx_free(e.c);
-  vl_ctx_free(f.c);
-  vl_ctx_free(p.c);
+  graphs_free(&f, &p);
 }
 
 /* want NULL is vl_backward; failures are errors as there. */
@@ -190,15 +198,11 @@ static void want_null_and_errors(void) {
   REQUIRE(f.out && p.out);
   CHECK(vl_backward(f.c, f.out, NULL) == 0);
   CHECK(vl_backward_to(p.c, p.out, NULL, NULL, 5) == 0);
-  vl_tensor *fs[] = {f.x, f.ln2_w, f.h1, f.h2, f.probs, f.side};
-  vl_tensor *ps[] = {p.x, p.ln2_w, p.h1, p.h2, p.probs, p.side};
-  for (int i = 0; i < 6; i++)
-    CHECK(same_grad(fs[i], ps[i]));
+  CHECK(all_same(&f, &p));
   CHECK(vl_backward_to(p.c, NULL, NULL, &p.h2, 1) < 0);
   vl_tensor *c = vl_new_f32(p.c, 1, (int64_t)3); /* on no tape */
   CHECK(vl_backward_to(p.c, c, NULL, &p.h2, 1) < 0);
-  vl_ctx_free(f.c);
-  vl_ctx_free(p.c);
+  graphs_free(&f, &p);
 }
 
 int main(void) {
