@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include "base/error.h"
-#include "base/log.h"
-#include "io/file.h"
 #include "io/image.h"
 #include "io/json.h"
+#include "models/inputs.h"
 #include "tensor/ops.h"
 
 bool vl_blip_is_blip_config(const cJSON *j) {
@@ -58,27 +57,19 @@ void vl_blip_free(vl_blip *m) {
 
 static int load_preprocess(vl_blip *m, const char *dir) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+  const int S = (int)m->vcfg.image_size;
   vl_preprocess_cfg_default(&m->pre);
-  m->pre.size_width = m->pre.size_height = (int)m->vcfg.image_size;
-  char *text = vl_read_text_file(path, 1 << 24);
-  if (!text) {
-    vl_log("blip: no %s; using BlipImageProcessor defaults at %lldx%lld", path,
-           (long long)m->vcfg.image_size, (long long)m->vcfg.image_size);
-    return VL_OK;
-  }
-  int rc = vl_preprocess_cfg_parse(&m->pre, text, path);
-  free(text);
-  if (rc) return rc;
+  m->pre.size_width = m->pre.size_height = S;
+  int rc =
+      vl_model_preprocess_load(dir, "blip", "BlipImageProcessor", S, &m->pre, path, sizeof path);
+  if (rc) return rc > 0 ? VL_OK : rc;
   int w = m->pre.do_center_crop ? m->pre.crop_width : m->pre.size_width;
   int h = m->pre.do_center_crop ? m->pre.crop_height : m->pre.size_height;
-  if (!m->pre.do_resize || m->pre.resize_shortest_edge || w != m->vcfg.image_size ||
-      h != m->vcfg.image_size)
+  if (!m->pre.do_resize || m->pre.resize_shortest_edge || w != S || h != S)
     return vl_error(VL_ERR_UNSUPPORTED,
-                    "%s: images must be resized to %lldx%lld (vision_config.image_size); the "
+                    "%s: images must be resized to %dx%d (vision_config.image_size); the "
                     "config gives %s %dx%d",
-                    path, (long long)m->vcfg.image_size, (long long)m->vcfg.image_size,
-                    m->pre.do_resize ? "" : "no resize,", w, h);
+                    path, S, S, m->pre.do_resize ? "" : "no resize,", w, h);
   return VL_OK;
 }
 
@@ -86,23 +77,14 @@ vl_blip *vl_blip_load(const char *dir) { return vl_blip_load_ex(dir, false); }
 
 vl_blip *vl_blip_load_ex(const char *dir, bool trainable) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  cJSON *j = vl_json_load(path);
+  cJSON *j = vl_model_config(dir, path, sizeof path);
   if (!j) return NULL;
   vl_blip *m = calloc(1, sizeof *m);
-  if (!m) {
-    cJSON_Delete(j);
-    vl_error(VL_ERR_NOMEM, "blip: out of memory");
-    return NULL;
-  }
-  int rc = vl_blip_config_parse(j, path, &m->kind, &m->vcfg, &m->tcfg);
+  int rc = m ? vl_blip_config_parse(j, path, &m->kind, &m->vcfg, &m->tcfg)
+             : vl_error(VL_ERR_NOMEM, "blip: out of memory");
   cJSON_Delete(j);
   if (rc) goto fail;
-  if (!(m->dir = strdup(dir)) || !(m->wctx = vl_ctx_new())) {
-    vl_error(VL_ERR_NOMEM, "blip: out of memory");
-    goto fail;
-  }
-  if (!(m->ck = vl_ckpt_open(dir))) goto fail;
+  if (vl_model_open(dir, "blip", &m->dir, &m->wctx, &m->ck)) goto fail;
   vl_weights w = {.ck = m->ck, .ctx = m->wctx, .trainable = trainable};
   if (vl_vit_load_blip(&w, &m->vcfg, "vision_model.", &m->vision)) goto fail;
   const int64_t C = m->tcfg.hidden, V = m->tcfg.vocab;
@@ -126,11 +108,7 @@ vl_blip *vl_blip_load_ex(const char *dir, bool trainable) {
       goto fail;
   }
   if (load_preprocess(m, dir)) goto fail;
-  m->tok = vl_tokenizer_load(dir);
-  if (!m->tok) {
-    vl_log("blip: no tokenizer in %s (%s); --ids only", dir, vl_last_error());
-    vl_clear_error();
-  }
+  m->tok = vl_model_tokenizer(dir, "blip");
   return m;
 fail:
   vl_blip_free(m);
@@ -214,24 +192,8 @@ void vl_blip_param_shape(const vl_blip *m, const vl_tensor *p, int *ndim, int64_
   }
 }
 
-/* PIL's convert("RGB"): grey replicated, alpha dropped. */
 vl_tensor *vl_blip_pixels(vl_ctx *c, const vl_blip *m, const vl_image *img, vl_image **resized_u8) {
-  if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
-    vl_error(VL_ERR_INVALID, "blip: image must have 1, 3 or 4 channels");
-    return NULL;
-  }
-  vl_image *rgb = vl_image_to_rgb(img);
-  if (!rgb) return NULL;
-  float *px = NULL;
-  int w = 0, h = 0;
-  int rc = vl_preprocess(&m->pre, rgb, &px, &w, &h, resized_u8);
-  vl_image_free(rgb);
-  if (rc) return NULL;
-  int64_t shape[4] = {1, 3, h, w};
-  vl_tensor *t = vl_new(c, VL_F32, 4, shape);
-  if (t) memcpy(t->data, px, (size_t)t->numel * sizeof(float));
-  free(px);
-  return t;
+  return vl_model_pixels(c, &m->pre, img, "blip", resized_u8);
 }
 
 int vl_blip_prompt_ids(const vl_blip *m, const char *text, int64_t **ids, int64_t *n) {
@@ -239,22 +201,10 @@ int vl_blip_prompt_ids(const vl_blip *m, const char *text, int64_t **ids, int64_
   *n = 0;
   if (!m->tok)
     return vl_error(VL_ERR_NOTFOUND, "%s: no tokenizer (vocab.txt) to encode the prompt", m->dir);
-  int32_t *t = NULL;
-  size_t nt = 0;
-  int rc = vl_tokenizer_encode(m->tok, text, strlen(text), 1, &t, &nt);
-  if (rc) return rc;
-  int64_t keep = (int64_t)nt;
-  if (m->kind == VL_BLIP_CAPTION && nt >= 2) keep--; /* drop [SEP] */
-  *ids = malloc((size_t)(keep > 0 ? keep : 1) * sizeof **ids);
-  if (!*ids) {
-    free(t);
-    return vl_error(VL_ERR_NOMEM, "blip: out of memory");
-  }
-  for (int64_t i = 0; i < keep; i++)
-    (*ids)[i] = t[i];
-  if (m->kind == VL_BLIP_CAPTION && keep > 0) (*ids)[0] = m->tcfg.bos;
-  free(t);
-  *n = keep;
+  int rc = vl_model_encode(m->tok, text, "blip", ids, n);
+  if (rc || m->kind != VL_BLIP_CAPTION) return rc;
+  if (*n >= 2) (*n)--; /* drop [SEP] */
+  if (*n > 0) (*ids)[0] = m->tcfg.bos;
   return VL_OK;
 }
 

@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include "base/error.h"
-#include "base/log.h"
-#include "io/file.h"
 #include "io/image.h"
 #include "io/json.h"
+#include "models/inputs.h"
 #include "tensor/ops.h"
 
 bool vl_clip_is_clip_config(const cJSON *j) {
@@ -192,21 +191,15 @@ static int load_logit_scale(vl_clip *m) {
  * the tower's square input. */
 static int load_preprocess(vl_clip *m, const char *dir) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
   const int S = (int)m->vcfg.image_size;
   vl_preprocess_cfg_default(&m->pre);
   m->pre.resize_shortest_edge = 1;
   m->pre.shortest_edge = S;
   m->pre.do_center_crop = 1;
   m->pre.crop_width = m->pre.crop_height = S;
-  char *text = vl_read_text_file(path, 1 << 24);
-  if (!text) {
-    vl_log("clip: no %s; using CLIPImageProcessor defaults at %dx%d", path, S, S);
-    return VL_OK;
-  }
-  int rc = vl_preprocess_cfg_parse(&m->pre, text, path);
-  free(text);
-  if (rc) return rc;
+  int rc =
+      vl_model_preprocess_load(dir, "clip", "CLIPImageProcessor", S, &m->pre, path, sizeof path);
+  if (rc) return rc > 0 ? VL_OK : rc;
   const vl_preprocess_cfg *q = &m->pre;
   int ok = q->do_center_crop ? q->crop_width == S && q->crop_height == S
                              : q->do_resize && !q->resize_shortest_edge && q->size_width == S &&
@@ -223,34 +216,21 @@ static int load_preprocess(vl_clip *m, const char *dir) {
 
 vl_clip *vl_clip_load(const char *dir) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  cJSON *j = vl_json_load(path);
+  cJSON *j = vl_model_config(dir, path, sizeof path);
   if (!j) return NULL;
   vl_clip *m = calloc(1, sizeof *m);
-  if (!m) {
-    cJSON_Delete(j);
-    vl_error(VL_ERR_NOMEM, "clip: out of memory");
-    return NULL;
-  }
-  int rc = vl_clip_config_parse(j, path, &m->vcfg, &m->tcfg, &m->proj_dim);
+  int rc = m ? vl_clip_config_parse(j, path, &m->vcfg, &m->tcfg, &m->proj_dim)
+             : vl_error(VL_ERR_NOMEM, "clip: out of memory");
   cJSON_Delete(j);
   if (rc) goto fail;
-  if (!(m->dir = strdup(dir)) || !(m->wctx = vl_ctx_new())) {
-    vl_error(VL_ERR_NOMEM, "clip: out of memory");
-    goto fail;
-  }
-  if (!(m->ck = vl_ckpt_open(dir))) goto fail;
+  if (vl_model_open(dir, "clip", &m->dir, &m->wctx, &m->ck)) goto fail;
   vl_weights w = {.ck = m->ck, .ctx = m->wctx};
   if (load_vision(&w, m) || load_text(&w, m) || load_logit_scale(m)) goto fail;
   if (!(m->vis_proj = vl_weight2(&w, 0, m->proj_dim, m->vcfg.hidden, "visual_projection.weight")) ||
       !(m->txt_proj = vl_weight2(&w, 0, m->proj_dim, m->tcfg.hidden, "text_projection.weight")))
     goto fail;
   if (load_preprocess(m, dir)) goto fail;
-  m->tok = vl_tokenizer_load(dir);
-  if (!m->tok) {
-    vl_log("clip: no tokenizer in %s (%s); --ids only", dir, vl_last_error());
-    vl_clear_error();
-  }
+  m->tok = vl_model_tokenizer(dir, "clip");
   return m;
 fail:
   if (!vl_last_error_code()) vl_error(VL_ERR_FORMAT, "%s: could not load the CLIP model", dir);
@@ -258,25 +238,8 @@ fail:
   return NULL;
 }
 
-/* PIL's convert("RGB"): grey replicated, alpha dropped. */
 vl_tensor *vl_clip_pixels(vl_ctx *c, const vl_clip *m, const vl_image *img, vl_image **resized_u8) {
-  if (resized_u8) *resized_u8 = NULL;
-  if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
-    vl_error(VL_ERR_INVALID, "clip: image must have 1, 3 or 4 channels");
-    return NULL;
-  }
-  vl_image *rgb = vl_image_to_rgb(img);
-  if (!rgb) return NULL;
-  float *px = NULL;
-  int w = 0, h = 0;
-  int rc = vl_preprocess(&m->pre, rgb, &px, &w, &h, resized_u8);
-  vl_image_free(rgb);
-  if (rc) return NULL;
-  int64_t shape[4] = {1, 3, h, w};
-  vl_tensor *t = vl_new_uninit(c, VL_F32, 4, shape);
-  if (t) memcpy(t->data, px, (size_t)t->numel * sizeof(float));
-  free(px);
-  return t;
+  return vl_model_pixels(c, &m->pre, img, "clip", resized_u8);
 }
 
 int vl_clip_text_ids(const vl_clip *m, const char *text, int64_t **ids, int64_t *n) {
@@ -285,25 +248,14 @@ int vl_clip_text_ids(const vl_clip *m, const char *text, int64_t **ids, int64_t 
   if (!m->tok)
     return vl_error(VL_ERR_NOTFOUND,
                     "%s: no tokenizer (vocab.json + merges.txt) to encode the text", m->dir);
-  int32_t *t = NULL;
-  size_t nt = 0;
-  int rc = vl_tokenizer_encode(m->tok, text, strlen(text), 1, &t, &nt);
-  if (rc) return rc;
-  if ((int64_t)nt > m->tcfg.max_pos) {
-    free(t);
-    return vl_error(VL_ERR_LIMIT, "clip: the text is %zu tokens, the model takes at most %lld", nt,
-                    (long long)m->tcfg.max_pos);
-  }
-  *ids = malloc((nt ? nt : 1) * sizeof **ids);
-  if (!*ids) {
-    free(t);
-    return vl_error(VL_ERR_NOMEM, "clip: out of memory");
-  }
-  for (size_t i = 0; i < nt; i++)
-    (*ids)[i] = t[i];
-  free(t);
-  *n = (int64_t)nt;
-  return VL_OK;
+  int rc = vl_model_encode(m->tok, text, "clip", ids, n);
+  if (rc || *n <= m->tcfg.max_pos) return rc;
+  rc = vl_error(VL_ERR_LIMIT, "clip: the text is %lld tokens, the model takes at most %lld",
+                (long long)*n, (long long)m->tcfg.max_pos);
+  free(*ids);
+  *ids = NULL;
+  *n = 0;
+  return rc;
 }
 
 int64_t vl_clip_eos_position(const vl_clip *m, const int64_t *ids, int64_t n) {

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "base/error.h"
-#include "base/log.h"
 #include "io/file.h"
 #include "io/image.h"
 #include "io/json.h"
+#include "models/inputs.h"
 #include "models/weights.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
@@ -311,8 +311,7 @@ static int load_vision(vl_qwen_vl *m, const char *vp) {
 
 vl_qwen_vl *vl_qwen_vl_load(const char *dir) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  cJSON *j = vl_json_load(path);
+  cJSON *j = vl_model_config(dir, path, sizeof path);
   if (!j) return NULL;
   vl_qwen_vl *m = calloc(1, sizeof *m);
   if (!m || !(m->dir = strdup(dir)) || !(m->wctx = vl_ctx_new())) {
@@ -375,11 +374,7 @@ vl_qwen_vl *vl_qwen_vl_load(const char *dir) {
   const char *vp = nested ? "model.visual." : "visual.";
   if (!(m->lm = vl_qwen_text_from(m->ck, &tcfg, lp, "lm_head.weight"))) goto fail;
   if (load_vision(m, vp) || load_preprocess(m)) goto fail;
-  m->tok = vl_tokenizer_load(dir);
-  if (!m->tok) {
-    vl_log("qwen-vl: no tokenizer in %s (%s); --ids only", dir, vl_last_error());
-    vl_clear_error();
-  }
+  m->tok = vl_model_tokenizer(dir, "qwen-vl");
   return m;
 fail:
   vl_qwen_vl_free(m);
@@ -389,17 +384,9 @@ fail:
 /* ---- inputs ------------------------------------------------------------- */
 
 vl_tensor *vl_qwen_vl_pixels(vl_ctx *c, const vl_qwen_vl *m, const vl_image *img, int64_t grid[3]) {
-  if (!img || !img->pixels || (img->channels != 1 && img->channels != 3 && img->channels != 4)) {
-    vl_error(VL_ERR_INVALID, "qwen-vl: image must have 1, 3 or 4 channels");
-    return NULL;
-  }
-  vl_image *rgb = vl_image_to_rgb(img);
-  if (!rgb) return NULL;
   float *px = NULL;
   int w = 0, h = 0;
-  int rc = vl_preprocess(&m->pre, rgb, &px, &w, &h, NULL);
-  vl_image_free(rgb);
-  if (rc) return NULL;
+  if (vl_model_image_chw(&m->pre, img, "qwen-vl", &px, &w, &h, NULL)) return NULL;
   const vl_qwen_vision_config *v = &m->vcfg;
   grid[0] = 1, grid[1] = h / v->patch, grid[2] = w / v->patch;
   int64_t s[2] = {grid[1] * grid[2], 3LL * v->temporal * v->patch * v->patch};
@@ -495,20 +482,7 @@ int vl_qwen_vl_text_ids(const vl_qwen_vl *m, const char *text, int64_t **ids, in
   if (!m->tok)
     return vl_error(VL_ERR_NOTFOUND, "%s: no tokenizer (tokenizer.json) to encode the text",
                     m->dir);
-  int32_t *t = NULL;
-  size_t nt = 0;
-  int rc = vl_tokenizer_encode(m->tok, text, strlen(text), 1, &t, &nt);
-  if (rc) return rc;
-  *ids = malloc((nt ? nt : 1) * sizeof **ids);
-  if (!*ids) {
-    free(t);
-    return vl_error(VL_ERR_NOMEM, "qwen-vl: out of memory");
-  }
-  for (size_t i = 0; i < nt; i++)
-    (*ids)[i] = t[i];
-  *n = (int64_t)nt;
-  free(t);
-  return VL_OK;
+  return vl_model_encode(m->tok, text, "qwen-vl", ids, n);
 }
 
 /* ---- forward ------------------------------------------------------------ */
