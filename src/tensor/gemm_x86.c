@@ -16,6 +16,25 @@
 /* ---- AVX-512: 12 x 32 tile, 24 zmm accumulators ------------------------- */
 
 #define MR5 12
+/* C (12 x 32 tile) = alpha * acc + beta * C: the write-back both 12x32 kernels share. */
+T512 static inline __attribute__((always_inline)) void store_tile_avx512(const __m512 *c0,
+                                                                         const __m512 *c1, float *C,
+                                                                         int64_t ldc, float alpha,
+                                                                         float beta) {
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < MR5; i++) {
+    float *c = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+    }
+    _mm512_storeu_ps(c, r0);
+    _mm512_storeu_ps(c + 16, r1);
+  }
+}
+
 T512 static void kern_avx512(int64_t kc, const float *A, const float *B, float *C, int64_t ldc,
                              float alpha, float beta) {
   __m512 c0[MR5], c1[MR5];
@@ -33,18 +52,7 @@ T512 static void kern_avx512(int64_t kc, const float *A, const float *B, float *
     A += MR5;
     B += 32;
   }
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-  for (int i = 0; i < MR5; i++) {
-    float *c = C + i * ldc;
-    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
-    if (beta != 0.0f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
-    }
-    _mm512_storeu_ps(c, r0);
-    _mm512_storeu_ps(c + 16, r1);
-  }
+  store_tile_avx512(c0, c1, C, ldc, alpha, beta);
 }
 
 /* kern_avx512 reading A where it lies (row i of the tile at A + i * lda,
@@ -68,18 +76,7 @@ T512 static void kern_a_avx512(int64_t kc, const float *A, int64_t lda, const fl
     }
     B += 32;
   }
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-  for (int i = 0; i < MR5; i++) {
-    float *c = C + i * ldc;
-    __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
-    if (beta != 0.0f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
-    }
-    _mm512_storeu_ps(c, r0);
-    _mm512_storeu_ps(c + 16, r1);
-  }
+  store_tile_avx512(c0, c1, C, ldc, alpha, beta);
 }
 
 /* The first mr (< MR5) rows of a tile, two at a time: tile rows = the
