@@ -79,6 +79,27 @@ VL_VEC_CLONES static void fwd_range(void *arg, int64_t b, int64_t e, int worker)
   }
 }
 
+/* f'(x) of the kinds whose backward is d += g * f'(x): one expression each, used by
+ * the fused backward and by deriv_range alike, so both give the same floats. */
+static inline float gelu_deriv(float v) {
+  float cdf = 0.5f * (1.0f + erf_as(v * SQRT1_2));
+  float pdf = INV_SQRT_2PI * vl_expf(-0.5f * v * v);
+  return cdf + v * pdf;
+}
+static inline float gelu_tanh_deriv(float v) {
+  float t = tanhf(SQRT_2_PI * (v + GELU_C * v * v * v));
+  float du = SQRT_2_PI * (1.0f + 3.0f * GELU_C * v * v);
+  return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+}
+static inline float quick_gelu_deriv(float v) {
+  float s = sigm(1.702f * v);
+  return s + 1.702f * v * s * (1.0f - s);
+}
+static inline float tanh_deriv(float v) {
+  float t = tanhf(v);
+  return 1.0f - t * t;
+}
+
 VL_VEC_CLONES static void bwd_range(void *arg, int64_t b, int64_t e, int worker) {
   (void)worker;
   const act_arg *k = arg;
@@ -90,26 +111,16 @@ VL_VEC_CLONES static void bwd_range(void *arg, int64_t b, int64_t e, int worker)
       d[i] += x[i] > 0 ? g[i] : 0.0f;
     break;
   case A_GELU:
-    for (int64_t i = b; i < e; i++) {
-      float v = x[i];
-      float cdf = 0.5f * (1.0f + erf_as(v * SQRT1_2));
-      float pdf = INV_SQRT_2PI * vl_expf(-0.5f * v * v);
-      d[i] += g[i] * (cdf + v * pdf);
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] += g[i] * gelu_deriv(x[i]);
     break;
   case A_GELU_TANH:
-    for (int64_t i = b; i < e; i++) {
-      float v = x[i];
-      float t = tanhf(SQRT_2_PI * (v + GELU_C * v * v * v));
-      float du = SQRT_2_PI * (1.0f + 3.0f * GELU_C * v * v);
-      d[i] += g[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] += g[i] * gelu_tanh_deriv(x[i]);
     break;
   case A_QUICK_GELU:
-    for (int64_t i = b; i < e; i++) {
-      float s = sigm(1.702f * x[i]);
-      d[i] += g[i] * (s + 1.702f * x[i] * s * (1.0f - s));
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] += g[i] * quick_gelu_deriv(x[i]);
     break;
   case A_SILU:
     for (int64_t i = b; i < e; i++) {
@@ -124,10 +135,8 @@ VL_VEC_CLONES static void bwd_range(void *arg, int64_t b, int64_t e, int worker)
     }
     break;
   case A_TANH:
-    for (int64_t i = b; i < e; i++) {
-      float t = tanhf(x[i]);
-      d[i] += g[i] * (1.0f - t * t);
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] += g[i] * tanh_deriv(x[i]);
     break;
   }
 }
@@ -140,7 +149,7 @@ static void run(act_arg *k, int64_t n, vl_range_fn fn) {
 }
 
 /* The derivative f'(x) of the kinds whose backward is d += g * f'(x), into
- * k->y (the same float expressions as bwd_range's factors). */
+ * k->y (the helpers bwd_range multiplies by). */
 VL_VEC_CLONES static void deriv_range(void *arg, int64_t b, int64_t e, int worker) {
   (void)worker;
   const act_arg *k = arg;
@@ -148,32 +157,20 @@ VL_VEC_CLONES static void deriv_range(void *arg, int64_t b, int64_t e, int worke
   float *d = k->y;
   switch (k->kind) {
   case A_GELU:
-    for (int64_t i = b; i < e; i++) {
-      float v = x[i];
-      float cdf = 0.5f * (1.0f + erf_as(v * SQRT1_2));
-      float pdf = INV_SQRT_2PI * vl_expf(-0.5f * v * v);
-      d[i] = cdf + v * pdf;
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] = gelu_deriv(x[i]);
     break;
   case A_GELU_TANH:
-    for (int64_t i = b; i < e; i++) {
-      float v = x[i];
-      float t = tanhf(SQRT_2_PI * (v + GELU_C * v * v * v));
-      float du = SQRT_2_PI * (1.0f + 3.0f * GELU_C * v * v);
-      d[i] = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] = gelu_tanh_deriv(x[i]);
     break;
   case A_QUICK_GELU:
-    for (int64_t i = b; i < e; i++) {
-      float s = sigm(1.702f * x[i]);
-      d[i] = s + 1.702f * x[i] * s * (1.0f - s);
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] = quick_gelu_deriv(x[i]);
     break;
   case A_TANH:
-    for (int64_t i = b; i < e; i++) {
-      float t = tanhf(x[i]);
-      d[i] = 1.0f - t * t;
-    }
+    for (int64_t i = b; i < e; i++)
+      d[i] = tanh_deriv(x[i]);
     break;
   default: break;
   }
