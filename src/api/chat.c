@@ -31,6 +31,7 @@ vlens_chat *vlens_chat_new(vlens_model *m, const char *system, const vlens_gen_o
     o.gen.max_tokens = opts->max_tokens;
     o.gen.ignore_eos = opts->ignore_eos != 0;
     o.gen.kv_dtype = opts->kv_f16 ? VL_F16 : VL_F32;
+    o.gen.round_activations = opts->round_activations != 0;
     o.gen.sampling = (vl_sampler_params){.temperature = opts->temperature,
                                          .top_k = opts->top_k,
                                          .top_p = opts->top_p,

@@ -72,7 +72,8 @@ int vlens_generate(vlens_model *m, const char *prompt, const vlens_gen_opts *opt
                         .stop = opts->stop,
                         .n_stop = opts->n_stop,
                         .ignore_eos = opts->ignore_eos != 0,
-                        .kv_dtype = opts->kv_f16 ? VL_F16 : VL_F32};
+                        .kv_dtype = opts->kv_f16 ? VL_F16 : VL_F32,
+                        .round_activations = opts->round_activations != 0};
   int32_t *ids = NULL;
   size_t n_ids = 0;
   rc = vl_tokenizer_encode(m->tok, prompt, strlen(prompt), 0, &ids, &n_ids);

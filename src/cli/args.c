@@ -89,6 +89,12 @@ int cli_generate_option(const char *cmd, int argc, char **argv, int *i, vl_gener
       return -1;
     }
     g->kv_dtype = strcmp(s, "f16") ? VL_F32 : VL_F16;
+  } else if (!strcmp(a, "--activations")) {
+    if (strcmp(s, "exact") && strcmp(s, "rounded")) {
+      fprintf(stderr, "vlens %s: --activations: '%s' is not exact or rounded\n", cmd, s);
+      return -1;
+    }
+    g->round_activations = !strcmp(s, "rounded");
   } else if (!strcmp(a, "--temperature")) {
     if (cli_number(cmd, a, s, 0, 1e6, &v)) return -1;
     sp->temperature = (float)v;

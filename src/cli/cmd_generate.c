@@ -26,7 +26,9 @@ static void usage(FILE *f) {
              "  --seed S               sampling seed (default 0)\n"
              "  --stop TEXT            stop when TEXT is produced (repeatable)\n"
              "  --ignore-eos           do not stop at the model's EOS tokens\n"
-             "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n");
+             "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n"
+             "  --activations exact|rounded   rounded: decode rounds activations to the\n"
+             "                         BF16 / Q8_0 weights' format, as llama.cpp (faster)\n");
 }
 
 static int print_piece(void *user, int32_t id, const char *text, size_t len) {

@@ -11,18 +11,22 @@
 
 static const vl_command commands[] = {
     {"inspect", "list the tensors and config of a safetensors file or model folder", cmd_inspect},
-    {"tokenize", "text to token ids (or --decode ids to text) with a model's tokenizer", cmd_tokenize},
+    {"tokenize", "text to token ids (or --decode ids to text) with a model's tokenizer",
+     cmd_tokenize},
     {"shapes", "generate a Shapes World set: scenes, masks, captions, hypotheses", cmd_shapes},
     {"generate", "continue a text prompt with a Qwen2/Qwen3 model (streamed)", cmd_generate},
     {"chat", "multi-turn chat with a Qwen2/Qwen3 model on stdin (streamed, /reset)", cmd_chat},
-    {"enrich", "caption images, enrich the captions with an LLM, measure the descriptions", cmd_enrich},
+    {"enrich", "caption images, enrich the captions with an LLM, measure the descriptions",
+     cmd_enrich},
     {"dump", "intermediate tensors of one forward/backward pass to safetensors (parity)", cmd_dump},
     {"train", "train a tiny BLIP on Shapes World (captions + entailment), resumable", cmd_train},
-    {"train-llm", "train the tiny Qwen3 enrich LLM (+ BPE tokenizer) on Shapes World, resumable", cmd_train_llm},
+    {"train-llm", "train the tiny Qwen3 enrich LLM (+ BPE tokenizer) on Shapes World, resumable",
+     cmd_train_llm},
     {"describe", "caption an image and show where the model looked for every word", cmd_describe},
     {"entail", "does the image entail a sentence? with the decision's explanation", cmd_entail},
     {"eval", "evaluate captions, entailment and explanations on a Shapes World set", cmd_eval},
-    {"bpe-train", "train a byte-level BPE tokenizer (tokenizer.json) on files or Shapes World", cmd_bpe_train},
+    {"bpe-train", "train a byte-level BPE tokenizer (tokenizer.json) on files or Shapes World",
+     cmd_bpe_train},
     {"serve", "web UI and OpenAI-compatible HTTP API (chat, describe, entail)", cmd_serve},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

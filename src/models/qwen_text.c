@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/threads.h"
 #include "io/json.h"
+#include "tensor/dot_rounded.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
 
@@ -294,6 +295,7 @@ static vl_tensor *attend_cached(vl_ctx *c, vl_kv_cache *kv, int l, vl_tensor *q,
 typedef struct {
   int n;
   const vl_tensor *w[FUSE_MAX];
+  const void *xr[FUSE_MAX]; /* x rounded for w[i] (round_activations), or NULL */
   float *y[FUSE_MAX];
   int64_t end[FUSE_MAX]; /* rows of w[0..i] together */
   const float *x;
@@ -305,7 +307,11 @@ static void fused_range(void *arg, int64_t r0, int64_t r1, int worker) {
   int64_t start = 0;
   for (int i = 0; i < f->n; start = f->end[i++]) {
     int64_t a = r0 > start ? r0 : start, b = r1 < f->end[i] ? r1 : f->end[i];
-    if (a < b) vl_gemv_rows_any(f->w[i], a - start, b - a, f->x, f->y[i] + (a - start));
+    if (a >= b) continue;
+    if (f->xr[i])
+      vl_gemv_rows_rounded(f->w[i], a - start, b - a, f->xr[i], f->y[i] + (a - start));
+    else
+      vl_gemv_rows_any(f->w[i], a - start, b - a, f->x, f->y[i] + (a - start));
   }
 }
 
@@ -315,10 +321,24 @@ static bool fusable(const vl_tensor *w, int64_t K) {
           (w->dtype == VL_Q8_0 && K % VL_Q8_0_BLOCK == 0));
 }
 
+/* x rounded for weights of type t, made once per call and shared by the
+ * weights of that type (at most one copy per format). */
+static const void *rounded_x(vl_ctx *c, const float *x, int64_t K, vl_dtype t, const void **made) {
+  const int slot = t == VL_BF16 ? 0 : 1;
+  if (!made[slot]) {
+    void *xr = vl_ctx_alloc_uninit(c, vl_round_x_bytes(t, K));
+    if (!xr) return NULL;
+    vl_round_x(t, x, K, xr);
+    made[slot] = xr;
+  }
+  return made[slot];
+}
+
 /* out[i] = x w[i]^T + b[i] (b[i] may be NULL) for x of one row (1, 1, K);
- * the same values as vl_linear_any, never recorded (inference only). */
+ * the same values as vl_linear_any (or, with round, x rounded per weight
+ * format), never recorded (inference only). */
 static int linear_fused(vl_ctx *c, vl_tensor *x, int n, vl_tensor *const *w, vl_tensor *const *b,
-                        vl_tensor **out) {
+                        bool round, vl_tensor **out) {
   const int64_t K = x->shape[x->ndim - 1];
   bool ok = x->dtype == VL_F32 && x->numel == K;
   for (int i = 0; i < n; i++)
@@ -329,6 +349,7 @@ static int linear_fused(vl_ctx *c, vl_tensor *x, int n, vl_tensor *const *w, vl_
     return VL_OK;
   }
   fused_gemv f = {.n = n, .x = vl_f32(x)};
+  const void *made[2] = {NULL, NULL};
   int64_t rows = 0;
   for (int i = 0; i < n; i++) {
     int64_t s[3] = {1, 1, w[i]->shape[0]};
@@ -336,6 +357,9 @@ static int linear_fused(vl_ctx *c, vl_tensor *x, int n, vl_tensor *const *w, vl_
     f.w[i] = w[i];
     f.y[i] = vl_f32(out[i]);
     f.end[i] = rows += w[i]->shape[0];
+    if (round && vl_rounded_dot_supports(w[i]->dtype, K) &&
+        !(f.xr[i] = rounded_x(c, f.x, K, w[i]->dtype, made)))
+      return vl_last_error_code();
   }
   vl_parallel_for(rows, 16384 / K + 1, fused_range, &f);
   for (int i = 0; i < n; i++) {
@@ -345,6 +369,15 @@ static int linear_fused(vl_ctx *c, vl_tensor *x, int n, vl_tensor *const *w, vl_
       f.y[i][j] += bd[j];
   }
   return VL_OK;
+}
+
+/* One product: fused (one pool pass, rounding if asked) on a decode step,
+ * else vl_linear_any. */
+static vl_tensor *linear_step(vl_ctx *c, bool one, bool round, vl_tensor *x, vl_tensor *w,
+                              vl_tensor *b) {
+  vl_tensor *out;
+  if (!one || !x) return vl_linear_any(c, x, w, b);
+  return linear_fused(c, x, 1, &w, &b, round, &out) ? NULL : out;
 }
 
 vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids,
@@ -410,6 +443,7 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
    * of ~600 MB over 28 layers). */
   const bool drop = !vl_ctx_recording(c) && !opt->attn_probs;
   const bool one = drop && B * T == 1; /* decode step: fused products */
+  const bool round = one && opt->round_activations;
   vl_tensor *xres = NULL;
   size_t mark = 0;
   if (drop) {
@@ -423,7 +457,7 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
     vl_tensor *h = vl_rmsnorm(c, x, L->ln1, eps), *q, *k, *v;
     if (one && h) {
       vl_tensor *w[3] = {L->wq, L->wk, L->wv}, *b[3] = {L->bq, L->bk, L->bv}, *o[3];
-      if (linear_fused(c, h, 3, w, b, o)) return NULL;
+      if (linear_fused(c, h, 3, w, b, round, o)) return NULL;
       q = reshape4(c, o[0], B, T, H, D);
       k = reshape4(c, o[1], B, T, Hkv, D);
       v = reshape4(c, o[2], B, T, Hkv, D);
@@ -447,17 +481,17 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
       a = vl_attention(c, q, k, v, scale, &mask, opt->attn_probs ? &opt->attn_probs[l] : NULL);
     }
     int64_t s3[3] = {B, T, H * D};
-    vl_tensor *o = vl_linear_any(c, vl_reshape(c, a, 3, s3), L->wo, L->bo);
+    vl_tensor *o = linear_step(c, one, round, vl_reshape(c, a, 3, s3), L->wo, L->bo);
     x = vl_add(c, x, o);
     vl_tensor *h2 = vl_rmsnorm(c, x, L->ln2, eps), *f;
     if (one && h2) {
       vl_tensor *w[2] = {L->gate, L->up}, *b[2] = {NULL, NULL}, *gu[2];
-      if (linear_fused(c, h2, 2, w, b, gu)) return NULL;
+      if (linear_fused(c, h2, 2, w, b, round, gu)) return NULL;
       f = vl_swiglu(c, gu[0], gu[1]);
     } else {
       f = vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
     }
-    x = vl_add(c, x, vl_linear_any(c, f, L->down, NULL));
+    x = vl_add(c, x, linear_step(c, one, round, f, L->down, NULL));
     if (l < opt->n_layer_add && opt->layer_add[l]) {
       int64_t s2[2] = {B * T, C}, s3b[3] = {B, T, C};
       vl_tensor *x2 = vl_reshape(c, x, 2, s2);
@@ -477,5 +511,5 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
   if (opt->hidden) *opt->hidden = x;
   if (opt->last_only && T > 1) x = vl_slice(c, x, 1, T - 1, T);
   if (opt->skip_logits) return x;
-  return vl_linear_any(c, x, m->lm_head, NULL);
+  return linear_step(c, one, round, x, m->lm_head, NULL);
 }

@@ -93,6 +93,10 @@ typedef struct {
    * skip_logits: return the hidden state instead (no lm_head). */
   bool last_only;
   bool skip_logits;
+  /* Decode steps (one position, not recorded): products with BF16 / Q8_0
+   * weights round x to that format first (tensor/dot_rounded.h), as
+   * llama.cpp does: faster, not exact. Off: F32 activations throughout. */
+  bool round_activations;
   /* DeepStack (Qwen3-VL): after layer l < n_layer_add, the hidden-state rows
    * layer_add_idx (I64 over B*T) get layer_add[l] (rows, hidden) added. */
   vl_tensor *const *layer_add;

@@ -150,7 +150,8 @@ static int feed(vl_chat_session *s, vl_ctx *c, const int32_t *ids, size_t n, flo
     vl_ctx_reset(c, 0);
     int64_t shape[1] = {(int64_t)k};
     vl_tensor *t = vl_wrap(c, VL_I32, 1, shape, (void *)(ids + at));
-    vl_qwen_fwd f = {.cache = s->kv, .last_only = true};
+    vl_qwen_fwd f = {
+        .cache = s->kv, .last_only = true, .round_activations = s->o.gen.round_activations};
     vl_tensor *lg = t ? vl_qwen_text_forward(c, s->m, t, &f) : NULL;
     if (!lg) {
       /* the cache may hold part of this chunk: forget it all */

@@ -63,10 +63,10 @@ static size_t held_back(const text_buf *t, const vl_generate_opts *o) {
 
 /* One forward step; copies the last position's logits into out. */
 static int step(vl_ctx *c, const vl_qwen_text *m, vl_kv_cache *kv, const int32_t *ids, int64_t n,
-                float *out) {
+                bool round, float *out) {
   int64_t shape[1] = {n};
   vl_tensor *t = vl_wrap(c, VL_I32, 1, shape, (void *)ids);
-  vl_qwen_fwd f = {.cache = kv, .last_only = true};
+  vl_qwen_fwd f = {.cache = kv, .last_only = true, .round_activations = round};
   vl_tensor *lg = vl_qwen_text_forward(c, m, t, &f);
   if (!lg) return vl_last_error_code();
   memcpy(out, lg->data, (size_t)m->cfg.vocab * sizeof *out);
@@ -115,7 +115,7 @@ int vl_generate(const vl_qwen_text *m, const vl_tokenizer *tok, const int32_t *p
   for (size_t at = 0; at < n_prompt; at += PREFILL_CHUNK) {
     size_t n = n_prompt - at < PREFILL_CHUNK ? n_prompt - at : PREFILL_CHUNK;
     vl_ctx_reset(c, 0);
-    if ((rc = step(c, m, kv, seq + at, (int64_t)n, logits))) goto done;
+    if ((rc = step(c, m, kv, seq + at, (int64_t)n, opt->round_activations, logits))) goto done;
     if (show) vl_progress_update(&pb, (int64_t)(at + n), NULL);
   }
   if (show) vl_progress_end(&pb);
@@ -178,7 +178,7 @@ int vl_generate(const vl_qwen_text *m, const vl_tokenizer *tok, const int32_t *p
     }
     if (i + 1 == opt->max_tokens) break;
     vl_ctx_reset(c, 0);
-    if ((rc = step(c, m, kv, &seq[n - 1], 1, logits))) goto done;
+    if ((rc = step(c, m, kv, &seq[n - 1], 1, opt->round_activations, logits))) goto done;
   }
   st.decode_s = vl_now_seconds() - t1;
   if (out_ids) {

@@ -9,6 +9,7 @@
 
 #include "base/half.h"
 #include "tensor/gemm_kernels.h"
+#include "tensor/prefetch.h"
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -223,6 +224,7 @@ T512 static void dot_rows_avx512(const void *B, vl_dtype t, int64_t ldb, int64_t
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
+      vl_prefetch_slice((const uint8_t *)b + 4 * rs, 4 * rs, k / 32, K / 32);
       const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
       a0 = _mm512_fmadd_ps(load16(b, t, k, 0xFFFF), x0, a0);
       c0 = _mm512_fmadd_ps(load16(b, t, k + 16, 0xFFFF), x1, c0);

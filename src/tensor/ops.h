@@ -44,8 +44,7 @@ vl_tensor *vl_softmax(vl_ctx *c, vl_tensor *x);
 vl_tensor *vl_log_softmax(vl_ctx *c, vl_tensor *x);
 /* Mean cross-entropy of logits (N, V) against targets (N) I64 or I32;
  * rows whose target == ignore_index are skipped. Returns shape (1). */
-vl_tensor *vl_cross_entropy(vl_ctx *c, vl_tensor *logits, vl_tensor *targets,
-                            int64_t ignore_index);
+vl_tensor *vl_cross_entropy(vl_ctx *c, vl_tensor *logits, vl_tensor *targets, int64_t ignore_index);
 
 /* ---- matrix products (ops_matmul.c, kernels in gemm.c) --------------- */
 /* a (..., M, K) [or (..., K, M) with trans_a] times b (..., K, N) [or
@@ -111,8 +110,8 @@ vl_tensor *vl_rope_angles_2d(vl_ctx *c, const int64_t *row, const int64_t *col, 
 
 /* ---- attention (ops_attention.c) -------------------------------------- */
 typedef struct {
-  bool causal;       /* query i sees keys j <= i + (Tk - Tq) */
-  vl_tensor *add;    /* optional additive mask, broadcast to (B, Hq, Tq, Tk) */
+  bool causal;    /* query i sees keys j <= i + (Tk - Tq) */
+  vl_tensor *add; /* optional additive mask, broadcast to (B, Hq, Tq, Tk) */
 } vl_attn_mask;
 
 /* q (B, Tq, Hq, D), k (B, Tk, Hkv, D) with Hq % Hkv == 0 (grouped-query:

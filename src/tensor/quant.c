@@ -12,6 +12,7 @@
 #include "base/threads.h"
 #include "tensor/gemm.h"
 #include "tensor/ops.h"
+#include "tensor/prefetch.h"
 
 /* ---- blocks ------------------------------------------------------------ */
 
@@ -91,10 +92,10 @@ T512 static void dot8_avx512(const uint8_t *W, size_t rs, const float *x, int64_
     const size_t o = (size_t)k * VL_Q8_0_BYTES;
     const __m512 x0 = _mm512_loadu_ps(x + k * VL_Q8_0_BLOCK);
     const __m512 x1 = _mm512_loadu_ps(x + k * VL_Q8_0_BLOCK + 16);
+    vl_prefetch_slice(W + Q8_ROWS * rs, Q8_ROWS * rs, k, nb);
 #pragma GCC unroll 8
     for (int r = 0; r < Q8_ROWS; r++) {
       const uint8_t *b = W + (size_t)r * rs + o;
-      _mm_prefetch((const char *)b + 1024, _MM_HINT_T0);
       __m512 s = _mm512_mul_ps(q16_avx512(b + 2), x0);
       s = _mm512_fmadd_ps(q16_avx512(b + 18), x1, s);
       a[r] = _mm512_fmadd_ps(_mm512_set1_ps(scale_f16c(b)), s, a[r]);
