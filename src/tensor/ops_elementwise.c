@@ -28,7 +28,7 @@ static const char *const op_names[] = {"vl_add", "vl_sub", "vl_mul"};
 static int broadcast_plan(const char *op, const vl_tensor *a, const vl_tensor *b, int *out_nd,
                           int64_t *out_shape, bcast *p) {
   int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-  int64_t sa[VL_MAX_DIMS], sb[VL_MAX_DIMS], shape[VL_MAX_DIMS];
+  int64_t sa[VL_MAX_DIMS] = {0}, sb[VL_MAX_DIMS] = {0}, shape[VL_MAX_DIMS] = {0};
   int64_t ra = 1, rb = 1; /* running strides, from the right */
   for (int i = nd - 1; i >= 0; i--) {
     int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);

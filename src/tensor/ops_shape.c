@@ -115,9 +115,9 @@ static void perm_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
       for (int64_t i = 0; i < rn; i++) {
         unsigned char *d = p->dst + (size_t)((r + i) * n) * es;
         const unsigned char *s = p->src + (size_t)off[i] * es;
-        if (es == 4) {
-          const float *sf = (const float *)s;
-          float *df = (float *)d;
+        if (es == 4) { /* 4-byte elements copied as bits, whatever their type */
+          const uint32_t *sf = (const uint32_t *)s;
+          uint32_t *df = (uint32_t *)d;
           for (int64_t j = jb; j < je; j++)
             df[j] = sf[j * st];
         } else {
@@ -151,7 +151,7 @@ static void perm_bwd(void *arg, int64_t r0, int64_t r1, int worker) {
 }
 
 static void make_perm_plan(const vl_tensor *x, const int *perm, perm_plan *p) {
-  int64_t in_stride[VL_MAX_DIMS], s = 1;
+  int64_t in_stride[VL_MAX_DIMS] = {0}, s = 1;
   for (int i = x->ndim - 1; i >= 0; i--) {
     in_stride[i] = s;
     s *= x->shape[i];

@@ -53,6 +53,8 @@ static void sm_fwd(void *arg, int64_t r0, int64_t r1, int worker) {
       for (int64_t j = 0; j < C; j++)
         s += expf(x[j] - m);
       /* (x - m) - log s, not x - (m + log s): m + log s may round badly. */
+      /* s >= 1 (the maximum's term is exp(0)); cppcheck assumes the loop may not run */
+      /* cppcheck-suppress invalidFunctionArg */
       float l = logf(s);
       for (int64_t j = 0; j < C; j++)
         y[j] = (x[j] - m) - l;
