@@ -24,7 +24,8 @@
 # whatever happens; also after MAX_PAUSE seconds, default 600, by a watchdog),
 # TABLE_ONLY=1 (print the table again from WORK_DIR/bench_decode.rows and
 # .rows.bw, the raw figures of the last run), KV (vlens' KV cache, f32 or f16;
-# default f32).
+# default f32), ROUNDED=0 (skip the vlens rows with --activations rounded:
+# decode products against x rounded to the weights' format, as llama.cpp).
 #
 # Decode figures. "decode@P": tokens after the P-token prompt (what a user
 # sees; the KV cache is read too). "decode@0": from an empty context, what
@@ -76,11 +77,11 @@ print("%.6f %.9f" % (n * float(sys.argv[2]) / 1e9, L * 2 * KV * D / 1e9))' "$W/$
 }
 
 # vlens generate: prints "prefill_tok/s decode_tok/s rss_mib cpu%"
-vlens_run() { # model prompt_len
+vlens_run() { # model prompt_len activations
   local ids
   ids=$(seq 1000 $((1000 + $2 - 1)) | tr '\n' ' ')
   /usr/bin/time -f "TIME %M %P" env VLENS_THREADS=$T build/rel/vlens generate -m "$1" --ids \
-    -p "$ids" -n "$N" --ignore-eos --kv-cache "$KV" 2>&1 >/dev/null |
+    -p "$ids" -n "$N" --ignore-eos --kv-cache "$KV" --activations "$3" 2>&1 >/dev/null |
     awk '/generate: prefill/ {for (i = 1; i <= NF; i++) {
            if ($i == "prefill") pn = $(i + 1); if ($i == "decode") dn = $(i + 1)
            if ($i == "in" && !ps) ps = $(i + 1); else if ($i == "in") ds = $(i + 1)}}
@@ -88,10 +89,10 @@ vlens_run() { # model prompt_len
          END {printf "%.1f %.2f %.0f %s\n", pn / ps, (dn - 1) / ds, rss, pc}'
 }
 
-vlens_rows() { # cfg label model format
-  local a b
-  if [ "${QUICK:-0}" = 1 ]; then a="- - - -"; else a=$(vlens_run "$3" "$P"); fi
-  b=$(vlens_run "$3" 1)
+vlens_rows() { # cfg label model format [activations]
+  local a b act=${5:-exact}
+  if [ "${QUICK:-0}" = 1 ]; then a="- - - -"; else a=$(vlens_run "$3" "$P" "$act"); fi
+  b=$(vlens_run "$3" 1 "$act")
   echo "$2 $4: prefill, decode@$P, rss, cpu = $a; decode@0, rss, cpu = $(echo "$b" | cut -d' ' -f2-)"
   read -r pre dP rss cpu <<<"$a"
   read -r _ d0 rss0 cpu0 <<<"$b"
@@ -168,6 +169,11 @@ for cfg in $CONFIGS; do
     vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-bf16.gguf" BF16
   fi
   vlens_rows "$cfg" "vlens GGUF" "$W/$cfg-q8_0.gguf" Q8_0
+  if [ "${ROUNDED:-1}" = 1 ]; then
+    [ "$cfg" = qwen3-0.6b ] && m="$W/$cfg" || m="$W/$cfg-bf16.gguf"
+    vlens_rows "$cfg" "vlens rounded" "$m" BF16 rounded
+    vlens_rows "$cfg" "vlens rounded" "$W/$cfg-q8_0.gguf" Q8_0 rounded
+  fi
   [ "$cfg" = qwen3-0.6b ] || llama_rows "$cfg"
 done
 for cfg in ${TORCH_CONFIGS:-qwen3-0.6b}; do

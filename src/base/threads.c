@@ -86,6 +86,16 @@ static void *worker_main(void *p) {
   return NULL;
 }
 
+void vl_parallel_for_flat(int64_t n, int64_t min_chunk, vl_range_fn fn, void *arg) {
+  if (n > 0 && !in_parallel && n <= (min_chunk < 1 ? 1 : min_chunk)) {
+    in_parallel = 1;
+    fn(arg, 0, n, 0);
+    in_parallel = 0;
+    return;
+  }
+  vl_parallel_for(n, min_chunk, fn, arg);
+}
+
 void vl_parallel_for(int64_t n, int64_t min_chunk, vl_range_fn fn, void *arg) {
   if (n <= 0) return;
   if (min_chunk < 1) min_chunk = 1;

@@ -16,5 +16,9 @@ int vl_threads_count(void);
 /* Splits [0, n) into contiguous chunks of at least min_chunk items and runs
  * them on the pool; returns when all are done. Nested calls run serially. */
 void vl_parallel_for(int64_t n, int64_t min_chunk, vl_range_fn fn, void *arg);
+/* vl_parallel_for, except that when it runs [0, n) inline (one chunk), the
+ * calls nested in fn run serially too: for loops over many small items
+ * whose inner products would otherwise each hand work to the pool. */
+void vl_parallel_for_flat(int64_t n, int64_t min_chunk, vl_range_fn fn, void *arg);
 
 #endif

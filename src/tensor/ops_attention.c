@@ -111,18 +111,26 @@ static void heads_range(void *arg, int64_t r0, int64_t r1, int worker) {
     J->fn(J->arg, r / J->H, r % J->H);
 }
 
-/* Runs fn over B x H heads. Many heads: one per task (vl_gemm inside then
- * runs serially); few (large) heads: one after another, each vl_gemm using
- * the pool; little work in all (under ~1e7 flops, as vl_gemm's threshold):
- * on the calling thread. Every output element is produced by the same
- * arithmetic either way, so results do not depend on the thread count. */
+/* Runs fn over B x H heads. Much work (~1e7 flops, vl_gemm's threshold)
+ * and many heads: one per task (vl_gemm inside then runs serially); much
+ * work, few (large) heads: one after another, each vl_gemm using the pool;
+ * little work (a decode step): heads split over the pool in chunks of at
+ * least ~64k flops, their products serial — one hand-off to the pool
+ * instead of two per head (Qwen3-0.6B at 512 positions: 896 per token,
+ * which cost more than the arithmetic). Every output element is produced
+ * by the same arithmetic either way, so results do not depend on the
+ * thread count. */
 static void for_heads(int64_t B, int64_t H, head_fn fn, void *arg, const attn_dims *d) {
   heads_job J = {fn, arg, H};
   const double flops = 2.0 * (double)(B * H) * (double)d->Tq * (double)d->Tk * (double)d->D;
-  if (B * H >= 2 * vl_threads_count() && flops >= 1e7)
+  if (B * H >= 2 * vl_threads_count() && flops >= 1e7) {
     vl_parallel_for(B * H, 1, heads_range, &J);
-  else
+  } else if (flops >= 1e7) {
     heads_range(&J, 0, B * H, 0);
+  } else {
+    const double per_head = flops / (double)(B * H) + 1.0;
+    vl_parallel_for_flat(B * H, (int64_t)(65536.0 / per_head) + 1, heads_range, &J);
+  }
 }
 
 static inline const float *qrow(const attn_job *J, int64_t b, int64_t i, int64_t h) {
