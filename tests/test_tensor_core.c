@@ -158,6 +158,42 @@ static void parallel_for_covers_range_once(void) {
   vl_threads_set(0);
 }
 
+/* Inner loop of flat_range: records whether any nested chunk ran off the
+ * calling thread (worker != 0). */
+static void note_worker(void *arg, int64_t b, int64_t e, int worker) {
+  (void)b, (void)e;
+  if (worker != 0) __atomic_store_n((int *)arg, 1, __ATOMIC_RELAXED);
+  volatile double s = 0; /* ~tens of microseconds: time for workers to wake */
+  for (int i = 0; i < 20000; i++)
+    s += i;
+}
+
+static void flat_range(void *arg, int64_t b, int64_t e, int worker) {
+  (void)b, (void)e, (void)worker;
+  vl_parallel_for(1000, 1, note_worker, arg);
+}
+
+/* vl_parallel_for_flat run inline (one chunk): the loops nested in it stay on
+ * the calling thread; plain vl_parallel_for run inline lets them use the pool. */
+static void parallel_for_flat_keeps_nested_serial(void) {
+  vl_threads_set(4);
+  int off_thread = 0;
+  vl_parallel_for_flat(3, 10, flat_range, &off_thread);
+  CHECK(off_thread == 0);
+  for (int rep = 0; rep < 200 && !off_thread; rep++) /* the pool may be slow to wake */
+    vl_parallel_for(3, 10, flat_range, &off_thread);
+  CHECK(off_thread == 1);
+  enum { N = 1000 };
+  static int64_t hits[N];
+  count_arg a = {hits};
+  vl_parallel_for_flat(N, 7, count_range, &a); /* and over several chunks it covers the range */
+  int ok = 1;
+  for (int i = 0; i < N; i++)
+    ok &= hits[i] == 1;
+  CHECK(ok);
+  vl_threads_set(0);
+}
+
 static vl_tensor *triple_fwd(vl_ctx *c, vl_tensor **in, void *arg) {
   (void)arg;
   return triple(c, triple(c, in[0]));
@@ -197,5 +233,6 @@ int main(void) {
   RUN(tape_accumulates_and_zeroes);
   RUN(parallel_for_covers_range_once);
   RUN(parallel_for_tiny_jobs_under_oversubscription);
+  RUN(parallel_for_flat_keeps_nested_serial);
   return test_summary();
 }
