@@ -73,6 +73,9 @@ typedef struct {
   int max_length;      /* tokens in total, prompt included; 0: 20 */
   uint64_t seed;       /* the "random" baseline method */
   int faithfulness;    /* nonzero: deletion / insertion curves per map */
+  int all_layers;      /* nonzero: every layer's map too ("layers" in each method object,
+                          as --layer all) */
+  int all_heads;       /* nonzero: every head's map too ("heads", as --heads) */
 } vlens_describe_opts;
 
 /* Defaults (as the CLI's): gradcam, every word, last layer, no post-processing.

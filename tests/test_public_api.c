@@ -339,6 +339,184 @@ static void test_entail_json(void) {
   vlens_model_free(m);
 }
 
+/* ---- all_layers / all_heads: the per-layer / per-head maps -------------- */
+
+typedef struct {
+  int vision_layers, text_layers, heads;
+} model_dims;
+
+/* Layer and head counts of a model folder, from its config.json: Grad-CAM's
+ * layers are the vision blocks, attention's the decoder layers, and a head
+ * index must exist in both stacks. 0 when the file cannot be read. */
+
+static int read_dims(const char *dir, model_dims *d) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  size_t n;
+  char *text = (char *)test_read_file(path, &n);
+  cJSON *c = text ? cJSON_ParseWithLength(text, n) : NULL;
+  free(text);
+  const cJSON *v = cJSON_GetObjectItem(c, "vision_config"),
+              *t = cJSON_GetObjectItem(c, "text_config");
+  const cJSON *vl = cJSON_GetObjectItem(v, "num_hidden_layers"),
+              *tl = cJSON_GetObjectItem(t, "num_hidden_layers"),
+              *vh = cJSON_GetObjectItem(v, "num_attention_heads"),
+              *th = cJSON_GetObjectItem(t, "num_attention_heads");
+  int ok = cJSON_IsNumber(vl) && cJSON_IsNumber(tl) && cJSON_IsNumber(vh) && cJSON_IsNumber(th);
+  if (ok) {
+    d->vision_layers = vl->valueint;
+    d->text_layers = tl->valueint;
+    d->heads = vh->valueint < th->valueint ? vh->valueint : th->valueint;
+  }
+  cJSON_Delete(c);
+  return ok;
+}
+
+/* "heads" of a heatmap object: n maps with "head" 0..n-1 (n == 0: absent). */
+static int heads_ok(const cJSON *obj, int n) {
+  const cJSON *heads = cJSON_GetObjectItem(obj, "heads");
+  if (n == 0) return heads == NULL;
+  if (cJSON_GetArraySize(heads) != n) return 0;
+  for (int h = 0; h < n; h++) {
+    const cJSON *e = cJSON_GetArrayItem(heads, h), *idx = cJSON_GetObjectItem(e, "head");
+    if (!heatmap_ok(e) || !cJSON_IsNumber(idx) || idx->valueint != h) return 0;
+  }
+  return 1;
+}
+
+/* Method object `method` of an "explanations" object: n_layers "layers"
+ * (lowest first, each with layer_heads "heads") and n_heads "heads"; 0:
+ * absent. */
+static int slices_ok(const cJSON *expl, const char *method, int n_layers, int layer_heads,
+                     int n_heads) {
+  const cJSON *m = cJSON_GetObjectItem(expl, method), *layers = cJSON_GetObjectItem(m, "layers");
+  if (!heatmap_ok(m) || !heads_ok(m, n_heads)) return 0;
+  if (n_layers == 0) return layers == NULL;
+  if (cJSON_GetArraySize(layers) != n_layers) return 0;
+  for (int l = 0; l < n_layers; l++) {
+    const cJSON *e = cJSON_GetArrayItem(layers, l), *idx = cJSON_GetObjectItem(e, "layer_index");
+    if (!heatmap_ok(e) || !cJSON_IsNumber(idx) || idx->valueint != l || !heads_ok(e, layer_heads))
+      return 0;
+  }
+  return 1;
+}
+
+/* doc without what differs from the CLI's: the timings and the image path. */
+static void drop_cli_differences(cJSON *doc) {
+  cJSON_DeleteItemFromObject(doc, "timing_ms");
+  cJSON_DeleteItemFromObject(doc, "image");
+}
+
+/* describe with all_layers + all_heads: every explained token and word has
+ * the slices (Grad-CAM: layers; attention: layers with their heads, and
+ * heads; rollout: heads), the document equals the CLI's with --layer all
+ * --heads, and without the flags none of them is there. */
+static void test_describe_slices(void) {
+  model_dims dims;
+  REQUIRE(read_dims(test_shared_path(CAP), &dims));
+  REQUIRE(dims.vision_layers > 0 && dims.text_layers > 0 && dims.heads > 0);
+  vlens_model *m = vlens_model_load(test_shared_path(CAP));
+  vlens_image *img = vlens_image_load(cap_image(), 0);
+  REQUIRE(m && img);
+  vlens_describe_opts o;
+  vlens_describe_opts_init(&o);
+  CHECK(o.all_layers == 0 && o.all_heads == 0);
+  o.methods = "gradcam,attention,rollout";
+  o.max_length = 6;
+  for (int with = 1; with >= 0; with--) {
+    o.all_layers = o.all_heads = with;
+    char *s = vlens_describe_json(m, img, &o);
+    if (!s) printf("  %s\n", vlens_last_error());
+    REQUIRE(s);
+    cJSON *doc = cJSON_Parse(s);
+    REQUIRE(doc);
+    const int nv = with ? dims.vision_layers : 0, nt = with ? dims.text_layers : 0,
+              nh = with ? dims.heads : 0;
+    int explained = 0;
+    const char *lists[] = {"tokens", "words"};
+    for (int k = 0; k < 2; k++) {
+      const cJSON *item;
+      cJSON_ArrayForEach(item, cJSON_GetObjectItem(doc, lists[k])) {
+        const cJSON *ex = cJSON_GetObjectItem(item, "explanations");
+        if (!ex) continue;
+        explained++;
+        CHECK(slices_ok(ex, "gradcam", nv, 0, 0));
+        CHECK(slices_ok(ex, "attention", nt, nh, nh));
+        CHECK(slices_ok(ex, "rollout", 0, 0, nh));
+      }
+    }
+    CHECK(explained >= 2);
+    if (with) { /* the same maps as the CLI's */
+      char args[2400];
+      snprintf(args, sizeof args,
+               "describe %s -m %s --json --method gradcam,attention,rollout --max-length 6 "
+               "--layer all --heads",
+               cap_image(), test_shared_path(CAP));
+      char *cli = run_cli(args);
+      REQUIRE(cli);
+      cJSON *cdoc = cJSON_Parse(cli);
+      REQUIRE(cdoc);
+      drop_cli_differences(cdoc);
+      drop_cli_differences(doc);
+      CHECK(cJSON_Compare(doc, cdoc, 1));
+      cJSON_Delete(cdoc);
+      free(cli);
+    }
+    cJSON_Delete(doc);
+    vlens_free(s);
+  }
+  vlens_image_free(img);
+  vlens_model_free(m);
+}
+
+/* entail: all_layers and all_heads each add their own slices to the
+ * decision's maps (as the CLI's --layer all, --heads), neither: none. */
+static void test_entail_slices(void) {
+  const char *dir = shapes_dir();
+  REQUIRE(dir);
+  model_dims dims;
+  REQUIRE(read_dims(dir, &dims));
+  REQUIRE(dims.vision_layers > 0 && dims.text_layers > 0 && dims.heads > 0);
+  vlens_model *m = vlens_model_load(dir);
+  vlens_image *img = vlens_image_load(cap_image(), 0);
+  REQUIRE(m && img);
+  const char *hyp = "there is a red circle.";
+  vlens_describe_opts o;
+  vlens_describe_opts_init(&o);
+  o.methods = "gradcam,attention";
+  const struct {
+    int layers, heads;
+    const char *cli_flags;
+  } cases[] = {{1, 0, "--layer all"}, {0, 1, "--heads"}, {0, 0, ""}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    o.all_layers = cases[i].layers;
+    o.all_heads = cases[i].heads;
+    char *s = vlens_entail_json(m, img, hyp, &o);
+    if (!s) printf("  %s\n", vlens_last_error());
+    REQUIRE(s);
+    cJSON *doc = cJSON_Parse(s);
+    REQUIRE(doc);
+    const cJSON *ex = cJSON_GetObjectItem(doc, "explanations");
+    const int nh = o.all_heads ? dims.heads : 0;
+    CHECK(slices_ok(ex, "gradcam", o.all_layers ? dims.vision_layers : 0, 0, 0));
+    CHECK(slices_ok(ex, "attention", o.all_layers ? dims.text_layers : 0, 0, nh));
+    char args[3000];
+    snprintf(args, sizeof args, "entail %s \"%s\" -m %s --json --method gradcam,attention %s",
+             cap_image(), hyp, dir, cases[i].cli_flags);
+    char *cli = run_cli(args);
+    REQUIRE(cli);
+    cJSON *cdoc = cJSON_Parse(cli);
+    REQUIRE(cdoc);
+    CHECK(cJSON_Compare(ex, cJSON_GetObjectItem(cdoc, "explanations"), 1));
+    cJSON_Delete(cdoc);
+    free(cli);
+    cJSON_Delete(doc);
+    vlens_free(s);
+  }
+  vlens_image_free(img);
+  vlens_model_free(m);
+}
+
 typedef struct {
   char text[4096];
   size_t len;
@@ -555,6 +733,8 @@ int main(void) {
   RUN(test_describe_json_and_heatmaps);
   RUN(test_describe_named_word);
   RUN(test_entail_json);
+  RUN(test_describe_slices);
+  RUN(test_entail_slices);
   RUN(test_generate_greedy);
   RUN(test_errors);
   RUN(test_chat);

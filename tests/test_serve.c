@@ -20,6 +20,7 @@
 #include "serve/serve.h"
 #include "serve/serve_impl.h"
 #include "tasks/describe.h"
+#include "tasks/explain_slices.h"
 #include "tasks/generate.h"
 #include "tasks/train.h"
 #include "test.h"
@@ -371,6 +372,7 @@ static void test_describe_entail(void) {
   cJSON_ArrayForEach(w, words) {
     cJSON *gc = cJSON_GetObjectItem(cJSON_GetObjectItem(w, "explanations"), "gradcam");
     if (!gc) continue;
+    CHECK(!cJSON_HasObjectItem(gc, "layers") && !cJSON_HasObjectItem(gc, "heads")); /* not asked */
     cJSON *grid = cJSON_GetObjectItem(gc, "grid");
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(gc, "cells")) ==
           cJSON_GetArrayItem(grid, 0)->valueint * cJSON_GetArrayItem(grid, 1)->valueint);
@@ -387,6 +389,47 @@ static void test_describe_entail(void) {
   }
   CHECK(overlays > 0);
   cJSON_Delete(j);
+
+  /* "layer": "all", "heads": true: the per-layer / per-head maps, the same as
+   * the task functions add here */
+  vl_explain_cfg scfg;
+  REQUIRE(vl_explain_cfg_parse(&scfg, "gradcam,attention") == 0);
+  vl_describe_result sres;
+  REQUIRE(vl_describe(m, img, &o, &scfg, &sres) == 0);
+  cJSON *want = vl_describe_to_json(&sres, &scfg, "blip-cap-a", NULL, NULL, 0);
+  const vl_slices_opts so = {.layers = true, .heads = true};
+  REQUIRE(want && vl_describe_slices_json(m, img, NULL, &sres, &scfg, &so, want) == 0);
+  d = cJSON_CreateObject();
+  cJSON_AddStringToObject(d, "image", uri);
+  cJSON_AddStringToObject(d, "methods", "gradcam,attention");
+  cJSON_AddNumberToObject(d, "max_length", 6);
+  cJSON_AddStringToObject(d, "layer", "all");
+  cJSON_AddTrueToObject(d, "heads");
+  j = post_json("/v1/describe", d, &st);
+  REQUIRE(j);
+  CHECK(st == 200);
+  const int n_gc_layers = vl_slices_n_layers(m, "gradcam"),
+            n_att_layers = vl_slices_n_layers(m, "attention"),
+            n_att_heads = vl_slices_n_heads(m, "attention");
+  REQUIRE(n_gc_layers > 0 && n_att_layers > 0 && n_att_heads > 0);
+  int sliced = 0;
+  cJSON_ArrayForEach(w, cJSON_GetObjectItem(j, "words")) {
+    cJSON *ex = cJSON_GetObjectItem(w, "explanations");
+    if (!ex) continue;
+    cJSON *gc = cJSON_GetObjectItem(ex, "gradcam"), *att = cJSON_GetObjectItem(ex, "attention");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(gc, "layers")) == n_gc_layers);
+    CHECK(!cJSON_HasObjectItem(gc, "heads")); /* Grad-CAM reads no attention */
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(att, "layers")) == n_att_layers);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(att, "heads")) == n_att_heads);
+    sliced++;
+  }
+  CHECK(sliced > 0);
+  CHECK(cJSON_Compare(cJSON_GetObjectItem(j, "words"), cJSON_GetObjectItem(want, "words"), 1));
+  CHECK(cJSON_Compare(cJSON_GetObjectItem(j, "tokens"), cJSON_GetObjectItem(want, "tokens"), 1));
+  cJSON_Delete(j);
+  cJSON_Delete(want);
+  vl_describe_result_free(&sres);
+  vl_explain_cfg_free(&scfg);
 
   /* chat with the image: the captioner answers */
   cJSON *c = cJSON_CreateObject(), *ms = cJSON_AddArrayToObject(c, "messages");
@@ -454,8 +497,16 @@ static void test_entail(void) {
   cJSON_AddStringToObject(d, "hypothesis", "there is a red circle.");
   cJSON_AddStringToObject(d, "methods", "gradcam,attention");
   cJSON_AddTrueToObject(d, "overlays");
+  cJSON_AddStringToObject(d, "layer", "all");
+  cJSON_AddStringToObject(d, "heads", "all");
   int st;
   cJSON *j = post_json("/v1/entail", d, &st);
+  vl_blip *m = vl_blip_load(dir);
+  REQUIRE(m);
+  const int n_gc_layers = vl_slices_n_layers(m, "gradcam"),
+            n_att_layers = vl_slices_n_layers(m, "attention"),
+            n_att_heads = vl_slices_n_heads(m, "attention");
+  vl_blip_free(m);
   vl_server_stop(srv);
   srv = main_srv;
   free(b64);
@@ -483,7 +534,20 @@ static void test_entail(void) {
   CHECK(cJSON_GetArraySize(ex) == 2);
   cJSON *gc = cJSON_GetObjectItem(ex, "gradcam");
   CHECK(gc && cJSON_IsString(cJSON_GetObjectItem(gc, "overlay")));
-  CHECK(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(ex, "attention"), "overlay")));
+  cJSON *att = cJSON_GetObjectItem(ex, "attention");
+  CHECK(cJSON_IsString(cJSON_GetObjectItem(att, "overlay")));
+  /* the slices, each layer of attention with its heads; overlays on the main maps only */
+  CHECK(n_gc_layers > 0 && cJSON_GetArraySize(cJSON_GetObjectItem(gc, "layers")) == n_gc_layers);
+  CHECK(!cJSON_HasObjectItem(gc, "heads"));
+  cJSON *layers = cJSON_GetObjectItem(att, "layers"), *heads = cJSON_GetObjectItem(att, "heads");
+  CHECK(n_att_layers > 0 && cJSON_GetArraySize(layers) == n_att_layers);
+  CHECK(n_att_heads > 0 && cJSON_GetArraySize(heads) == n_att_heads);
+  cJSON *l;
+  cJSON_ArrayForEach(l, layers) {
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(l, "heads")) == n_att_heads);
+    CHECK(!cJSON_HasObjectItem(l, "overlay"));
+  }
+  CHECK(!cJSON_HasObjectItem(cJSON_GetArrayItem(heads, 0), "overlay"));
   cJSON_Delete(j);
 }
 
@@ -564,6 +628,23 @@ static void test_bad_requests(void) {
       printf("  for %s\n", bad_opts[i]);
       CHECK(0);
     }
+  }
+  /* "layer" / "heads" take "all" but no other word, "heads" no number (that is
+   * "head"): the message names the field */
+  const char *bad_slices[][2] = {{"\"layer\": \"every\"", "'layer'"},
+                                 {"\"heads\": 3", "'heads'"},
+                                 {"\"heads\": \"some\"", "'heads'"},
+                                 {"\"layer\": true", "'layer'"}};
+  for (size_t i = 0; i < sizeof bad_slices / sizeof *bad_slices; i++) {
+    sprintf(body, "{\"image\": \"%s\", %s}", uri, bad_slices[i][0]);
+    int st = 0;
+    cJSON *j = post_json("/v1/describe", cJSON_Parse(body), &st);
+    const cJSON *msg = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message");
+    if (st != 400 || !cJSON_IsString(msg) || !strstr(msg->valuestring, bad_slices[i][1])) {
+      printf("  for %s: %d\n", bad_slices[i][0], st);
+      CHECK(0);
+    }
+    cJSON_Delete(j);
   }
   sprintf(body, "{\"image\": \"%s\"}", uri);
   CHECK(expect_error("POST", "/v1/entail", body, 400)); /* no hypothesis */

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "tasks/describe.h"
 #include "tasks/entail.h"
+#include "tasks/explain_slices.h"
 
 struct vlens_description {
   vl_describe_result res;
@@ -60,6 +61,11 @@ static int need_image(const vlens_image *img, const char *fn) {
   return img && img->img ? VL_OK : vl_error(VL_ERR_INVALID, "%s: image is NULL", fn);
 }
 
+/* all_layers / all_heads -> the CLI's --layer all / --heads. */
+static vl_slices_opts slices_from(const vlens_describe_opts *o) {
+  return (vl_slices_opts){o && o->all_layers, o && o->all_heads};
+}
+
 /* cJSON document -> malloc'd text (doc freed); NULL + message on failure. */
 static char *print_doc(cJSON *doc, const char *fn) {
   if (!doc) return NULL;
@@ -101,11 +107,19 @@ void vlens_description_free(vlens_description *d) {
 }
 
 char *vlens_describe_json(vlens_model *m, const vlens_image *img, const vlens_describe_opts *opts) {
+  const char *fn = "vlens_describe_json";
   vlens_description *d = vlens_describe(m, img, opts);
   if (!d) return NULL;
   const char *prompt = opts ? opts->prompt : NULL;
-  char *s = print_doc(vl_describe_to_json(&d->res, &d->cfg, m->name, prompt, NULL, m->ms_load),
-                      "vlens_describe_json");
+  const vl_slices_opts so = slices_from(opts);
+  cJSON *doc = vl_describe_to_json(&d->res, &d->cfg, m->name, prompt, NULL, m->ms_load);
+  if (!doc) vl_error(VL_ERR_NOMEM, "%s: out of memory", fn);
+  if (doc && vl_describe_slices_json(m->blip, img->img, prompt, &d->res, &d->cfg, &so, doc)) {
+    vl_error_context("%s", fn);
+    cJSON_Delete(doc);
+    doc = NULL;
+  }
+  char *s = print_doc(doc, fn);
   vlens_description_free(d);
   return s;
 }
@@ -137,10 +151,18 @@ char *vlens_entail_json(vlens_model *m, const vlens_image *img, const char *hypo
   vl_entail_result res;
   memset(&res, 0, sizeof res);
   char *s = NULL;
-  if (!vl_entail(m->blip, img->img, hypothesis, &cfg, explain, &res))
-    s = print_doc(vl_entail_to_json(&res, m->name, hypothesis, NULL, img->img->width,
-                                    img->img->height, m->ms_load),
-                  fn);
+  if (!vl_entail(m->blip, img->img, hypothesis, &cfg, explain, &res)) {
+    const vl_slices_opts so = slices_from(opts);
+    cJSON *doc = vl_entail_to_json(&res, m->name, hypothesis, NULL, img->img->width,
+                                   img->img->height, m->ms_load);
+    if (!doc) vl_error(VL_ERR_NOMEM, "%s: out of memory", fn);
+    if (doc && vl_entail_slices_json(m->blip, img->img, hypothesis, &res, &cfg, &so, doc)) {
+      vl_error_context("%s", fn);
+      cJSON_Delete(doc);
+      doc = NULL;
+    }
+    s = print_doc(doc, fn);
+  }
   vl_entail_result_free(&res);
   vl_explain_cfg_free(&cfg);
   return s;

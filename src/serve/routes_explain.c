@@ -3,10 +3,14 @@
  *    "prompt": "...", "explain": "all" | "none" | "w1,w2" | ["w1", ...],   (describe)
  *    "max_length": 2..64,                                                  (describe)
  *    "hypothesis": "...", "explain": true | false,                         (entail)
- *    "methods": "gradcam,attention" | [...] | "all", "layer", "head", "smooth", "sharpen",
+ *    "methods": "gradcam,attention" | [...] | "all", "head", "smooth", "sharpen",
  *    "seed", "faithfulness": bool,
+ *    "layer": L | "all",    -> "all": each method object also gets "layers", one map
+ *                              per layer (as the CLI's --layer all; explain_slices.h)
+ *    "heads": bool | "all", -> true / "all": "heads", one map per head (as --heads)
  *    "overlays": bool}  -> every heatmap object also gets "overlay": a PNG data URI of the
- *                          map over the image (longer side at most 384 px).
+ *                          map over the image (longer side at most 384 px); the "layers"
+ *                          and "heads" maps get none.
  * The reply is the task's JSON document of ../shared/spec/cli-json.md. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 #include "serve/serve_impl.h"
 #include "tasks/describe.h"
 #include "tasks/entail.h"
+#include "tasks/explain_slices.h"
 
 #define OVERLAY_MAX_SIDE 384
 
@@ -39,17 +44,65 @@ static int run_task(void *arg) {
   return vl_entail(t->m, t->img, t->hypothesis, t->cfg, t->explain, t->eres);
 }
 
+/* The per-layer / per-head maps run the model again: on the compute thread,
+ * like the task, once its document is built. */
+typedef struct {
+  const task_call *task;
+  const vl_slices_opts *so;
+  cJSON *doc;
+} slices_call;
+
+static int run_slices(void *arg) {
+  const slices_call *c = arg;
+  const task_call *t = c->task;
+  if (t->dres)
+    return vl_describe_slices_json(t->m, t->img, t->o->prompt, t->dres, t->cfg, c->so, c->doc);
+  return vl_entail_slices_json(t->m, t->img, t->hypothesis, t->eres, t->cfg, c->so, c->doc);
+}
+
+/* Adds the slices asked for to doc; on failure the reply is the error, as
+ * for the task itself, and doc is freed. */
+static int add_slices(const task_call *t, const vl_slices_opts *so, cJSON *doc, vl_reply *r,
+                      const char *task) {
+  if (!doc || (!so->layers && !so->heads)) return 0;
+  slices_call c = {.task = t, .so = so, .doc = doc};
+  if (!vl_serve_compute(run_slices, &c)) return 0;
+  cJSON_Delete(doc);
+  return vl_reply_last_error(r, task);
+}
+
 typedef struct {
   vl_image *img;
   vl_explain_cfg cfg;
   bool cfg_ok, overlays;
-  vl_image *disp; /* the image the overlays are drawn on */
+  vl_slices_opts slices; /* "layer": "all", "heads" */
+  vl_image *disp;        /* the image the overlays are drawn on */
 } explain_req;
 
 static void req_free(explain_req *e) {
   if (e->cfg_ok) vl_explain_cfg_free(&e->cfg);
   vl_image_free(e->disp);
   vl_image_free(e->img);
+}
+
+/* "layer": a layer number, or "all" (*all set, *layer left as is). */
+static int req_layer(const cJSON *req, int *layer, bool *all, vl_reply *r) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "layer");
+  if (cJSON_IsString(v) && !strcmp(v->valuestring, "all")) return *all = true, 0;
+  if (cJSON_IsString(v) || cJSON_IsBool(v) || cJSON_IsArray(v) || cJSON_IsObject(v))
+    return vl_reply_error(r, 400, NULL, "'layer': expected a layer number or \"all\"");
+  return vl_req_int(req, "layer", -1, 4096, layer, r);
+}
+
+/* "heads": true / false, or "all" (= true). A number is refused rather than
+ * read as one head: that is "head". */
+static int req_heads(const cJSON *req, bool *heads, vl_reply *r) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "heads");
+  if (cJSON_IsString(v) && !strcmp(v->valuestring, "all")) return *heads = true, 0;
+  if (v && !cJSON_IsNull(v) && !cJSON_IsBool(v))
+    return vl_reply_error(r, 400, NULL,
+                          "'heads': expected true, false or \"all\" (one head is \"head\": H)");
+  return vl_req_bool(req, "heads", heads, r);
 }
 
 /* The fields shared by both tasks. */
@@ -65,7 +118,7 @@ static int parse_common(vl_server *s, const cJSON *req, explain_req *e, vl_reply
   double smooth = 0, sharpen = 0, seed = 0;
   bool faith = false;
   if (vl_req_csv(req, "methods", 256, &methods, r)) return -1;
-  if (vl_req_int(req, "layer", -1, 4096, &layer, r) ||
+  if (req_layer(req, &layer, &e->slices.layers, r) || req_heads(req, &e->slices.heads, r) ||
       vl_req_int(req, "head", -1, 4096, &head, r) ||
       vl_req_number(req, "smooth", 0, 1e3, &smooth, r) ||
       vl_req_number(req, "sharpen", 0, 1e3, &sharpen, r) ||
@@ -145,6 +198,7 @@ void vl_route_describe(vl_server *s, const cJSON *req, vl_reply *r) {
     goto out;
   }
   cJSON *doc = vl_describe_to_json(&res, &e.cfg, s->cap_name, prompt, NULL, 0);
+  if (add_slices(&call, &e.slices, doc, r, "describe")) goto out;
   if (doc && e.overlays) {
     cJSON *words = cJSON_GetObjectItemCaseSensitive(doc, "words"), *w;
     int i = 0;
@@ -191,6 +245,7 @@ void vl_route_entail(vl_server *s, const cJSON *req, vl_reply *r) {
     goto out;
   }
   cJSON *doc = vl_entail_to_json(&res, s->cap_name, hyp, NULL, e.img->width, e.img->height, 0);
+  if (add_slices(&call, &e.slices, doc, r, "entail")) goto out;
   if (doc && e.overlays && res.maps &&
       add_overlays(&e, cJSON_GetObjectItemCaseSensitive(doc, "explanations"), res.maps,
                    res.n_methods)) {
