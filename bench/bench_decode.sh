@@ -25,7 +25,10 @@
 # TABLE_ONLY=1 (print the table again from WORK_DIR/bench_decode.rows and
 # .rows.bw, the raw figures of the last run), KV (vlens' KV cache, f32 or f16;
 # default f32), ROUNDED=0 (skip the vlens rows with --activations rounded:
-# decode products against x rounded to the weights' format, as llama.cpp).
+# decode products against x rounded to the weights' format, as llama.cpp),
+# REPEAT (1): measure every vlens / llama.cpp row REPEAT times, interleaved
+# (round r runs every peer once), and print the median of each figure — on a
+# shared 2-core machine one run of a row varies by 10-20 %.
 #
 # Decode figures. "decode@P": tokens after the P-token prompt (what a user
 # sees; the KV cache is read too). "decode@0": from an empty context, what
@@ -161,6 +164,8 @@ bw
 # Peers per config: llama.cpp only where the snapshot can load the
 # architecture (not qwen3); PyTorch on the first config (TORCH_CONFIGS).
 LLAMA_TYPES=${LLAMA_TYPES:-q8_0 bf16}
+for rep in $(seq "${REPEAT:-1}"); do
+[ "${REPEAT:-1}" = 1 ] || echo "== round $rep of $REPEAT"
 for cfg in $CONFIGS; do
   load "$cfg"
   if [ "$cfg" = qwen3-0.6b ]; then
@@ -175,6 +180,7 @@ for cfg in $CONFIGS; do
     vlens_rows "$cfg" "vlens rounded" "$W/$cfg-q8_0.gguf" Q8_0 rounded
   fi
   [ "$cfg" = qwen3-0.6b ] || llama_rows "$cfg"
+done
 done
 for cfg in ${TORCH_CONFIGS:-qwen3-0.6b}; do
   load "torch $cfg"
@@ -191,6 +197,25 @@ echo "bound = $BW GB/s / weight bytes per token; KV cache $KV for vlens, (P + GE
 echo
 echo "| config | peer | format | weights GB | bound tok/s | prefill tok/s | decode@$P tok/s | decode@0 tok/s | decode@$P / bound | decode@0 / bound | peak RSS MiB | RSS / (weights + KV) | notes |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+# Rows measured several times (REPEAT): one line per cfg|peer|format with the
+# median of each numeric field (first-seen order; the note of the first).
+medians() {
+  awk -F'|' '
+    function med(list,   n, a, i, j, t) {
+      n = split(list, a, " ")
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+        t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      if (n == 0 || a[1] !~ /^[0-9]/) return a[1]
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    { k = $1 "|" $2 "|" $3
+      if (!(k in seen)) { seen[k] = 1; order[++n] = k; note[k] = $8 }
+      for (f = 4; f <= 7; f++) { v = $f; sub(/\+-.*/, "", v); vals[k, f] = vals[k, f] " " v }
+      runs[k]++ }
+    END { for (i = 1; i <= n; i++) { k = order[i]
+            printf "%s|%s|%s|%s|%s|%s%s\n", k, med(vals[k, 4]), med(vals[k, 5]), med(vals[k, 6]),
+              med(vals[k, 7]), note[k], (runs[k] > 1 ? ", median of " runs[k] : "") } }' "$OUT"
+}
 while IFS='|' read -r cfg peer fmt pre dP d0 rss note; do
   case $fmt in BF16 | F16) bpp=2 ;; Q8_0) bpp=1.0625 ;; *) bpp=4 ;; esac
   read -r wgb kvpp < <(weights_gb "$cfg" $bpp)
@@ -202,5 +227,5 @@ while IFS='|' read -r cfg peer fmt pre dP d0 rss note; do
       kvgb = kv * (p ~ /llama/ ? 2 : kvb) * pos   # llama.cpp keeps F16 keys/values
       printf "| %s | %s | %s | %.3f | %.1f | %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
         c, p, f, w, b, pre, dP, d0, rP, r0, rss, rss * 1048576 / 1e9 / (w + kvgb), note}'
-done <"$OUT"
+done < <(medians)
 load "done"
