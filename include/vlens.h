@@ -148,10 +148,10 @@ typedef struct {
   int ignore_eos; /* nonzero: run to max_tokens */
   int kv_f16;     /* nonzero: KV cache keys/values kept as F16 (half the memory and
                      the bytes a decode step reads; logits within ~1e-3 relative) */
-  int round_activations; /* nonzero: decode steps round activations to the format of
-                            BF16 / Q8_0 weights before each product, as llama.cpp
-                            does (faster; adds an error of the order the weights'
-                            own rounding already has) */
+  int round_activations; /* nonzero: products round activations to the format of
+                            the weights first, as llama.cpp does (decode: BF16 and
+                            Q8_0; prefill: BF16). Faster; adds an error of the order
+                            the weights' own rounding already has */
 } vlens_gen_opts;
 
 /* Greedy, 128 tokens, no stop strings. */

@@ -23,7 +23,7 @@ static void usage(FILE *f) {
              "  -n, --max-tokens N     tokens per answer (default 512)\n"
              "  --context N            KV cache size in tokens (default: model max, <= 8192)\n"
              "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n"
-             "  --activations exact|rounded   rounded: decode rounds activations to the\n"
+             "  --activations exact|rounded   rounded: products round activations to the\n"
              "                         BF16 / Q8_0 weights' format, as llama.cpp (faster)\n"
              "  --temperature T        0 = greedy (default 0)\n"
              "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as generate\n"

@@ -27,7 +27,7 @@ static void usage(FILE *f) {
              "  --stop TEXT            stop when TEXT is produced (repeatable)\n"
              "  --ignore-eos           do not stop at the model's EOS tokens\n"
              "  --kv-cache f32|f16     KV cache storage (default f32; f16: half the memory)\n"
-             "  --activations exact|rounded   rounded: decode rounds activations to the\n"
+             "  --activations exact|rounded   rounded: products round activations to the\n"
              "                         BF16 / Q8_0 weights' format, as llama.cpp (faster)\n");
 }
 

@@ -10,6 +10,7 @@
 #include "base/threads.h"
 #include "io/json.h"
 #include "tensor/dot_rounded.h"
+#include "tensor/gemm_bf16.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
 
@@ -371,13 +372,36 @@ static int linear_fused(vl_ctx *c, vl_tensor *x, int n, vl_tensor *const *w, vl_
   return VL_OK;
 }
 
-/* One product: fused (one pool pass, rounding if asked) on a decode step,
- * else vl_linear_any. */
+/* x w^T + b with BF16 w, x rounded to BF16 (tensor/gemm_bf16.h), not
+ * recorded; NULL when that does not apply (shapes, dtypes, CPU). */
+static vl_tensor *linear_bf16_rounded(vl_ctx *c, vl_tensor *x, vl_tensor *w, vl_tensor *b) {
+  const int64_t K = x->shape[x->ndim - 1];
+  if (w->dtype != VL_BF16 || w->ndim != 2 || w->shape[1] != K || x->dtype != VL_F32 ||
+      (b && (b->dtype != VL_F32 || b->numel != w->shape[0])) || !vl_gemm_bf16_rounded_available())
+    return NULL;
+  const int64_t N = w->shape[0], M = x->numel / K;
+  int64_t shape[VL_MAX_DIMS];
+  memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+  shape[x->ndim - 1] = N;
+  vl_tensor *y = vl_new_uninit(c, VL_F32, x->ndim, shape);
+  if (!y) return NULL;
+  for (int64_t r = 0; b && r < M; r++)
+    memcpy(vl_f32(y) + r * N, b->data, (size_t)N * sizeof(float));
+  if (vl_gemm_bf16_rounded(M, N, K, vl_f32(x), K, w->data, K, b ? 1.0f : 0.0f, vl_f32(y), N))
+    return NULL;
+  return y;
+}
+
+/* One product x w^T + b: on a decode step fused (one pool pass, x rounded
+ * to the weight's format with round); with round, a prefill product with
+ * BF16 weights through the BF16 GEMM; else vl_linear_any. */
 static vl_tensor *linear_step(vl_ctx *c, bool one, bool round, vl_tensor *x, vl_tensor *w,
                               vl_tensor *b) {
   vl_tensor *out;
-  if (!one || !x) return vl_linear_any(c, x, w, b);
-  return linear_fused(c, x, 1, &w, &b, round, &out) ? NULL : out;
+  if (!x) return NULL;
+  if (one) return linear_fused(c, x, 1, &w, &b, round, &out) ? NULL : out;
+  if (round && (out = linear_bf16_rounded(c, x, w, b))) return out;
+  return vl_linear_any(c, x, w, b);
 }
 
 vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids,
@@ -442,8 +466,8 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
    * layer's worth (a 256-token prefill chunk of Qwen3-0.6B: ~20 MB instead
    * of ~600 MB over 28 layers). */
   const bool drop = !vl_ctx_recording(c) && !opt->attn_probs;
-  const bool one = drop && B * T == 1; /* decode step: fused products */
-  const bool round = one && opt->round_activations;
+  const bool one = drop && B * T == 1;               /* decode step: fused products */
+  const bool round = drop && opt->round_activations; /* inference only */
   vl_tensor *xres = NULL;
   size_t mark = 0;
   if (drop) {
@@ -462,9 +486,9 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
       k = reshape4(c, o[1], B, T, Hkv, D);
       v = reshape4(c, o[2], B, T, Hkv, D);
     } else {
-      q = reshape4(c, vl_linear_any(c, h, L->wq, L->bq), B, T, H, D);
-      k = reshape4(c, vl_linear_any(c, h, L->wk, L->bk), B, T, Hkv, D);
-      v = reshape4(c, vl_linear_any(c, h, L->wv, L->bv), B, T, Hkv, D);
+      q = reshape4(c, linear_step(c, false, round, h, L->wq, L->bq), B, T, H, D);
+      k = reshape4(c, linear_step(c, false, round, h, L->wk, L->bk), B, T, Hkv, D);
+      v = reshape4(c, linear_step(c, false, round, h, L->wv, L->bv), B, T, Hkv, D);
     }
     if (cfg->qk_norm) {
       q = vl_rmsnorm(c, q, L->q_norm, eps);
@@ -489,7 +513,8 @@ vl_tensor *vl_qwen_text_forward(vl_ctx *c, const vl_qwen_text *m, vl_tensor *ids
       if (linear_fused(c, h2, 2, w, b, round, gu)) return NULL;
       f = vl_swiglu(c, gu[0], gu[1]);
     } else {
-      f = vl_swiglu(c, vl_linear_any(c, h2, L->gate, NULL), vl_linear_any(c, h2, L->up, NULL));
+      f = vl_swiglu(c, linear_step(c, false, round, h2, L->gate, NULL),
+                    linear_step(c, false, round, h2, L->up, NULL));
     }
     x = vl_add(c, x, linear_step(c, one, round, f, L->down, NULL));
     if (l < opt->n_layer_add && opt->layer_add[l]) {

@@ -93,9 +93,10 @@ typedef struct {
    * skip_logits: return the hidden state instead (no lm_head). */
   bool last_only;
   bool skip_logits;
-  /* Decode steps (one position, not recorded): products with BF16 / Q8_0
-   * weights round x to that format first (tensor/dot_rounded.h), as
-   * llama.cpp does: faster, not exact. Off: F32 activations throughout. */
+  /* Inference (not recorded, no attn_probs): products round x to the
+   * weights' format first, as llama.cpp does — on decode steps for BF16 and
+   * Q8_0 weights (tensor/dot_rounded.h), in prefill for BF16 weights
+   * (tensor/gemm_bf16.h): faster, not exact. Off: F32 activations. */
   bool round_activations;
   /* DeepStack (Qwen3-VL): after layer l < n_layer_add, the hidden-state rows
    * layer_add_idx (I64 over B*T) get layer_add[l] (rows, hidden) added. */

@@ -22,8 +22,9 @@ typedef struct {
   int n_stop;
   bool ignore_eos;
   vl_dtype kv_dtype; /* KV cache storage: VL_F32 (0, exact) or VL_F16 (half the bytes) */
-  /* Decode steps round activations to BF16 / Q8_0 weights' format before
-   * each product (vl_qwen_fwd.round_activations): faster, not exact. */
+  /* Products round activations to the weights' format first (BF16 /
+   * Q8_0 on decode steps, BF16 in prefill; vl_qwen_fwd.round_activations):
+   * faster, not exact. */
   bool round_activations;
 } vl_generate_opts;
 
