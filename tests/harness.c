@@ -28,6 +28,15 @@ int test_summary(void) {
   return n_failed ? 1 : 0;
 }
 
+float test_frand(uint64_t *state) {
+  uint64_t r = *state;
+  r ^= r << 13;
+  r ^= r >> 7;
+  r ^= r << 17;
+  *state = r;
+  return (float)((r >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
 double test_max_rel_err(const float *a, const float *b, size_t n) {
   double maxb = 1e-12, maxd = 0;
   for (size_t i = 0; i < n; i++) {

@@ -12,12 +12,7 @@
 #include "test.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float frand(void) { /* xorshift, uniform in [-1, 1) */
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return test_frand(&rng); }
 
 static void rounding_is_the_weights_own(void) {
   const int64_t K = 96;

@@ -12,12 +12,7 @@
 #include "test.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static float frand(void) { /* xorshift, uniform in [-1, 1) */
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return test_frand(&rng); }
 
 /* max |C - ref| / max sum |x w| over the output */
 static double run_case(int64_t M, int64_t N, int64_t K, float beta) {

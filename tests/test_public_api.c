@@ -52,6 +52,14 @@ static char *run_cli(const char *args) {
   return buf;
 }
 
+/* `vlens ARGS`'s stdout parsed as JSON; NULL if it failed or is not JSON. */
+static cJSON *cli_doc(const char *args) {
+  char *out = run_cli(args);
+  cJSON *doc = out ? cJSON_Parse(out) : NULL;
+  free(out);
+  return doc;
+}
+
 /* A Shapes World BLIP (yes/maybe/no in its vocabulary) for entail, made by
  * the CLI's trainer in one step; NULL when that fails. */
 static const char *shapes_dir(void) {
@@ -187,9 +195,7 @@ static void test_describe_json_and_heatmaps(void) {
   snprintf(args, sizeof args,
            "describe %s -m %s --json --method gradcam,attention --max-length 8 --smooth 0.5",
            cap_image(), test_shared_path(CAP));
-  char *cli = run_cli(args);
-  REQUIRE(cli);
-  cJSON *cdoc = cJSON_Parse(cli);
+  cJSON *cdoc = cli_doc(args);
   REQUIRE(cdoc);
   cJSON_DeleteItemFromObject(cdoc, "timing_ms");
   cJSON_DeleteItemFromObject(cdoc, "image"); /* the CLI names the path */
@@ -199,7 +205,6 @@ static void test_describe_json_and_heatmaps(void) {
   CHECK(cJSON_Compare(mine, cdoc, 1));
   cJSON_Delete(mine);
   cJSON_Delete(cdoc);
-  free(cli);
 
   /* structured: the same words and maps */
   vlens_description *d = vlens_describe(m, img, &o);
@@ -312,16 +317,13 @@ static void test_entail_json(void) {
   /* same decision and map as the CLI */
   char args[3000];
   snprintf(args, sizeof args, "entail %s \"%s\" -m %s --json", cap_image(), hyp, dir);
-  char *cli = run_cli(args);
-  REQUIRE(cli);
-  cJSON *cdoc = cJSON_Parse(cli);
+  cJSON *cdoc = cli_doc(args);
   REQUIRE(cdoc);
   CHECK(!strcmp(label, cJSON_GetObjectItem(cdoc, "label")->valuestring));
   CHECK(cJSON_Compare(cJSON_GetObjectItem(doc, "probs"), cJSON_GetObjectItem(cdoc, "probs"), 1));
   CHECK(cJSON_Compare(cJSON_GetObjectItem(doc, "explanations"),
                       cJSON_GetObjectItem(cdoc, "explanations"), 1));
   cJSON_Delete(cdoc);
-  free(cli);
   cJSON_Delete(doc);
   vlens_free(s);
   /* explain "none": the decision alone */
@@ -452,15 +454,12 @@ static void test_describe_slices(void) {
                "describe %s -m %s --json --method gradcam,attention,rollout --max-length 6 "
                "--layer all --heads",
                cap_image(), test_shared_path(CAP));
-      char *cli = run_cli(args);
-      REQUIRE(cli);
-      cJSON *cdoc = cJSON_Parse(cli);
+      cJSON *cdoc = cli_doc(args);
       REQUIRE(cdoc);
       drop_cli_differences(cdoc);
       drop_cli_differences(doc);
       CHECK(cJSON_Compare(doc, cdoc, 1));
       cJSON_Delete(cdoc);
-      free(cli);
     }
     cJSON_Delete(doc);
     vlens_free(s);
@@ -503,13 +502,10 @@ static void test_entail_slices(void) {
     char args[3000];
     snprintf(args, sizeof args, "entail %s \"%s\" -m %s --json --method gradcam,attention %s",
              cap_image(), hyp, dir, cases[i].cli_flags);
-    char *cli = run_cli(args);
-    REQUIRE(cli);
-    cJSON *cdoc = cJSON_Parse(cli);
+    cJSON *cdoc = cli_doc(args);
     REQUIRE(cdoc);
     CHECK(cJSON_Compare(ex, cJSON_GetObjectItem(cdoc, "explanations"), 1));
     cJSON_Delete(cdoc);
-    free(cli);
     cJSON_Delete(doc);
     vlens_free(s);
   }

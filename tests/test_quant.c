@@ -12,12 +12,7 @@
 #include "test.h"
 
 static uint64_t rng = 88172645463325252ull;
-static float frand(void) { /* xorshift, uniform in [-1, 1) */
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
+static float frand(void) { return test_frand(&rng); }
 
 /* ggml quantize_row_q8_0_ref, written out again: d = amax / 127 as a float,
  * id = 1/d, q = roundf(x * id). */
@@ -55,7 +50,7 @@ static void quantize_matches_ggml_reference(void) {
     x[i] = 0.0f; /* an all-zero block: d = 0, q = 0 */
   for (int i = 96; i < 128; i++)
     x[i] = (float)(i - 96) - 15.5f; /* halves: amax 15.5 */
-  x[128] = 127.0f; /* d = 1 exactly: x.5 rounds away from zero */
+  x[128] = 127.0f;                  /* d = 1 exactly: x.5 rounds away from zero */
   x[129] = 2.5f;
   x[130] = -2.5f;
   x[131] = 0.5f;
