@@ -212,6 +212,77 @@ static void test_eval_faithfulness_embedded(void) {
   vl_blip_free(m);
 }
 
+/* Phrases of a caption as the spec writes it ("P1, P2 and P3."): the
+ * strings between the joiners, an independent reading of eval.c's rule. */
+static int split_phrases(const char *caption, char out[][64], int max) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", caption);
+  size_t len = strlen(buf);
+  if (len && buf[len - 1] == '.') buf[len - 1] = 0;
+  int n = 0;
+  for (char *p = buf; *p && n < max;) {
+    char *comma = strstr(p, ", "), *and = strstr(p, " and "), *e = comma;
+    if (!e || (and&&and < e)) e = and;
+    size_t k = e ? (size_t)(e - p) : strlen(p);
+    snprintf(out[n++], 64, "%.*s", (int)k, p);
+    p = e ? e + (e == comma ? 2 : 5) : p + k;
+  }
+  return n;
+}
+
+/* generated_words: the colour and shape word of every phrase the model got
+ * right at its position, nothing else; with the embedded model on scenes of
+ * up to three objects, where it gets some phrases right and some not. */
+static void test_eval_generated_words(void) {
+  char cap_dir[1024], dir[600];
+  REQUIRE(vl_model_default_path(VL_DEFAULT_CAPTIONER, NULL, "--captioner", cap_dir,
+                                sizeof cap_dir) == VL_OK);
+  vl_blip *m = vl_blip_load(cap_dir);
+  REQUIRE(m);
+  snprintf(dir, sizeof dir, "%s/genset", test_tmpdir());
+  vl_shapes_options so = vl_shapes_default_options();
+  so.max_objects = 3; /* some phrases right, some not */
+  enum { N = 10 };
+  REQUIRE(vl_shapes_write_set(dir, 4242, N, &so) == VL_OK);
+  vl_explain_cfg cfg;
+  REQUIRE(vl_explain_cfg_parse(&cfg, "attention") == VL_OK);
+  vl_eval_opts o = {.max_scenes = 0};
+  vl_eval_result r;
+  REQUIRE(vl_eval(m, dir, &o, &cfg, &r) == VL_OK);
+  int expected = 0;
+  for (int i = 0; i < N; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(4242, i, &so);
+    char path[700];
+    snprintf(path, sizeof path, "%s/scene_%05d.png", dir, i + 1);
+    vl_image *img = vl_image_load(path, 0);
+    REQUIRE(sc && img);
+    vl_describe_opts d = {.explain = "none"};
+    vl_explain_cfg none = {0};
+    vl_describe_result dr;
+    REQUIRE(vl_describe(m, img, &d, &none, &dr) == VL_OK);
+    char gold[8][64], gen[8][64];
+    int ng = split_phrases(sc->caption, gold, 8), nd = split_phrases(dr.text, gen, 8);
+    for (int k = 0; k < nd && k < ng; k++)
+      expected += 2 * !strcmp(gold[k], gen[k]);
+    vl_describe_result_free(&dr);
+    vl_image_free(img);
+    vl_shapes_free(sc);
+  }
+  printf("  %d generated-word targets (%d gold caption words)\n", expected, r.word[0].n);
+  CHECK(expected > 0 && expected <= r.word[0].n);
+  for (int k = 0; k < r.n_methods; k++)
+    CHECK(r.gen_word[k].n == expected);
+  CHECK(r.center_gen_word.n == expected);
+  CHECK(r.gen_word[0].hits >= 0 && r.gen_word[0].hits <= expected);
+  cJSON *j = vl_eval_to_json(&r, "shapes-blip", dir);
+  REQUIRE(j);
+  const cJSON *g = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "explanations"), "generated_words");
+  CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "attention"), "targets")->valueint == expected);
+  cJSON_Delete(j);
+  vl_explain_cfg_free(&cfg);
+  vl_blip_free(m);
+}
+
 /* faithfulness_max 0: every target of one scene (the tiny model is cheap) */
 static void test_eval_faithfulness_all_targets(void) {
   REQUIRE(setup());
@@ -268,6 +339,10 @@ static int placeholder(const cJSON *doc, const char *seg, const char **names, in
   int n = 0;
   if (!strcmp(seg, "{kind}")) {
     names[n++] = k_kinds[0];
+    names[n++] = k_kinds[1];
+  } else if (!strcmp(seg, "{target}")) {
+    names[n++] = k_kinds[0];
+    names[n++] = "generated_words";
     names[n++] = k_kinds[1];
   } else if (!strcmp(seg, "{template}")) {
     for (int i = 0; i < 5; i++)
@@ -514,6 +589,7 @@ int main(void) {
   RUN(test_eval_numbers_consistent);
   RUN(test_eval_faithfulness_embedded);
   RUN(test_eval_faithfulness_all_targets);
+  RUN(test_eval_generated_words);
   RUN(test_eval_json_matches_doc);
   RUN(test_cli_errors_and_json);
   return test_summary();

@@ -60,22 +60,31 @@ static double chance(vl_box b, int gw, int gh, int W, int H) {
   return (double)in / (gw * gh);
 }
 
-static int score_maps(vl_eval_result *res, vl_heatmap **maps, int n, vl_box box, bool word) {
+/* The three kinds of targets (eval.h). */
+typedef enum { KIND_WORD, KIND_DECISION, KIND_GEN_WORD } target_kind;
+
+static int score_maps(vl_eval_result *res, vl_heatmap **maps, int n, vl_box box, target_kind kind) {
   if (n <= 0) return VL_OK;
   const vl_heatmap *m0 = maps[0];
+  vl_eval_score *per = kind == KIND_WORD       ? res->word
+                       : kind == KIND_GEN_WORD ? res->gen_word
+                                               : res->decision;
   for (int k = 0; k < n; k++) {
-    vl_eval_score *s = word ? &res->word[k] : &res->decision[k];
-    s->hits += vl_pointing_hit(maps[k], box);
-    s->mass += vl_mass_in_box(maps[k], box);
-    s->n++;
+    per[k].hits += vl_pointing_hit(maps[k], box);
+    per[k].mass += vl_mass_in_box(maps[k], box);
+    per[k].n++;
   }
   vl_heatmap *cm = vl_center_baseline_map(m0->gw, m0->gh, m0->image_w, m0->image_h);
   if (!cm) return vl_last_error_code();
-  vl_eval_score *c = word ? &res->center_word : &res->center_decision;
+  vl_eval_score *c = kind == KIND_WORD       ? &res->center_word
+                     : kind == KIND_GEN_WORD ? &res->center_gen_word
+                                             : &res->center_decision;
   c->hits += vl_center_pointing_hit(m0->image_w, m0->image_h, box);
   c->mass += vl_mass_in_box(cm, box);
   c->n++;
-  *(word ? &res->chance_word : &res->chance_decision) +=
+  *(kind == KIND_WORD       ? &res->chance_word
+    : kind == KIND_GEN_WORD ? &res->chance_gen_word
+                            : &res->chance_decision) +=
       chance(box, m0->gw, m0->gh, m0->image_w, m0->image_h);
   vl_heatmap_free(cm);
   return VL_OK;
@@ -119,10 +128,12 @@ static bool faith_wanted(const vl_eval_result *res, const vl_explain_cfg *cfg, b
   return cfg->faithfulness && (res->faithfulness_max <= 0 || done < res->faithfulness_max);
 }
 
-/* Caption words naming colour / shape of phrase i (teacher forcing). */
+/* Caption words naming colour / shape of phrase i of caption (recorded as
+ * given: the gold caption for KIND_WORD, the model's own for KIND_GEN_WORD,
+ * where only phrases i with phrase_ok[i] count). */
 static int caption_targets(const vl_blip *m, const vl_image *img, const cJSON *line,
-                           const char *caption, const vl_explain_cfg *cfg, vl_eval_result *res,
-                           const char *what) {
+                           const char *caption, target_kind kind, const bool *phrase_ok, int n_ok,
+                           const vl_explain_cfg *cfg, vl_eval_result *res, const char *what) {
   int64_t *ids = NULL, n = 0;
   int rc = vl_blip_prompt_ids(m, caption, &ids, &n);
   if (rc) return rc;
@@ -138,14 +149,15 @@ static int caption_targets(const vl_blip *m, const vl_image *img, const cJSON *l
     if (!raw) continue;
     if (!strcmp(raw, "a")) phrase++;
     if (phrase < 0 || !(is_colour(raw) || is_shape(raw))) continue;
+    if (phrase_ok && (phrase >= n_ok || !phrase_ok[phrase])) continue;
     vl_box box;
     if ((rc = box_of(line, phrase, &box, what))) break;
     int64_t q = p - 1, id = ids[p];
     vl_blip_target t = {1, &q, &id};
     if ((rc = vl_blip_explain(&rec, &t, &cfg->ex, maps))) break;
     res->explain_targets++;
-    rc = score_maps(res, maps, cfg->n_methods, box, true);
-    if (!rc && faith_wanted(res, cfg, true)) {
+    rc = score_maps(res, maps, cfg->n_methods, box, kind);
+    if (!rc && kind == KIND_WORD && faith_wanted(res, cfg, true)) {
       double f0 = vl_now_seconds();
       for (int k = 0; !rc && k < cfg->n_methods; k++)
         rc = vl_blip_faithfulness(&rec, img, &t, maps[k], cfg->ex.seed, &faith[k]);
@@ -163,6 +175,51 @@ static int caption_targets(const vl_blip *m, const vl_image *img, const cJSON *l
   free(maps);
   vl_blip_rec_free(&rec);
   free(ids);
+  return rc;
+}
+
+/* Phrases of a caption's words: phrase i runs from its i-th "a" to the
+ * first shape word after it (size, colour, shape; connectives and
+ * punctuation left out). start/len index words; at most max phrases. */
+static int phrases_of(char **w, int n, int *start, int *len, int max) {
+  int np = 0;
+  for (int i = 0; i < n && np < max; i++) {
+    if (strcmp(w[i], "a")) continue;
+    int e = i + 1;
+    while (e < n && !is_shape(w[e]) && strcmp(w[e], "a"))
+      e++;
+    if (e < n && is_shape(w[e])) {
+      start[np] = i;
+      len[np++] = e - i + 1;
+    }
+  }
+  return np;
+}
+
+#define MAX_PHRASES 16
+
+/* ok[i]: the generated caption's phrase i equals the gold phrase i. */
+static int correct_phrases(const char *generated, const char *gold, bool *ok, int *n_ok) {
+  char **gw = NULL, **dw = NULL;
+  int ng = 0, nd = 0, gs[MAX_PHRASES], gl[MAX_PHRASES], ds[MAX_PHRASES], dl[MAX_PHRASES];
+  int rc = vl_split_words(gold, &gw, &ng);
+  if (!rc) rc = vl_split_words(generated, &dw, &nd);
+  *n_ok = 0;
+  if (!rc) {
+    int pg = phrases_of(gw, ng, gs, gl, MAX_PHRASES), pd = phrases_of(dw, nd, ds, dl, MAX_PHRASES);
+    *n_ok = pd;
+    for (int i = 0; i < pd; i++) {
+      ok[i] = i < pg && gl[i] == dl[i];
+      for (int k = 0; ok[i] && k < dl[i]; k++)
+        ok[i] = !strcmp(gw[gs[i] + k], dw[ds[i] + k]);
+    }
+  }
+  for (int i = 0; i < ng; i++)
+    free(gw[i]);
+  for (int i = 0; i < nd; i++)
+    free(dw[i]);
+  free(gw);
+  free(dw);
   return rc;
 }
 
@@ -185,6 +242,7 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
   double t0 = vl_now_seconds();
   int rc = vl_describe(m, img, &d, &none, &dr);
   res->ms_caption += (vl_now_seconds() - t0) * 1e3;
+  const bool have_caption = rc == VL_OK;
   if (!rc) {
     res->caption_exact += !strcmp(dr.text, caption);
     char **gw = NULL;
@@ -196,9 +254,16 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
       free(gw[i]);
     }
     free(gw);
-    vl_describe_result_free(&dr);
   }
-  if (!rc) rc = caption_targets(m, img, line, caption, cfg, res, what);
+  if (!rc) rc = caption_targets(m, img, line, caption, KIND_WORD, NULL, 0, cfg, res, what);
+  if (!rc && cfg->n_methods > 0) { /* the phrases the model itself got right */
+    bool ok[MAX_PHRASES];
+    int n_ok = 0;
+    rc = correct_phrases(dr.text, caption, ok, &n_ok);
+    if (!rc && n_ok > 0)
+      rc = caption_targets(m, img, line, dr.text, KIND_GEN_WORD, ok, n_ok, cfg, res, what);
+  }
+  if (have_caption) vl_describe_result_free(&dr);
   /* entailment */
   for (int h = 0; !rc && h < cJSON_GetArraySize(hyps); h++) {
     const cJSON *hj = cJSON_GetArrayItem(hyps, h);
@@ -233,7 +298,7 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
     if (scored && er.maps) {
       vl_box box;
       rc = box_of(line, cJSON_GetArrayItem(refs, 0)->valueint, &box, what);
-      if (!rc) rc = score_maps(res, er.maps, er.n_methods, box, false);
+      if (!rc) rc = score_maps(res, er.maps, er.n_methods, box, KIND_DECISION);
       if (!rc && er.faith) faith_score(res, er.faith, er.n_methods, false);
       res->explain_targets++;
     }
@@ -358,22 +423,26 @@ char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char
       fprintf(f, " %13d", r->confusion[g][p]);
     fprintf(f, "\n");
   }
-  int nw = r->n_methods ? r->word[0].n : 0, nd = r->n_methods ? r->decision[0].n : 0;
+  int nw = r->n_methods ? r->word[0].n : 0, nd = r->n_methods ? r->decision[0].n : 0,
+      ng = r->n_methods ? r->gen_word[0].n : 0;
   fprintf(f,
-          "\nexplanations: pointing game / mass in box (caption words: %d targets; "
-          "decisions: %d targets)\n",
-          nw, nd);
-  fprintf(f, "    %-12s %10s %10s   %10s %10s\n", "method", "word pt", "word mass", "dec pt",
-          "dec mass");
+          "\nexplanations: pointing game / mass in box (caption words: %d targets; words of "
+          "correctly generated phrases: %d targets; decisions: %d targets)\n",
+          nw, ng, nd);
+  fprintf(f, "    %-12s %10s %10s   %10s %10s   %10s %10s\n", "method", "word pt", "word mass",
+          "gen pt", "gen mass", "dec pt", "dec mass");
   for (int k = 0; k < r->n_methods; k++)
-    fprintf(f, "    %-12s %10.3f %10.3f   %10.3f %10.3f\n", r->methods[k],
-            div0(r->word[k].hits, r->word[k].n), div0(r->word[k].mass, r->word[k].n),
-            div0(r->decision[k].hits, r->decision[k].n),
-            div0(r->decision[k].mass, r->decision[k].n));
-  fprintf(f, "    %-12s %10.3f %10.3f   %10.3f %10.3f\n", "center", div0(r->center_word.hits, nw),
-          div0(r->center_word.mass, nw), div0(r->center_decision.hits, nd),
-          div0(r->center_decision.mass, nd));
-  fprintf(f, "    %-12s %10.3f %10s   %10.3f %10s\n", "chance", div0(r->chance_word, nw), "",
+    fprintf(
+        f, "    %-12s %10.3f %10.3f   %10.3f %10.3f   %10.3f %10.3f\n", r->methods[k],
+        div0(r->word[k].hits, r->word[k].n), div0(r->word[k].mass, r->word[k].n),
+        div0(r->gen_word[k].hits, r->gen_word[k].n), div0(r->gen_word[k].mass, r->gen_word[k].n),
+        div0(r->decision[k].hits, r->decision[k].n), div0(r->decision[k].mass, r->decision[k].n));
+  fprintf(f, "    %-12s %10.3f %10.3f   %10.3f %10.3f   %10.3f %10.3f\n", "center",
+          div0(r->center_word.hits, nw), div0(r->center_word.mass, nw),
+          div0(r->center_gen_word.hits, ng), div0(r->center_gen_word.mass, ng),
+          div0(r->center_decision.hits, nd), div0(r->center_decision.mass, nd));
+  fprintf(f, "    %-12s %10.3f %10s   %10.3f %10s   %10.3f %10s\n", "chance",
+          div0(r->chance_word, nw), "", div0(r->chance_gen_word, ng), "",
           div0(r->chance_decision, nd), "");
   if (r->faithfulness) faith_text(f, r);
   fprintf(f,
@@ -449,15 +518,20 @@ cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *d
   }
   cJSON *x = cJSON_AddObjectToObject(j, "explanations");
   cJSON *w = cJSON_AddObjectToObject(x, "caption_words"),
+        *g = cJSON_AddObjectToObject(x, "generated_words"),
         *d = cJSON_AddObjectToObject(x, "decisions");
   for (int k = 0; k < r->n_methods; k++) {
     cJSON_AddItemToObject(w, r->methods[k], score_json(&r->word[k]));
+    cJSON_AddItemToObject(g, r->methods[k], score_json(&r->gen_word[k]));
     cJSON_AddItemToObject(d, r->methods[k], score_json(&r->decision[k]));
   }
   cJSON_AddItemToObject(w, "center", score_json(&r->center_word));
+  cJSON_AddItemToObject(g, "center", score_json(&r->center_gen_word));
   cJSON_AddItemToObject(d, "center", score_json(&r->center_decision));
-  int nw = r->n_methods ? r->word[0].n : 0, nd = r->n_methods ? r->decision[0].n : 0;
+  int nw = r->n_methods ? r->word[0].n : 0, nd = r->n_methods ? r->decision[0].n : 0,
+      ng = r->n_methods ? r->gen_word[0].n : 0;
   cJSON_AddNumberToObject(w, "chance", div0(r->chance_word, nw));
+  cJSON_AddNumberToObject(g, "chance", div0(r->chance_gen_word, ng));
   cJSON_AddNumberToObject(d, "chance", div0(r->chance_decision, nd));
   if (r->faithfulness) {
     cJSON *fj = cJSON_AddObjectToObject(j, "faithfulness");

@@ -6,7 +6,11 @@
  *    confusion matrix (rows gold, columns predicted);
  *  - explanations, scored as the spec says: each colour / shape word of the
  *    gold caption (teacher forcing: one recorded forward over the caption,
- *    one backward per word) targets the object of its phrase; the decision
+ *    one backward per word) targets the object of its phrase ("caption
+ *    words"); and, the targets the project's bar counts, each colour /
+ *    shape word of a phrase the model generated right (its i-th phrase equal
+ *    to the gold i-th phrase, explained on the model's own caption:
+ *    "generated words"); the decision
  *    of a hypothesis with one referent and gold label entailment / neutral
  *    targets that referent. Pointing game and mass in box per method, next
  *    to the random method (always run) and the centre baseline, and the
@@ -54,6 +58,9 @@ typedef struct {
   vl_eval_score word[VL_EVAL_MAX_METHODS], decision[VL_EVAL_MAX_METHODS];
   vl_eval_score center_word, center_decision;
   double chance_word, chance_decision; /* sums of the chance levels */
+  /* words of correctly generated phrases (no faithfulness curves) */
+  vl_eval_score gen_word[VL_EVAL_MAX_METHODS], center_gen_word;
+  double chance_gen_word;
   double ms_load, ms_caption, ms_decide, ms_explain;
   int explain_targets;
   /* --faithfulness (all zero without it) */
