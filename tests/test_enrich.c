@@ -357,6 +357,18 @@ static void test_embedded_zh(void) {
   vl_tokenizer_free(tk);
 }
 
+/* The LLM's --kv-cache / --activations options reach generation: accepted
+ * (the same checks as generate's), and a value outside them is an error. */
+static void test_cli_llm_options(void) {
+  REQUIRE(setup());
+  if (!test_vlens_exe()) return;
+  CHECK(test_run_vlens("enrich %s -n 8 --kv-cache f16 --activations rounded --json", scene1) == 0);
+  int rc = test_run_vlens("enrich %s -n 8 --activations fast", scene1);
+  CHECK(rc != 0 && rc != 128);
+  rc = test_run_vlens("enrich %s -n 8 --kv-cache f8", scene1);
+  CHECK(rc != 0 && rc != 128);
+}
+
 int main(void) {
   RUN(test_manifest_keywords);
   RUN(test_two_images_one_call);
@@ -365,6 +377,7 @@ int main(void) {
   RUN(test_errors);
   RUN(test_default_model_paths);
   RUN(test_embedded_zh);
+  RUN(test_cli_llm_options);
   vl_blip_free(cap);
   vl_qwen_text_free(llm);
   vl_tokenizer_free(tok);

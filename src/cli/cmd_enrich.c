@@ -36,6 +36,8 @@ static void usage(FILE *f) {
           "  --temperature T        default 0.6 (0 = greedy)\n"
           "  --top-p P              default 0.95\n"
           "  --seed S               sampling seed (default 0)\n"
+          "  --kv-cache f32|f16     LLM KV cache storage, as for generate (default f32)\n"
+          "  --activations exact|rounded   LLM products as for generate (default exact)\n"
           "  -n, --max-tokens N     LLM tokens per call (default: from the word range)\n"
           "  --caption-prompt TEXT  text the captioner continues (default: none)\n"
           "  --json                 one JSON document on stdout\n");
@@ -226,6 +228,16 @@ int cmd_enrich(int argc, char **argv) {
       if (!(bad = num(a, argv[++i], 1e-9, 1, &v))) o.prompt.top_p = (float)v;
     } else if (!strcmp(a, "--seed") && has) {
       if (!(bad = num(a, argv[++i], 0, 9007199254740992.0, &v))) o.seed = (uint64_t)v;
+    } else if (!strcmp(a, "--kv-cache") && has) {
+      const char *s = argv[++i];
+      if (strcmp(s, "f32") && strcmp(s, "f16"))
+        bad = vl_error(VL_ERR_INVALID, "--kv-cache: '%s' is not f32 or f16", s);
+      o.kv_dtype = strcmp(s, "f16") ? VL_F32 : VL_F16;
+    } else if (!strcmp(a, "--activations") && has) {
+      const char *s = argv[++i];
+      if (strcmp(s, "exact") && strcmp(s, "rounded"))
+        bad = vl_error(VL_ERR_INVALID, "--activations: '%s' is not exact or rounded", s);
+      o.round_activations = !strcmp(s, "rounded");
     } else if ((!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) && has) {
       if (!(bad = num(a, argv[++i], 1, 1 << 20, &v))) o.max_tokens = (int)v;
     } else if (!strcmp(a, "--caption-prompt") && has) {

@@ -197,6 +197,8 @@ static int llm_call(const vl_qwen_text *llm, const vl_tokenizer *tok, vl_chat_te
   g.sampling.temperature = o->prompt.temperature;
   g.sampling.top_p = o->prompt.top_p;
   g.sampling.seed = o->seed + res->llm_calls;
+  g.kv_dtype = o->kv_dtype;
+  g.round_activations = o->round_activations;
   vl_generate_stats st = {0};
   if (!rc) rc = vl_generate(llm, tok, ids, n_ids, &g, collect_text, &text, NULL, NULL, &st);
   if (!rc && !text.buf) text.buf = strdup("");

@@ -38,8 +38,10 @@ typedef struct {
   int caption_max_length;     /* BLIP tokens in total; 0 = 40 */
   int max_tokens;             /* LLM tokens per call; 0 = from the word range (see enrich.c) */
   uint64_t seed;
-  bool separate;       /* one LLM call per image */
-  bool keep_reasoning; /* return the <think> text */
+  vl_dtype kv_dtype;      /* LLM KV cache: VL_F32 (0) or VL_F16 (generate.h) */
+  bool round_activations; /* LLM products on rounded activations (generate.h) */
+  bool separate;          /* one LLM call per image */
+  bool keep_reasoning;    /* return the <think> text */
 } vl_enrich_run_opts;
 
 /* vl_enrich_default_options() for the prompt, everything else 0 / NULL. */
