@@ -22,7 +22,7 @@
 #include "base/half.h"
 #include "base/threads.h"
 #include "models/kv_cache.h"
-#include "tensor/vmath.h"
+#include "tensor/ops.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -303,43 +303,6 @@ T512 static void values_avx512(const uint16_t *V, int64_t D, const float *S, int
 }
 #endif
 
-/* s[0..n) = softmax(s), 16 float lanes so the loops vectorise. */
-VL_VEC_CLONES static void softmax_inplace(float *s, int64_t n) {
-  float m[16], a[16];
-  for (int i = 0; i < 16; i++)
-    m[i] = -INFINITY, a[i] = 0.0f;
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16)
-    for (int i = 0; i < 16; i++)
-      m[i] = s[j + i] > m[i] ? s[j + i] : m[i];
-  float mx = -INFINITY;
-  for (; j < n; j++)
-    mx = s[j] > mx ? s[j] : mx;
-  for (int i = 0; i < 16; i++)
-    mx = m[i] > mx ? m[i] : mx;
-  if (mx == -INFINITY) { /* every score -inf: nothing to attend to */
-    for (j = 0; j < n; j++)
-      s[j] = 0.0f;
-    return;
-  }
-  for (j = 0; j + 16 <= n; j += 16)
-    for (int i = 0; i < 16; i++) {
-      float e = vl_expf(s[j + i] - mx);
-      s[j + i] = e;
-      a[i] += e;
-    }
-  float sum = 0.0f;
-  for (; j < n; j++) {
-    s[j] = vl_expf(s[j] - mx);
-    sum += s[j];
-  }
-  for (int i = 0; i < 16; i++)
-    sum += a[i];
-  const float inv = 1.0f / sum;
-  for (j = 0; j < n; j++)
-    s[j] *= inv;
-}
-
 /* kv heads [h0, h1), each with the `group` query heads that read it. */
 static void attend_range(void *arg, int64_t h0, int64_t h1, int worker) {
   const attend_job *J = arg;
@@ -364,7 +327,7 @@ static void attend_range(void *arg, int64_t h0, int64_t h1, int worker) {
         scores_c(J->rk, K + j0 * D, D, q + g0 * D, D, ng, J->scale, S + g0 * np + j0, np);
       }
     for (int64_t g = 0; g < G; g++)
-      softmax_inplace(S + g * np, J->n);
+      vl_softmax_inplace(S + g * np, J->n);
 #if defined(__x86_64__)
     if (J->avx512 && D % 16 == 0) {
       values_avx512(V, D, S, np, J->n, G, out, D);

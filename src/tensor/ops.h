@@ -109,6 +109,9 @@ vl_tensor *vl_rope_angles_2d(vl_ctx *c, const int64_t *row, const int64_t *col, 
                              float theta);
 
 /* ---- attention (ops_attention.c) -------------------------------------- */
+/* s[0..n) = softmax(s) in place, no gradient (inference kernels); every
+ * score -inf gives all zeros. */
+void vl_softmax_inplace(float *s, int64_t n);
 typedef struct {
   bool causal;    /* query i sees keys j <= i + (Tk - Tq) */
   vl_tensor *add; /* optional additive mask, broadcast to (B, Hq, Tq, Tk) */

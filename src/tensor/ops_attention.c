@@ -138,9 +138,9 @@ static inline const float *qrow(const attn_job *J, int64_t b, int64_t i, int64_t
   return J->q + ((b * d->Tq + i) * d->Hq + h) * d->D;
 }
 
-/* s[0..n) = softmax(s) given its maximum mx (finite); 16 float lanes so
- * the max/sum loops vectorise (GCC does not reorder a scalar FP sum). */
-VL_VEC_CLONES static void exp_normalise(float *s, int64_t n) {
+/* ops.h. 16 float lanes so the max/sum loops vectorise (GCC does not
+ * reorder a scalar FP sum). */
+VL_VEC_CLONES void vl_softmax_inplace(float *s, int64_t n) {
   float m[16], a[16];
   for (int l = 0; l < 16; l++)
     m[l] = -INFINITY, a[l] = 0.0f;
@@ -193,7 +193,7 @@ static void softmax_row(const attn_job *J, int64_t b, int64_t h, int64_t i, floa
   }
   for (int64_t j = lim; j < d->Tk; j++)
     s[j] = 0.0f;
-  exp_normalise(s, lim);
+  vl_softmax_inplace(s, lim);
 }
 
 /* Probabilities of query rows [i0, i0 + n) of head (b, h) into P (n x Tk). */
