@@ -9,6 +9,7 @@
 #include "base/half.h"
 #include "tensor/prefetch.h"
 #include "tensor/quant.h"
+#include "tensor/simd_x86.h"
 
 bool vl_rounded_dot_supports(vl_dtype t, int64_t K) {
   return t == VL_BF16 || (t == VL_Q8_0 && K > 0 && K % VL_Q8_0_BLOCK == 0);
@@ -93,19 +94,6 @@ static void bf16_rows_scalar(const uint8_t *W, size_t rs, int64_t n, const void 
 #define TVNNI __attribute__((target("avx512f,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define TBF16 __attribute__((target("avx512f,avx512bw,avx512bf16,avx2,fma")))
 
-T256 static float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-T256 static float scale_f16c(const uint8_t *b) {
-  uint16_t h;
-  memcpy(&h, b, 2);
-  return _cvtsh_ss(h);
-}
-
 /* Eight int32 partial sums of w . x over a block: the sign of w moved onto
  * x so that the unsigned-times-signed multiply-add instructions apply
  * (|w| <= 127, so no pair saturates int16 in maddubs). */
@@ -138,11 +126,10 @@ TVNNI static inline __m256i q8_block_vnni(__m256i w, __m256i x) {
       _Pragma("GCC unroll 8") for (int i = 0; i < Q8_ROWS; i++) {                                  \
         const uint8_t *b = W + (size_t)i * rs + o;                                                 \
         const __m256i s = BLOCK_SUM(_mm256_loadu_si256((const __m256i *)(b + 2)), xv);             \
-        a[i] =                                                                                     \
-            _mm256_fmadd_ps(_mm256_set1_ps(scale_f16c(b) * xd[k]), _mm256_cvtepi32_ps(s), a[i]);   \
+        a[i] = _mm256_fmadd_ps(_mm256_set1_ps(vl_f16_at(b) * xd[k]), _mm256_cvtepi32_ps(s), a[i]); \
       }                                                                                            \
     }                                                                                              \
-    _Pragma("GCC unroll 8") for (int i = 0; i < Q8_ROWS; i++) y[r + i] = hsum8(a[i]);              \
+    _Pragma("GCC unroll 8") for (int i = 0; i < Q8_ROWS; i++) y[r + i] = vl_hsum256(a[i]);         \
   }                                                                                                \
   for (; r < n; r++, W += rs) {                                                                    \
     __m256 a = _mm256_setzero_ps();                                                                \
@@ -150,9 +137,9 @@ TVNNI static inline __m256i q8_block_vnni(__m256i w, __m256i x) {
       const uint8_t *b = W + (size_t)k * VL_Q8_0_BYTES;                                            \
       const __m256i s = BLOCK_SUM(_mm256_loadu_si256((const __m256i *)(b + 2)),                    \
                                   _mm256_loadu_si256((const __m256i *)(xq + k * VL_Q8_0_BLOCK)));  \
-      a = _mm256_fmadd_ps(_mm256_set1_ps(scale_f16c(b) * xd[k]), _mm256_cvtepi32_ps(s), a);        \
+      a = _mm256_fmadd_ps(_mm256_set1_ps(vl_f16_at(b) * xd[k]), _mm256_cvtepi32_ps(s), a);         \
     }                                                                                              \
-    y[r] = hsum8(a);                                                                               \
+    y[r] = vl_hsum256(a);                                                                          \
   }
 
 T256 static void q8_rows_avx2(const uint8_t *W, size_t rs, int64_t n, const void *xr, int64_t K,
@@ -178,7 +165,7 @@ T256 static void bf16_rows_avx2(const uint8_t *W, size_t rs, int64_t n, const vo
       a0 = _mm256_fmadd_ps(bf16x8(w + k), bf16x8(x + k), a0);
       a1 = _mm256_fmadd_ps(bf16x8(w + k + 8), bf16x8(x + k + 8), a1);
     }
-    float s = hsum8(_mm256_add_ps(a0, a1));
+    float s = vl_hsum256(_mm256_add_ps(a0, a1));
     for (; k < K; k++)
       s += vl_bf16_to_f32(w[k]) * vl_bf16_to_f32(x[k]);
     y[r] = s;

@@ -10,6 +10,7 @@
 #include "base/half.h"
 #include "tensor/gemm_kernels.h"
 #include "tensor/prefetch.h"
+#include "tensor/simd_x86.h"
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define T256 __attribute__((target("avx2,fma,f16c")))
@@ -332,11 +333,7 @@ T256 static float dot_avx2(const float *a, const float *b, int64_t n) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
     s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
   }
-  s0 = _mm256_add_ps(s0, s1);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  float s = _mm_cvtss_f32(h);
+  float s = vl_hsum256(_mm256_add_ps(s0, s1));
   for (; i < n; i++)
     s += a[i] * b[i];
   return s;

@@ -13,6 +13,7 @@
 #include "tensor/gemm.h"
 #include "tensor/ops.h"
 #include "tensor/prefetch.h"
+#include "tensor/simd_x86.h"
 
 /* ---- blocks ------------------------------------------------------------ */
 
@@ -72,12 +73,6 @@ T512 static inline __m512 q16_avx512(const uint8_t *p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
 }
 
-T512 static float scale_f16c(const uint8_t *b) {
-  uint16_t d;
-  memcpy(&d, b, 2);
-  return _cvtsh_ss(d);
-}
-
 /* Eight rows at once: x is loaded once per block for all of them, and
  * eight independent row streams keep enough cache misses in flight; with
  * four, the GEMV read Q8_0 weights at half the bytes/s of BF16 (the same
@@ -98,7 +93,7 @@ T512 static void dot8_avx512(const uint8_t *W, size_t rs, const float *x, int64_
       const uint8_t *b = W + (size_t)r * rs + o;
       __m512 s = _mm512_mul_ps(q16_avx512(b + 2), x0);
       s = _mm512_fmadd_ps(q16_avx512(b + 18), x1, s);
-      a[r] = _mm512_fmadd_ps(_mm512_set1_ps(scale_f16c(b)), s, a[r]);
+      a[r] = _mm512_fmadd_ps(_mm512_set1_ps(vl_f16_at(b)), s, a[r]);
     }
   }
 #pragma GCC unroll 8
@@ -116,7 +111,7 @@ T512 static void dot4_avx512(const uint8_t *W, size_t rs, int nr, const float *x
       const float *xb = x + k * VL_Q8_0_BLOCK;
       __m512 s = _mm512_mul_ps(q16_avx512(b + 2), _mm512_loadu_ps(xb));
       s = _mm512_fmadd_ps(q16_avx512(b + 18), _mm512_loadu_ps(xb + 16), s);
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(scale_f16c(b)), s, acc);
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(vl_f16_at(b)), s, acc);
     }
     y[r] = _mm512_reduce_add_ps(acc);
   }
@@ -124,13 +119,6 @@ T512 static void dot4_avx512(const uint8_t *W, size_t rs, int nr, const float *x
 
 T256 static inline __m256 q8_avx2(const uint8_t *p) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-}
-
-T256 static float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 T256 static void dot4_avx2(const uint8_t *W, size_t rs, int nr, const float *x, int64_t nb,
@@ -144,13 +132,11 @@ T256 static void dot4_avx2(const uint8_t *W, size_t rs, int nr, const float *x, 
       s = _mm256_fmadd_ps(q8_avx2(b + 10), _mm256_loadu_ps(xb + 8), s);
       __m256 t = _mm256_mul_ps(q8_avx2(b + 18), _mm256_loadu_ps(xb + 16));
       t = _mm256_fmadd_ps(q8_avx2(b + 26), _mm256_loadu_ps(xb + 24), t);
-      uint16_t h;
-      memcpy(&h, b, 2);
-      const __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+      const __m256 d = _mm256_set1_ps(vl_f16_at(b));
       acc0 = _mm256_fmadd_ps(d, s, acc0);
       acc1 = _mm256_fmadd_ps(d, t, acc1);
     }
-    y[r] = hsum256(_mm256_add_ps(acc0, acc1));
+    y[r] = vl_hsum256(_mm256_add_ps(acc0, acc1));
   }
 }
 
