@@ -261,7 +261,7 @@ static bool gemv(const vl_gemm_impl *im, bool ta, bool tb, int64_t N, int64_t K,
  * product. Thread-local because vl_gemm may itself run inside pool workers.
  * The memory stays with its thread and is freed when the thread exits (a
  * key's destructor: callers' own threads come and go). */
-static _Thread_local float *g_scratch[2];
+static _Thread_local void *g_scratch[2];
 static _Thread_local size_t g_scratch_n[2];
 static pthread_key_t g_scratch_key;
 static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
@@ -280,15 +280,15 @@ static void scratch_key_init(void) {
   g_scratch_keyed = pthread_key_create(&g_scratch_key, scratch_release) == 0;
 }
 
-static float *scratch(int which, size_t n) {
-  if (g_scratch_n[which] < n) {
+void *vl_gemm_scratch(int which, size_t bytes) {
+  if (g_scratch_n[which] < bytes) {
     if (!g_scratch[0] && !g_scratch[1]) { /* this thread's first: free it at exit */
       pthread_once(&g_scratch_once, scratch_key_init);
       if (g_scratch_keyed) pthread_setspecific(g_scratch_key, g_scratch_n);
     }
     free(g_scratch[which]);
-    g_scratch[which] = malloc(n * sizeof(float));
-    g_scratch_n[which] = g_scratch[which] ? n : 0;
+    g_scratch[which] = malloc(bytes);
+    g_scratch_n[which] = g_scratch[which] ? bytes : 0;
   }
   return g_scratch[which];
 }
@@ -413,7 +413,8 @@ static void gemm_tasks(void *arg, int64_t t0, int64_t t1, int worker) {
   gemm_job *g = arg;
   const vl_gemm_impl *im = g->im;
   const int64_t MR = im->mr, NR = im->nr;
-  float *Bp = scratch(0, (size_t)KC * (size_t)g->nct), *Ap = scratch(1, (size_t)MC * KC);
+  float *Bp = vl_gemm_scratch(0, (size_t)KC * (size_t)g->nct * sizeof(float)),
+        *Ap = vl_gemm_scratch(1, (size_t)MC * KC * sizeof(float));
   float tile[12 * 32];
   (void)worker;
   for (int64_t t = t0; t < t1; t++) {

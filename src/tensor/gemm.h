@@ -37,6 +37,13 @@ void vl_gemm_pack_cache_end(void);
 /* Bytes of packed copies held now, all threads (tests). */
 size_t vl_gemm_pack_cache_bytes(void);
 
+/* The calling thread's packing buffer `which` (0 or 1) of at least `bytes`
+ * bytes, kept and grown across calls and freed when the thread exits
+ * (NULL when out of memory): for other packed kernels (gemm_bf16.c). vl_gemm
+ * uses both on every thread it runs on, so none may be held across a
+ * vl_gemm call on the same thread. */
+void *vl_gemm_scratch(int which, size_t bytes);
+
 /* Decode: y[r] = dot(row r of B, x) for r < n, rows ldb elements of type t
  * (F32, BF16, F16) apart, x and rows K long; the kernel vl_gemm uses for
  * M = 1, on the calling thread only (callers fusing several weights into

@@ -4,12 +4,12 @@
 #include "tensor/gemm_bf16.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "base/half.h"
 #include "base/threads.h"
+#include "tensor/gemm.h"
 
 #define MR 12 /* rows of X per tile: 12 x 2 accumulators + 2 weight vectors + 1 broadcast */
 #define NR 32 /* weight rows (output columns) per panel */
@@ -97,7 +97,7 @@ typedef struct {
   const uint16_t *W;
   float *C;
   float beta;
-  uint32_t **panels; /* per worker, KP * NR words */
+  int failed; /* atomic: a worker could not get its panel buffer */
 } job;
 
 /* Items are panels of NR weight rows: each packed once, then run against
@@ -105,7 +105,13 @@ typedef struct {
 static void panels_range(void *arg, int64_t p0, int64_t p1, int worker) {
   const job *J = arg;
   const int64_t KP = (J->K + 1) / 2;
-  uint32_t *Wp = J->panels[worker];
+  (void)worker;
+  /* 32-bit words in the thread's second packing buffer (gemm.h) */
+  uint32_t *Wp = vl_gemm_scratch(1, (size_t)KP * NR * sizeof *Wp);
+  if (!Wp) {
+    __atomic_store_n(&((job *)arg)->failed, 1, __ATOMIC_RELAXED);
+    return;
+  }
   for (int64_t p = p0; p < p1; p++) {
     const int64_t n0 = p * NR;
     const int nr = J->N - n0 < NR ? (int)(J->N - n0) : NR;
@@ -125,23 +131,19 @@ int vl_gemm_bf16_rounded(int64_t M, int64_t N, int64_t K, const float *X, int64_
                     (long long)ldx, (long long)ldw, (long long)ldc);
   if (!vl_gemm_bf16_rounded_available())
     return vl_error(VL_ERR_UNSUPPORTED, "gemm_bf16: this CPU has no AVX-512 BF16");
-  const int64_t KP = (K + 1) / 2, nt = vl_threads_count();
-  uint32_t *Xp = malloc((size_t)((M + MR - 1) / MR * MR) * (size_t)KP * sizeof *Xp);
-  uint32_t **panels = calloc((size_t)nt, sizeof *panels);
-  int rc = Xp && panels ? VL_OK : VL_ERR_NOMEM;
-  for (int64_t t = 0; !rc && t < nt; t++)
-    if (!(panels[t] = malloc((size_t)KP * NR * sizeof **panels))) rc = VL_ERR_NOMEM;
-  if (!rc) {
-    pack_x(X, ldx, M, K, Xp);
-    job J = {M, N, K, ldw, ldc, Xp, W, C, beta, panels};
-    /* a panel against all of X is M * 32 * K products: enough per item */
-    vl_parallel_for((N + NR - 1) / NR, 1, panels_range, &J);
-  } else {
-    vl_error(VL_ERR_NOMEM, "gemm_bf16: out of memory (%lld x %lld)", (long long)M, (long long)K);
-  }
-  for (int64_t t = 0; panels && t < nt; t++)
-    free(panels[t]);
-  free(panels);
-  free(Xp);
-  return rc;
+  /* X packed once into the caller's first packing buffer, kept across calls
+   * (a fresh malloc of a megabyte per product is an mmap and its faults) */
+  const int64_t KP = (K + 1) / 2;
+  uint32_t *Xp = vl_gemm_scratch(0, (size_t)((M + MR - 1) / MR * MR) * (size_t)KP * sizeof *Xp);
+  if (!Xp)
+    return vl_error(VL_ERR_NOMEM, "gemm_bf16: out of memory (%lld x %lld)", (long long)M,
+                    (long long)K);
+  pack_x(X, ldx, M, K, Xp);
+  job J = {M, N, K, ldw, ldc, Xp, W, C, beta, 0};
+  /* a panel against all of X is M * 32 * K products: enough per item */
+  vl_parallel_for((N + NR - 1) / NR, 1, panels_range, &J);
+  if (__atomic_load_n(&J.failed, __ATOMIC_RELAXED))
+    return vl_error(VL_ERR_NOMEM, "gemm_bf16: out of memory (panel of %lld x %d)", (long long)K,
+                    NR);
+  return VL_OK;
 }
