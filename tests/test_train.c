@@ -292,7 +292,7 @@ static void test_batched_equals_per_image(void) {
   int64_t cap_rows = 0;
   bool differ = false;
   for (int b = 0; b < N; b++) { /* up to 4 objects: captions of 7..17 tokens */
-    REQUIRE(vl_train_sample_make(m, 4, b, 4, 2, &s[b]) == VL_OK);
+    REQUIRE(vl_train_sample_make(m, 4, b, 1, 4, 2, &s[b]) == VL_OK);
     cap_rows += s[b].cap_n - 1;
     differ |= s[b].cap_n != s[0].cap_n;
   }
@@ -417,6 +417,125 @@ static void test_errors(void) {
         vl_train_max_objects(&o, 20) == 4);
   o.curriculum = false;
   CHECK(vl_train_max_objects(&o, 0) == 4);
+  /* object weights: default = the generator's own 1..cap draw */
+  o.curriculum = true;
+  int lo, hi;
+  vl_train_object_range(&o, 0, 7, &lo, &hi);
+  CHECK(lo == 1 && hi == 2);
+  double w[4];
+  CHECK(vl_train_parse_object_weights("0,1,2,3", w) == VL_OK && w[3] == 3);
+  CHECK(vl_train_parse_object_weights("0,0,0,0", w) == VL_ERR_INVALID);
+  CHECK(vl_train_parse_object_weights("1,2,3", w) == VL_ERR_INVALID);
+  CHECK(vl_train_parse_object_weights("1,2,3,-4", w) == VL_ERR_INVALID);
+  CHECK(vl_train_parse_object_weights("1,2,3,4x", w) == VL_ERR_INVALID);
+  o = tiny_opts(test_tmp_path("e2"), 5);
+  o.max_objects = 2;
+  o.object_weights[0] = o.object_weights[1] = 0;
+  CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--object-weights") != NULL);
+}
+
+/* --object-weights: counts follow the weights (zero never drawn, the cap
+ * respected), the same for the same scene index, and the sample's caption
+ * has that many phrases (one "a" each). */
+static void test_object_weights(void) {
+  vl_train_opts o = tiny_opts(test_tmp_path("objw"), 90);
+  o.max_objects = 4;
+  o.curriculum = false;
+  o.object_weights[0] = 0;
+  o.object_weights[1] = 1;
+  o.object_weights[2] = 1;
+  o.object_weights[3] = 2;
+  int seen[5] = {0};
+  for (int64_t i = 0; i < 4000; i++) {
+    int lo, hi, lo2, hi2;
+    vl_train_object_range(&o, 50, i, &lo, &hi);
+    vl_train_object_range(&o, 50, i, &lo2, &hi2);
+    CHECK(lo == hi && lo == lo2 && hi == hi2 && lo >= 1 && lo <= 4);
+    if (lo >= 1 && lo <= 4) seen[lo]++;
+  }
+  printf("  counts of 1..4 objects for weights 0,1,1,2: %d %d %d %d\n", seen[1], seen[2], seen[3],
+         seen[4]);
+  CHECK(seen[1] == 0);
+  CHECK(seen[2] > 800 && seen[2] < 1200 && seen[3] > 800 && seen[3] < 1200);
+  CHECK(seen[4] > 1800 && seen[4] < 2200);
+  o.curriculum = true; /* step 0 caps at 2 */
+  for (int64_t i = 0; i < 200; i++) {
+    int lo, hi;
+    vl_train_object_range(&o, 0, i, &lo, &hi);
+    CHECK(lo == 2 && hi == 2);
+  }
+  const char *dir = test_tmp_path("objw_model");
+  REQUIRE(vl_train_init_model(dir, "tiny", 0, 9) == VL_OK);
+  vl_tensor **p = NULL;
+  int64_t np = 0;
+  vl_blip *m = vl_train_load_blip(dir, &p, &np);
+  REQUIRE(m);
+  const int32_t a = vl_tokenizer_token_to_id(m->tok, "a");
+  REQUIRE(a >= 0);
+  o.curriculum = false;
+  for (int64_t i = 0; i < 40; i++) {
+    int lo, hi;
+    vl_train_object_range(&o, 50, i, &lo, &hi);
+    vl_train_sample s;
+    REQUIRE(vl_train_sample_make(m, 4, i, lo, hi, 0, &s) == VL_OK);
+    int phrases = 0;
+    for (int64_t t = 0; t < s.cap_n; t++)
+      phrases += s.cap[t] == a;
+    CHECK(phrases == lo);
+    vl_train_sample_free(&s);
+  }
+  free(p);
+  vl_blip_free(m);
+}
+
+/* --init-from: a new run starts from the source's weights (a step at a
+ * vanishing learning rate leaves them where they were, far from the fresh
+ * draw of its own seed); a source of another patch size is refused. */
+static void test_init_from(void) {
+  const char *src = test_tmp_path("warm_src");
+  REQUIRE(vl_train_init_model(src, "tiny", 0, 77) == VL_OK);
+  vl_train_opts o = tiny_opts(test_tmp_path("warm_run"), 1);
+  o.init_from = src;
+  o.lr = 1e-9;
+  o.warmup = 0;
+  const int rc = vl_train(&o, NULL);
+  if (rc) printf("  %s\n", vl_last_error());
+  REQUIRE(rc == VL_OK);
+  REQUIRE(vl_train_init_model(test_tmp_path("warm_fresh"), "tiny", 0, o.seed) == VL_OK);
+  vl_safetensors *w = vl_st_open(test_tmp_path("warm_run/model.safetensors"));
+  vl_safetensors *s = vl_st_open(test_tmp_path("warm_src/model.safetensors"));
+  vl_safetensors *f = vl_st_open(test_tmp_path("warm_fresh/model.safetensors"));
+  REQUIRE(w && s && f);
+  double near_src = 0, near_fresh = 0;
+  for (size_t i = 0; i < vl_st_count(w); i++) {
+    const vl_st_tensor *t = vl_st_at(w, i), *u = vl_st_find(s, t->name),
+                       *v = vl_st_find(f, t->name);
+    REQUIRE(u && v && u->nbytes == t->nbytes && v->nbytes == t->nbytes);
+    const float *x = t->data, *y = u->data, *z = v->data;
+    for (int64_t k = 0; k < (int64_t)(t->nbytes / sizeof(float)); k++) {
+      near_src = fmax(near_src, fabs((double)x[k] - y[k]));
+      near_fresh = fmax(near_fresh, fabs((double)x[k] - z[k]));
+    }
+  }
+  printf("  max |run - source| %.2e, max |run - fresh init| %.2e\n", near_src, near_fresh);
+  CHECK(near_src < 1e-5);
+  CHECK(near_fresh > 1e-2);
+  vl_st_close(w);
+  vl_st_close(s);
+  vl_st_close(f);
+  /* another patch size: the shapes differ */
+  vl_train_opts bad = tiny_opts(test_tmp_path("warm_bad"), 1);
+  bad.init_from = src;
+  bad.warmup = 0;
+  bad.patch = 12;
+  CHECK(vl_train(&bad, NULL) == VL_ERR_FORMAT);
+  CHECK(strstr(vl_last_error(), "another shape") != NULL);
+  bad = tiny_opts(test_tmp_path("warm_missing"), 1);
+  bad.warmup = 0;
+  bad.init_from = test_tmp_path("no_such_model");
+  CHECK(vl_train(&bad, NULL) < 0);
+  CHECK(strstr(vl_last_error(), "--init-from") != NULL);
 }
 
 int main(void) {
@@ -429,5 +548,7 @@ int main(void) {
   RUN(test_resume_is_bit_identical);
   RUN(test_resume_with_new_total);
   RUN(test_errors);
+  RUN(test_object_weights);
+  RUN(test_init_from);
   return test_summary();
 }

@@ -24,6 +24,11 @@ static void train_usage(FILE *f) {
              "  --clip C           global gradient-norm clip, 0 = off (default 1.0)\n"
              "  --hypotheses K     entailment hypotheses per image (default 3)\n"
              "  --max-objects M    at most M objects per scene, 1..4 (default 4)\n"
+             "  --object-weights W relative frequency of 1,2,3,4 objects per scene, e.g.\n"
+             "                     1,2,3,4 (default 1,1,1,1: the spec's; training data\n"
+             "                     only: evaluation sets keep the spec's uniform 1..4)\n"
+             "  --init-from DIR    start from the weights of a trained model folder of the\n"
+             "                     same config and patch (fresh optimizer and schedule)\n"
              "  --no-curriculum    all object counts from the start\n"
              "  --decay-embeddings apply weight decay to embedding tables too\n"
              "  --save-every N     checkpoint period in steps (default 200)\n"
@@ -89,6 +94,10 @@ int cmd_train(int argc, char **argv) {
     } else if (!strcmp(a, "--hypotheses")) {
       bad = cli_integer(a, val, 0, VL_TRAIN_MAX_K, &v);
       o.hypotheses = (int)v;
+    } else if (!strcmp(a, "--object-weights")) {
+      bad = vl_train_parse_object_weights(val, o.object_weights) != VL_OK;
+    } else if (!strcmp(a, "--init-from")) {
+      o.init_from = val;
     } else if (!strcmp(a, "--max-objects")) {
       bad = cli_integer(a, val, 1, 4, &v);
       o.max_objects = (int)v;

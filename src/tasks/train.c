@@ -28,6 +28,8 @@ void vl_train_default_opts(vl_train_opts *o) {
   o->warmup = -1;
   o->save_every = 200;
   o->hypotheses = 3;
+  for (int k = 0; k < 4; k++)
+    o->object_weights[k] = 1;
   o->max_objects = 4;
   o->curriculum = true;
   o->lr = 2e-3;
@@ -386,6 +388,7 @@ static cJSON *opts_json(const vl_train_opts *o) {
   cJSON *j = vl_train_schedule_json(&VL_TRAIN_SCHEDULE_OF(o));
   cJSON_AddNumberToObject(j, "patch", o->patch);
   cJSON_AddNumberToObject(j, "hypotheses", o->hypotheses);
+  cJSON_AddItemToObject(j, "object_weights", cJSON_CreateDoubleArray(o->object_weights, 4));
   cJSON_AddNumberToObject(j, "max_objects", o->max_objects);
   cJSON_AddBoolToObject(j, "curriculum", o->curriculum);
   cJSON_AddBoolToObject(j, "decay_embeddings", o->decay_embeddings);
@@ -406,6 +409,10 @@ static int opts_parse(const char *text, const char *what, void *opts) {
   VL_TRAIN_SCHEDULE_TO(o, s);
   o->patch = (int)vl_json_int(j, "patch", 0);
   o->hypotheses = (int)vl_json_int(j, "hypotheses", 3);
+  for (int k = 0; k < 4; k++) { /* runs saved before it: all 1 */
+    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "object_weights"), k);
+    o->object_weights[k] = cJSON_IsNumber(w) ? w->valuedouble : 1;
+  }
   o->max_objects = (int)vl_json_int(j, "max_objects", 4);
   o->curriculum = vl_json_bool(j, "curriculum", 1);
   o->decay_embeddings = vl_json_bool(j, "decay_embeddings", 0);
@@ -456,18 +463,30 @@ static int check_opts(const vl_train_opts *o) {
                     VL_TRAIN_MAX_K);
   if (o->max_objects < 1 || o->max_objects > VL_SHAPES_MAX_OBJECTS)
     return vl_error(VL_ERR_INVALID, "train: --max-objects %d (1..4)", o->max_objects);
+  double weighted = 0;
+  for (int k = 0; k < o->max_objects; k++) {
+    if (!(o->object_weights[k] >= 0))
+      return vl_error(VL_ERR_INVALID, "train: --object-weights: negative weight");
+    weighted += o->object_weights[k];
+  }
+  if (weighted <= 0)
+    return vl_error(VL_ERR_INVALID,
+                    "train: --object-weights give no weight to 1..--max-objects %d objects",
+                    o->max_objects);
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
 static int step_batch(void *u, int64_t s, double *loss) {
   trainer *t = u;
   t->st = (vl_train_stats){0};
-  const int maxo = vl_train_max_objects(&t->o, s);
   int rc = VL_OK;
   int64_t made = 0;
-  for (; made < t->o.batch && !rc; made++)
-    rc = vl_train_sample_make(t->m, t->o.seed, s * t->o.batch + made, maxo, t->o.hypotheses,
-                              &t->smp[made]);
+  for (; made < t->o.batch && !rc; made++) {
+    const int64_t index = s * t->o.batch + made;
+    int lo, hi;
+    vl_train_object_range(&t->o, s, index, &lo, &hi);
+    rc = vl_train_sample_make(t->m, t->o.seed, index, lo, hi, t->o.hypotheses, &t->smp[made]);
+  }
   if (!rc) rc = vl_train_batch(t->c, t->m, t->smp, t->o.batch, &t->st);
   for (int64_t b = 0; b < made; b++)
     vl_train_sample_free(&t->smp[b]);
@@ -512,6 +531,13 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     if ((rc = vl_train_check_new_run(oin->out_dir, "train"))) return rc;
     if (t.o.warmup < 0) t.o.warmup = t.o.steps / 20;
     if ((rc = vl_train_init_model(t.o.out_dir, t.o.config, t.o.patch, t.o.seed))) return rc;
+    int64_t copied = 0;
+    if (t.o.init_from) {
+      if ((rc =
+               vl_train_warm_start(t.o.out_dir, t.o.init_from, "train", NULL, NULL, &copied, NULL)))
+        return rc;
+      vl_log("train: started from %s: %lld tensors copied", t.o.init_from, (long long)copied);
+    }
   }
   t.m = vl_train_load_blip(t.o.out_dir, &t.params, &t.n_params);
   if (!t.m || !(t.opt = vl_train_optimizer(t.params, t.n_params, t.o.weight_decay, decays, &t.o,

@@ -36,23 +36,30 @@
 #include "models/blip.h"
 
 typedef struct {
-  const char *out_dir; /* required */
-  const char *config;  /* "small" (default) or "tiny" */
-  int patch;           /* ViT patch size, 0: the config's (must divide 96) */
-  int64_t steps;       /* optimizer steps in total */
-  int64_t batch;       /* images per step */
-  int64_t warmup;      /* warm-up steps; < 0: 5% of steps */
-  int64_t save_every;  /* checkpoint period in steps (0: only at the end) */
-  int64_t stop_after;  /* stop (with a checkpoint) after this step; 0: run to the end */
+  const char *out_dir;  /* required */
+  const char *config;   /* "small" (default) or "tiny" */
+  int patch;            /* ViT patch size, 0: the config's (must divide 96) */
+  int64_t steps;        /* optimizer steps in total */
+  int64_t batch;        /* images per step */
+  int64_t warmup;       /* warm-up steps; < 0: 5% of steps */
+  int64_t save_every;   /* checkpoint period in steps (0: only at the end) */
+  int64_t stop_after;   /* stop (with a checkpoint) after this step; 0: run to the end */
   int64_t resume_steps; /* with resume: new total steps (reshapes the rest of the cosine
                          * schedule; no longer bit-identical to an uninterrupted run); 0: keep */
-  int hypotheses;      /* K entailment hypotheses per image */
-  int max_objects;     /* 1..4: cap on objects per scene */
-  bool curriculum;     /* <=2 objects for the first 1/9, <=3 the next 1/9 */
+  int hypotheses;       /* K entailment hypotheses per image */
+  /* Relative frequency of 1, 2, 3, 4 objects per training scene (all equal:
+   * the spec's uniform draw). Training data only, to spend the images on the
+   * many-object captions where the ordering is learnt; evaluation sets keep
+   * the spec's 1..4. The curriculum's cap still applies. */
+  double object_weights[4];
+  int max_objects; /* 1..4: cap on objects per scene */
+  bool curriculum; /* <=2 objects for the first 1/9, <=3 the next 1/9 */
   double lr, min_lr_ratio, weight_decay, clip;
   bool decay_embeddings; /* apply weight decay to embedding tables too */
   uint64_t seed;
   bool resume;
+  const char *init_from; /* a new run starts from this trained folder's weights (same
+                          * config and patch; fresh optimizer); NULL: random init */
 } vl_train_opts;
 
 void vl_train_default_opts(vl_train_opts *o);
@@ -83,6 +90,13 @@ vl_blip *vl_train_load_blip(const char *dir, vl_tensor ***params, int64_t *n_par
 
 /* Objects cap for step s of total under the curriculum. */
 int vl_train_max_objects(const vl_train_opts *o, int64_t step);
+/* The object-count range of training scene `index` at step s: 1..cap when
+ * the weights are all equal (the spec's draw, made by the scene generator),
+ * else one count k (*lo = *hi = k) drawn from the weights up to the cap, by
+ * a random stream of (seed, index) so that runs stay reproducible. */
+void vl_train_object_range(const vl_train_opts *o, int64_t step, int64_t index, int *lo, int *hi);
+/* Parses "w1,w2,w3,w4" (non-negative, not all zero) into w. */
+int vl_train_parse_object_weights(const char *text, double w[4]);
 
 /* One training example in token ids. */
 #define VL_TRAIN_MAX_T 64
@@ -96,10 +110,11 @@ typedef struct {
   int64_t hyp_n[VL_TRAIN_MAX_K];
 } vl_train_sample;
 
-/* Scene (seed, index) with at most max_objects objects and k hypotheses,
- * tokenized with m's tokenizer. Release with vl_train_sample_free. */
-int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int max_objects, int k,
-                         vl_train_sample *s);
+/* Scene (seed, index) with min_objects..max_objects objects and k
+ * hypotheses, tokenized with m's tokenizer. Release with
+ * vl_train_sample_free. */
+int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int min_objects,
+                         int max_objects, int k, vl_train_sample *s);
 void vl_train_sample_free(vl_train_sample *s);
 
 typedef struct {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "io/rng.h"
 #include "io/shapes_world.h"
 #include "tasks/shapes_vocab.h"
 #include "tasks/train.h"
@@ -12,6 +13,43 @@ int vl_train_max_objects(const vl_train_opts *o, int64_t step) {
   if (!o->curriculum || o->steps <= 0) return cap;
   int c = step * 9 < o->steps ? 2 : step * 9 < 2 * o->steps ? 3 : 4;
   return c < cap ? c : cap;
+}
+
+void vl_train_object_range(const vl_train_opts *o, int64_t step, int64_t index, int *lo, int *hi) {
+  const int cap = vl_train_max_objects(o, step);
+  const double *w = o->object_weights;
+  *lo = 1;
+  *hi = cap;
+  if (w[0] == w[1] && w[1] == w[2] && w[2] == w[3]) return;
+  double total = 0;
+  for (int k = 0; k < cap; k++)
+    total += w[k];
+  if (total <= 0) return; /* nothing weighted under the cap: the spec's draw */
+  vl_rng r;
+  vl_rng_seed(&r, o->seed, (uint64_t)index, 0x6f626a77 /* "objw" */);
+  double u = vl_rng_uniform(&r) * total;
+  int k = 0;
+  while (k < cap - 1 && (u -= w[k]) >= 0)
+    k++;
+  while (w[k] <= 0) /* u landed at the edge of a zero-weight count */
+    k--;
+  *lo = *hi = k + 1;
+}
+
+int vl_train_parse_object_weights(const char *text, double w[4]) {
+  const char *p = text;
+  double total = 0;
+  for (int k = 0; k < 4; k++) {
+    char *end = NULL;
+    w[k] = strtod(p, &end);
+    if (end == p || !(w[k] >= 0) || w[k] > 1e6 || (k < 3 ? *end != ',' : *end != 0))
+      return vl_error(VL_ERR_INVALID,
+                      "train: --object-weights '%s': four non-negative numbers w1,w2,w3,w4", text);
+    total += w[k];
+    p = end + 1;
+  }
+  if (total <= 0) return vl_error(VL_ERR_INVALID, "train: --object-weights '%s' are all 0", text);
+  return VL_OK;
 }
 
 void vl_train_sample_free(vl_train_sample *s) {
@@ -43,12 +81,13 @@ static int encode(const vl_blip *m, const char *text, int64_t *dst, int64_t *n, 
   return VL_OK;
 }
 
-int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int max_objects, int k,
-                         vl_train_sample *s) {
+int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int min_objects,
+                         int max_objects, int k, vl_train_sample *s) {
   memset(s, 0, sizeof *s);
   if (k < 0 || k > VL_TRAIN_MAX_K)
     return vl_error(VL_ERR_INVALID, "train: %d hypotheses per image (0..%d)", k, VL_TRAIN_MAX_K);
   vl_shapes_options opt = vl_shapes_default_options();
+  opt.min_objects = min_objects;
   opt.max_objects = max_objects;
   opt.n_hypotheses = k;
   vl_shapes_scene *sc = vl_shapes_generate(seed, index, &opt);

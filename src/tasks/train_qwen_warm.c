@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "io/safetensors.h"
 #include "tasks/train_qwen.h"
+#include "tasks/train_run.h"
 #include "text/tokenizer.h"
 
 static int is_vocab_matrix(const char *name) {
@@ -34,57 +35,38 @@ static int64_t map_rows(float *dst, const vl_st_tensor *src, const vl_tokenizer 
   return got;
 }
 
+typedef struct {
+  const vl_tokenizer *tn, *to;
+  int64_t rows, mapped;
+} vocab_map;
+
+/* The embedding and LM head: row by token string (vl_warm_hook). */
+static int map_vocab(const char *name, const vl_st_tensor *t, const vl_st_tensor *s, float *d,
+                     void *user) {
+  vocab_map *v = user;
+  if (!is_vocab_matrix(name) || t->ndim != 2 || s->ndim != 2 || s->shape[1] != t->shape[1] ||
+      s->dtype != VL_F32)
+    return 0;
+  const int64_t got = map_rows(d, s, v->tn, v->to, t->shape[0], t->shape[1]);
+  if (got < 0) return vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
+  v->rows += t->shape[0];
+  v->mapped += got;
+  return 1;
+}
+
 int vl_train_llm_warm_start(const char *dir, const char *src_dir) {
-  char pn[4096], po[4096];
-  snprintf(pn, sizeof pn, "%s/model.safetensors", dir);
-  snprintf(po, sizeof po, "%s/model.safetensors", src_dir);
+  vocab_map v = {0};
   vl_tokenizer *tn = vl_tokenizer_load(dir), *to = tn ? vl_tokenizer_load(src_dir) : NULL;
-  vl_safetensors *sn = to ? vl_st_open(pn) : NULL, *so = sn ? vl_st_open(po) : NULL;
-  vl_st_writer *w = so ? vl_st_writer_new() : NULL;
-  int rc = w ? VL_OK : vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
-  int64_t rows = 0, mapped = 0, copied = 0;
-  for (size_t i = 0; !rc && i < vl_st_count(sn); i++) {
-    const vl_st_tensor *t = vl_st_at(sn, i), *s = vl_st_find(so, t->name);
-    if (!s) {
-      rc = vl_error(VL_ERR_FORMAT, "%s: no tensor '%s': not the same config as %s", po, t->name,
-                    dir);
-      break;
-    }
-    const int64_t n = vl_st_numel(t);
-    float *d = malloc((size_t)n * sizeof *d);
-    if (!d) {
-      rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
-      break;
-    }
-    rc = vl_st_to_f32(t, d);
-    const int vocab = is_vocab_matrix(t->name) && t->ndim == 2 && s->ndim == 2 &&
-                      s->shape[1] == t->shape[1] && s->dtype == VL_F32;
-    if (!rc && vocab) {
-      const int64_t got = map_rows(d, s, tn, to, t->shape[0], t->shape[1]);
-      if (got < 0) rc = vl_error(VL_ERR_NOMEM, "train-llm: out of memory");
-      rows += t->shape[0];
-      mapped += got;
-    } else if (!rc) {
-      if (vl_st_numel(s) != n || s->ndim != t->ndim)
-        rc = vl_error(VL_ERR_FORMAT, "%s: tensor '%s' has another shape than in %s", po, t->name,
-                      dir);
-      else
-        rc = vl_st_to_f32(s, d);
-      copied++;
-    }
-    if (!rc) rc = vl_st_writer_add(w, t->name, VL_F32, t->ndim, t->shape, d);
-    free(d);
-  }
-  vl_st_close(so);
-  vl_st_close(sn); /* before the file is replaced */
-  if (!rc) rc = vl_st_writer_set_metadata(w, "format", "pt");
-  if (!rc) rc = vl_st_writer_save(w, pn);
+  v.tn = tn;
+  v.to = to;
+  int64_t copied = 0;
+  int rc = to ? vl_train_warm_start(dir, src_dir, "train-llm", map_vocab, &v, &copied, NULL)
+              : vl_error_context("train-llm: --init-from %s", src_dir);
   if (!rc)
     vl_log("train-llm: started from %s: %lld tensors copied, %lld of %lld vocabulary rows "
            "mapped by token",
-           src_dir, (long long)copied, (long long)mapped, (long long)rows);
-  vl_st_writer_free(w);
+           src_dir, (long long)copied, (long long)v.mapped, (long long)v.rows);
   vl_tokenizer_free(tn);
   vl_tokenizer_free(to);
-  return rc ? vl_error_context("train-llm: --init-from %s", src_dir) : VL_OK;
+  return rc;
 }

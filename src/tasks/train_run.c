@@ -331,3 +331,57 @@ int vl_train_save_checkpoint(const vl_train_checkpoint *ck) {
   free(ojs);
   return rc ? vl_error_context("%s: checkpoint at step %lld", ck->who, (long long)ck->step) : VL_OK;
 }
+
+/* ---- starting from a trained model ------------------------------------- */
+
+int vl_train_warm_start(const char *dir, const char *src, const char *who, vl_warm_hook hook,
+                        void *user, int64_t *copied, int64_t *hooked) {
+  char pn[4096], po[4096];
+  snprintf(pn, sizeof pn, "%s/model.safetensors", dir);
+  snprintf(po, sizeof po, "%s/model.safetensors", src);
+  vl_safetensors *sn = vl_st_open(pn), *so = sn ? vl_st_open(po) : NULL;
+  vl_st_writer *w = so ? vl_st_writer_new() : NULL;
+  int rc = w ? VL_OK : vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
+  int64_t n_copied = 0, n_hooked = 0;
+  for (size_t i = 0; !rc && i < vl_st_count(sn); i++) {
+    const vl_st_tensor *t = vl_st_at(sn, i), *s = vl_st_find(so, t->name);
+    if (!s) {
+      rc = vl_error(VL_ERR_FORMAT, "%s: no tensor '%s': not the same config as %s", po, t->name,
+                    dir);
+      break;
+    }
+    const int64_t n = vl_st_numel(t);
+    float *d = malloc((size_t)n * sizeof *d);
+    if (!d) {
+      rc = vl_error(VL_ERR_NOMEM, "%s: out of memory", who);
+      break;
+    }
+    rc = vl_st_to_f32(t, d);
+    const int h = !rc && hook ? hook(t->name, t, s, d, user) : 0;
+    if (h < 0) {
+      rc = h;
+    } else if (h > 0) {
+      n_hooked++;
+    } else if (!rc) {
+      int same = s->ndim == t->ndim;
+      for (int k = 0; same && k < t->ndim; k++)
+        same = s->shape[k] == t->shape[k];
+      if (!same)
+        rc = vl_error(VL_ERR_FORMAT, "%s: tensor '%s' has another shape than in %s", po, t->name,
+                      dir);
+      else
+        rc = vl_st_to_f32(s, d);
+      n_copied++;
+    }
+    if (!rc) rc = vl_st_writer_add(w, t->name, VL_F32, t->ndim, t->shape, d);
+    free(d);
+  }
+  vl_st_close(so);
+  vl_st_close(sn); /* before the file is replaced */
+  if (!rc) rc = vl_st_writer_set_metadata(w, "format", "pt");
+  if (!rc) rc = vl_st_writer_save(w, pn);
+  vl_st_writer_free(w);
+  if (copied) *copied = n_copied;
+  if (hooked) *hooked = n_hooked;
+  return rc ? vl_error_context("%s: --init-from %s", who, src) : VL_OK;
+}
