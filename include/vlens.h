@@ -70,7 +70,8 @@ typedef struct {
   int head;            /* -1: all heads (attention methods) */
   double smooth;       /* Gaussian sigma in cells, 0: off */
   double sharpen;      /* temperature T, 0: off */
-  int max_length;      /* tokens in total, prompt included; 0: 20 */
+  int max_length;      /* tokens in total, prompt included; 0: the model's default
+                        * (generation_config.json max_length, else 20) */
   uint64_t seed;       /* the "random" baseline method */
   int faithfulness;    /* nonzero: deletion / insertion curves per map */
   int all_layers;      /* nonzero: every layer's map too ("layers" in each method object,

@@ -224,6 +224,49 @@ static const char *broken_folder(const char *tag, const char *config, const char
   return golden_folder(tag, "golden/blip-cap-a", files, 6, over, 2);
 }
 
+static void write_file(const char *dir, const char *name, const char *text) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  REQUIRE(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* generate()'s default length: generation_config.json, else config.json's
+ * max_length (top level, then text_config), else 20; a broken file is an
+ * error, not a silent 20. */
+static void test_max_length_from_config(void) {
+  vl_blip *m = vl_blip_load(test_shared_path("golden/blip-cap-a"));
+  REQUIRE(m);
+  CHECK(m->max_length == VL_BLIP_DEFAULT_MAX_LENGTH);
+  vl_blip_free(m);
+  char *cfg = golden_config_with("golden/blip-cap-a", "text_config.max_length", "17");
+  REQUIRE(cfg);
+  const char *dir = broken_folder("maxlen", cfg, NULL);
+  free(cfg);
+  m = vl_blip_load(dir);
+  REQUIRE(m);
+  CHECK(m->max_length == 17);
+  vl_blip_free(m);
+  write_file(dir, "generation_config.json", "{\"max_length\": 33, \"num_beams\": 1}");
+  m = vl_blip_load(dir);
+  REQUIRE(m);
+  CHECK(m->max_length == 33);
+  vl_blip_free(m);
+  write_file(dir, "generation_config.json", "{\"num_beams\": 1}"); /* no max_length there */
+  m = vl_blip_load(dir);
+  REQUIRE(m);
+  CHECK(m->max_length == 17);
+  vl_blip_free(m);
+  write_file(dir, "generation_config.json", "{\"max_length\": 1}");
+  CHECK(vl_blip_load(dir) == NULL);
+  CHECK(strstr(vl_last_error(), "max_length") != NULL);
+  write_file(dir, "generation_config.json", "{\"max_length\": ");
+  CHECK(vl_blip_load(dir) == NULL);
+  CHECK(strstr(vl_last_error(), "generation_config.json") != NULL);
+}
+
 static void expect_load_error(const char *dir, int code, const char *needle) {
   vl_clear_error();
   vl_blip *m = vl_blip_load(dir);
@@ -366,6 +409,7 @@ int main(void) {
   RUN(test_caption_parity);
   RUN(test_itm_parity);
   RUN(test_generate_greedy);
+  RUN(test_max_length_from_config);
   RUN(test_dump_caption);
   RUN(test_dump_itm);
   RUN(test_errors);

@@ -19,6 +19,7 @@
 #include "tasks/entail.h"
 #include "tasks/explain_output.h"
 #include "tasks/explain_slices.h"
+#include "tasks/model_paths.h"
 #include "tasks/train.h"
 #include "tensor/ops.h"
 #include "test.h"
@@ -354,6 +355,37 @@ static void test_explain_named_words_and_errors(void) {
   vl_blip_free(m);
 }
 
+/* The embedded captioner's default length holds a 4-object caption: with
+ * HF's default 20, every one was cut before its last word and full stop. */
+static void test_embedded_caption_room(void) {
+  char dir[4096];
+  REQUIRE(vl_model_default_path(VL_DEFAULT_CAPTIONER, NULL, "-m", dir, sizeof dir) == VL_OK);
+  vl_blip *m = vl_blip_load(dir);
+  REQUIRE(m);
+  vl_shapes_options so = vl_shapes_default_options();
+  so.min_objects = so.max_objects = 4;
+  so.n_hypotheses = 0;
+  vl_shapes_scene *sc = vl_shapes_generate(5, 0, &so);
+  REQUIRE(sc);
+  int64_t *ids = NULL, n = 0;
+  REQUIRE(vl_blip_prompt_ids(m, sc->caption, &ids, &n) == VL_OK);
+  printf("  default max_length %lld, 4-object caption %lld tokens with [DEC] and [SEP]\n",
+         (long long)m->max_length, (long long)(n + 1));
+  CHECK(n + 1 <= m->max_length);
+  vl_describe_opts o = {.explain = "none"};
+  vl_explain_cfg cfg;
+  REQUIRE(vl_explain_cfg_parse(&cfg, "attention") == VL_OK);
+  vl_describe_result res;
+  REQUIRE(vl_describe(m, sc->image, &o, &cfg, &res) == VL_OK);
+  const size_t len = strlen(res.text);
+  CHECK(len > 0 && res.text[len - 1] == '.'); /* the caption ran to its end */
+  vl_describe_result_free(&res);
+  vl_explain_cfg_free(&cfg);
+  free(ids);
+  vl_shapes_free(sc);
+  vl_blip_free(m);
+}
+
 /* --faithfulness: step 0 of deletion and the last insertion step show the
  * untouched image, so both equal the target's probability in the recording. */
 static void test_faithfulness_endpoints(void) {
@@ -579,5 +611,6 @@ int main(void) {
   RUN(test_explain_named_words_and_errors);
   RUN(test_faithfulness_endpoints);
   RUN(test_layers_heads_json);
+  RUN(test_embedded_caption_room);
   return test_summary();
 }

@@ -77,7 +77,15 @@ static void test_init_loads_with_blip_loader(void) {
   REQUIRE(m);
   CHECK(m->kind == VL_BLIP_CAPTION && m->vcfg.patch_size == 16 && m->tcfg.hidden == 32);
   CHECK(m->tok != NULL && m->tcfg.bos == VL_SV_DEC && m->tcfg.sep == VL_SV_SEP);
+  /* generation_config.json leaves room for the longest caption, which HF's default 20 cuts */
+  CHECK(m->max_length == VL_TRAIN_GEN_MAX_LENGTH);
   int64_t *ids = NULL, n = 0;
+  REQUIRE(vl_blip_prompt_ids(m,
+                             "a small red square, a large blue circle, a small green triangle "
+                             "and a large yellow square.",
+                             &ids, &n) == VL_OK);
+  CHECK(n + 1 <= m->max_length && n + 1 > VL_BLIP_DEFAULT_MAX_LENGTH); /* + [SEP] */
+  free(ids);
   REQUIRE(vl_blip_prompt_ids(m, "a small red circle.", &ids, &n) == VL_OK);
   CHECK(n == 6 && ids[0] == VL_SV_DEC && ids[1] == vl_shapes_vocab_id("a") &&
         ids[5] == vl_shapes_vocab_id("."));

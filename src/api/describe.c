@@ -44,8 +44,8 @@ static int cfg_from(const vlens_describe_opts *o, vl_explain_cfg *cfg, const cha
     return vl_error(VL_ERR_INVALID, "%s: sharpen %g: expected 0 (off) or T in [0.001, 1000]", fn,
                     o->sharpen);
   if (o->max_length != 0 && (o->max_length < 2 || o->max_length > 512))
-    return vl_error(VL_ERR_INVALID, "%s: max_length %d: expected 0 (default 20) or 2..512", fn,
-                    o->max_length);
+    return vl_error(VL_ERR_INVALID, "%s: max_length %d: expected 0 (the model's default) or 2..512",
+                    fn, o->max_length);
   int rc = vl_explain_cfg_parse(cfg, o->methods);
   if (rc) return vl_error_context("%s: methods", fn);
   cfg->ex.layer = o->layer;

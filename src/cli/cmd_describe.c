@@ -20,7 +20,8 @@ static void usage(FILE *f) {
           "  recorded forward over prompt + caption, one backward per word).\n"
           "  -p PROMPT          text the caption continues (default: none)\n"
           "  --explain WHAT     all (default), none, or the words named\n"
-          "  --max-length N     tokens in total (default 20)\n" CLI_EXPLAIN_HELP);
+          "  --max-length N     tokens in total (default: the model's generation "
+          "config)\n" CLI_EXPLAIN_HELP);
 }
 
 typedef struct {

@@ -24,7 +24,7 @@ static void usage(FILE *f) {
           "  with --faithfulness also the mean deletion / insertion AUC per method beside\n"
           "  the random order's (--json: docs/json-eval.md).\n"
           "  --max-scenes N     the first N scenes only (default: all)\n"
-          "  --max-length N     caption tokens in total (default 20)\n"
+          "  --max-length N     caption tokens in total (default: the model's)\n"
           "  --faithfulness-max N  faithfulness on the first N caption-word targets and the\n"
           "                     first N decision targets (default %d, 0: every target;\n"
           "                     each costs 84 forwards per method)\n" CLI_EXPLAIN_HELP,

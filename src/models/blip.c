@@ -73,6 +73,31 @@ static int load_preprocess(vl_blip *m, const char *dir) {
   return VL_OK;
 }
 
+/* HF's precedence: generation_config.json, else the model config's
+ * max_length (GenerationConfig.from_model_config reads the top level and
+ * the decoder's text_config), else 20. */
+static int load_max_length(vl_blip *m, const char *dir, const cJSON *config) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/generation_config.json", dir);
+  int64_t v = -1;
+  cJSON *g = vl_json_load(path);
+  if (g) {
+    v = vl_json_int(g, "max_length", -1);
+    cJSON_Delete(g);
+  } else if (vl_last_error_code() == VL_ERR_NOTFOUND) {
+    vl_clear_error();
+  } else {
+    return vl_last_error_code(); /* there, but not JSON */
+  }
+  if (v < 0) v = vl_json_int(config, "max_length", -1);
+  if (v < 0) v = vl_json_int(config, "text_config.max_length", -1);
+  if (v < 0) v = VL_BLIP_DEFAULT_MAX_LENGTH;
+  if (v < 2 || v > 4096)
+    return vl_error(VL_ERR_FORMAT, "%s: max_length %lld: expected 2..4096", dir, (long long)v);
+  m->max_length = v;
+  return VL_OK;
+}
+
 vl_blip *vl_blip_load(const char *dir) { return vl_blip_load_ex(dir, false); }
 
 vl_blip *vl_blip_load_ex(const char *dir, bool trainable) {
@@ -82,7 +107,6 @@ vl_blip *vl_blip_load_ex(const char *dir, bool trainable) {
   vl_blip *m = calloc(1, sizeof *m);
   int rc = m ? vl_blip_config_parse(j, path, &m->kind, &m->vcfg, &m->tcfg)
              : vl_error(VL_ERR_NOMEM, "blip: out of memory");
-  cJSON_Delete(j);
   if (rc) goto fail;
   if (vl_model_open(dir, "blip", &m->dir, &m->wctx, &m->ck)) goto fail;
   vl_weights w = {.ck = m->ck, .ctx = m->wctx, .trainable = trainable};
@@ -108,9 +132,12 @@ vl_blip *vl_blip_load_ex(const char *dir, bool trainable) {
       goto fail;
   }
   if (load_preprocess(m, dir)) goto fail;
+  if (load_max_length(m, dir, j)) goto fail;
   m->tok = vl_model_tokenizer(dir, "blip");
+  cJSON_Delete(j);
   return m;
 fail:
+  cJSON_Delete(j);
   vl_blip_free(m);
   return NULL;
 }

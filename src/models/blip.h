@@ -60,6 +60,9 @@ typedef struct {
   /* ITM */
   vl_tensor *itm_w, *itm_b;
   char *dir;
+  /* generate()'s max_length when the caller gives none: generation_config.json,
+   * else config.json's (top level or text_config), else GenerationConfig's 20 */
+  int64_t max_length;
 } vl_blip;
 
 /* Parses config.json's object (architectures.0 picks the kind). what names
@@ -133,7 +136,8 @@ vl_tensor *vl_blip_text_forward_batch(vl_ctx *c, const vl_blip *m, vl_tensor *id
 /* Caption LM head on hidden (..., hidden) -> (..., vocab). */
 vl_tensor *vl_blip_lm_head(vl_ctx *c, const vl_blip *m, vl_tensor *hidden);
 
-/* GenerationConfig's default max_length, which BLIP checkpoints keep. */
+/* GenerationConfig's default max_length, which BLIP checkpoints keep when
+ * they name none (vl_blip.max_length). */
 #define VL_BLIP_DEFAULT_MAX_LENGTH 20
 
 /* Greedy captioning as HF generate(): starts from prompt (already with bos,

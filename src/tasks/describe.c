@@ -261,7 +261,7 @@ int vl_describe(const vl_blip *m, const vl_image *img, const vl_describe_opts *o
   double t0 = vl_now_seconds();
   vl_blip_rec rec;
   rc = vl_blip_record_image(m, img, &rec);
-  int64_t maxlen = o->max_length > 0 ? o->max_length : VL_BLIP_DEFAULT_MAX_LENGTH;
+  int64_t maxlen = o->max_length > 0 ? o->max_length : m->max_length;
   if (!rc) rc = vl_blip_generate_from_image(m, rec.run.vision_out, pids, np, maxlen, &seq, &n);
   res->ms_generate = (vl_now_seconds() - t0) * 1e3;
   char *prompt_text = NULL;

@@ -39,7 +39,7 @@ void vl_model_name(const char *dir, char *buf, int cap);
 typedef struct {
   const char *prompt;  /* NULL or "": generation starts from [DEC] alone */
   const char *explain; /* NULL or "all": everything; "none": nothing; "w1,w2": those words */
-  int max_length;      /* tokens in total, 0: VL_BLIP_DEFAULT_MAX_LENGTH */
+  int max_length;      /* tokens in total, 0: the model's (vl_blip.max_length) */
 } vl_describe_opts;
 
 typedef struct {

@@ -108,6 +108,14 @@ static int write_folder_files(const char *dir, const arch *a, int patch, int voc
            "  \"image_std\": [0.26862954, 0.26130258, 0.27577711]\n}\n",
            VL_SHAPES_SIZE, VL_SHAPES_SIZE);
   rc = vl_train_write_text(dir, "preprocessor_config.json", pre);
+  /* generate()'s default max_length of 20 tokens would cut every 4-object
+   * caption ([DEC] + 20 words and marks + [SEP]) */
+  char gen[256];
+  snprintf(gen, sizeof gen,
+           "{\n  \"max_length\": %d,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
+           "  \"pad_token_id\": %d\n}\n",
+           VL_TRAIN_GEN_MAX_LENGTH, VL_SV_DEC, VL_SV_SEP, VL_SV_PAD);
+  if (!rc) rc = vl_train_write_text(dir, "generation_config.json", gen);
   return rc ? rc : vl_shapes_vocab_write(dir);
 }
 

@@ -98,6 +98,10 @@ void vl_train_object_range(const vl_train_opts *o, int64_t step, int64_t index, 
 /* Parses "w1,w2,w3,w4" (non-negative, not all zero) into w. */
 int vl_train_parse_object_weights(const char *text, double w[4]);
 
+/* generation_config.json max_length of a trained folder: the longest
+ * caption ([DEC] + 4 phrases + [SEP] = 22 tokens) plus room for a prompt. */
+#define VL_TRAIN_GEN_MAX_LENGTH 32
+
 /* One training example in token ids. */
 #define VL_TRAIN_MAX_T 64
 #define VL_TRAIN_MAX_K 8
