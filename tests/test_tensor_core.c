@@ -126,7 +126,8 @@ static void stress_range(void *arg, int64_t b, int64_t e, int worker) {
 /* Thousands of tiny jobs back to back on more threads than cores: workers wake late
  * and must neither run a chunk twice, nor miss one, nor run one of a job they did not
  * read (the caller does not wait for them to check in). */
-static void parallel_for_tiny_jobs_under_oversubscription(void) {
+static void tiny_jobs(double spin_us) {
+  vl_threads_set_spin_us(spin_us);
   vl_threads_set(6);
   enum { N = 97 };
   static int64_t hits[N];
@@ -142,6 +143,15 @@ static void parallel_for_tiny_jobs_under_oversubscription(void) {
   CHECK(ok);
   CHECK(a.misuse == 0);
   vl_threads_set(0);
+  vl_threads_set_spin_us(-1);
+}
+
+/* Both ways a worker waits for the next job: sleeping at once, and spinning
+ * first (the default), with a budget long enough to catch most jobs. */
+static void parallel_for_tiny_jobs_under_oversubscription(void) {
+  tiny_jobs(0);
+  tiny_jobs(100);
+  tiny_jobs(5000);
 }
 
 static void parallel_for_covers_range_once(void) {

@@ -11,6 +11,10 @@
 typedef void (*vl_range_fn)(void *arg, int64_t begin, int64_t end, int worker);
 
 void vl_threads_set(int n); /* n <= 0: all cores (or VLENS_THREADS when set) */
+/* How long an idle worker (and a caller waiting for the last chunks) spins
+ * before sleeping, in microseconds; < 0: VLENS_SPIN_US, else 100. 0: sleep
+ * at once. */
+void vl_threads_set_spin_us(double us);
 int vl_threads_count(void);
 
 /* Splits [0, n) into contiguous chunks of at least min_chunk items and runs
