@@ -138,11 +138,16 @@ static void gemm_multi_block(void) {
     double e1 = run_case(false, true, 300, 97, 600, 1.0f, 0.5f, VL_BF16, 1);
     double e2 = run_case(true, false, 150, 270, 520, 2.0f, 0.0f, VL_F32, 0);
     double e3 = run_case(false, false, 400, 20, 300, 1.0f, 1.0f, VL_F16, 2); /* row groups */
+    /* decode GEMV on BF16 rows of a model's width: K a multiple of 32 (the
+     * in-lane widening kernel) and not (the generic one) */
+    double e5 = run_case(false, true, 1, 37, 896, 1.0f, 0.0f, VL_BF16, 1);
+    double e6 = run_case(false, true, 1, 37, 900, 1.0f, 0.0f, VL_BF16, 0);
     vl_threads_set(1);
     double e4 = run_case(false, true, 20, 600, 40, 1.0f, 0.0f, VL_F32, 0); /* > NC_MAX cols */
     CHECK(e1 < 2e-5);
     CHECK(e2 < 2e-5);
     CHECK(e3 < 2e-5);
+    CHECK(e5 < 2e-5 && e6 < 2e-5);
     CHECK(e4 < 2e-5);
     if (!(e1 < 2e-5 && e2 < 2e-5))
       printf("  %s: %.3g %.3g\n", vl_gemm_kernel_name((vl_gemm_kernel)k), e1, e2);
