@@ -74,6 +74,22 @@ static void test_eval_numbers_consistent(void) {
     CHECK(r.word[k].mass >= 0 && r.word[k].mass <= r.word[k].n + 1e-9);
   }
   CHECK(r.center_word.n == words);
+  /* captions by object count, from the scenes themselves */
+  int by_objects[4] = {0}, exact_sum = 0, scene_sum = 0;
+  for (int i = 0; i < 10; i++) {
+    vl_shapes_scene *sc = vl_shapes_generate(9, i, NULL);
+    REQUIRE(sc);
+    by_objects[sc->n_objects - 1]++;
+    vl_shapes_free(sc);
+  }
+  for (int k = 0; k < 4; k++) {
+    CHECK(r.scenes_by_objects[k] == by_objects[k]);
+    CHECK(r.exact_by_objects[k] >= 0 && r.exact_by_objects[k] <= r.scenes_by_objects[k]);
+    exact_sum += r.exact_by_objects[k];
+    scene_sum += r.scenes_by_objects[k];
+  }
+  CHECK(exact_sum == r.caption_exact && scene_sum == r.scenes);
+  CHECK(r.caption_order_only >= 0 && r.caption_order_only <= r.scenes - r.caption_exact);
   /* a random peak lands in the box about as often as the box's share of cells */
   double chance = r.chance_word / words, rnd = r.word[2].hits / words;
   CHECK(chance > 0.02 && chance < 0.5);
@@ -108,6 +124,23 @@ static void test_eval_numbers_consistent(void) {
   CHECK(vl_eval(m, "/nonexistent-set", &o, &cfg, &r) == VL_ERR_IO);
   CHECK(strstr(vl_last_error(), "/nonexistent-set/manifest.jsonl"));
   CHECK(vl_eval_template_of("there is a small red circle.") == VL_TPL_EXISTS_SIZED);
+  /* order-only caption errors */
+  bool re = true;
+  const char *gold = "a small red circle, a large blue square and a small red circle.";
+  CHECK(vl_eval_phrases_reordered("a large blue square, a small red circle and a small red "
+                                  "circle.",
+                                  gold, &re) == VL_OK &&
+        re);
+  CHECK(vl_eval_phrases_reordered(gold, gold, &re) == VL_OK && !re); /* same order */
+  CHECK(vl_eval_phrases_reordered("a large blue square, a large blue square and a small red "
+                                  "circle.",
+                                  gold, &re) == VL_OK &&
+        !re); /* not the same phrases, counted with multiplicity */
+  CHECK(vl_eval_phrases_reordered("a large blue square and a small red circle.", gold, &re) ==
+            VL_OK &&
+        !re); /* a phrase missing */
+  CHECK(vl_eval_phrases_reordered("a small red circle.", "a small red circle.", &re) == VL_OK &&
+        !re);
   CHECK(vl_eval_template_of("the red circle is left of the blue square.") == VL_TPL_RELATION);
   CHECK(vl_eval_template_of("the red circle is heavy.") == VL_TPL_UNKNOWABLE);
   vl_explain_cfg_free(&cfg);

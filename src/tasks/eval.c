@@ -198,6 +198,42 @@ static int phrases_of(char **w, int n, int *start, int *len, int max) {
 
 #define MAX_PHRASES 16
 
+/* Whether generated has the phrases of gold, as many times each, in
+ * another order. */
+int vl_eval_phrases_reordered(const char *generated, const char *gold, bool *reordered) {
+  char **gw = NULL, **dw = NULL;
+  int ng = 0, nd = 0, gs[MAX_PHRASES], gl[MAX_PHRASES], ds[MAX_PHRASES], dl[MAX_PHRASES];
+  int rc = vl_split_words(gold, &gw, &ng);
+  if (!rc) rc = vl_split_words(generated, &dw, &nd);
+  *reordered = false;
+  if (!rc) {
+    const int pg = phrases_of(gw, ng, gs, gl, MAX_PHRASES),
+              pd = phrases_of(dw, nd, ds, dl, MAX_PHRASES);
+    bool used[MAX_PHRASES] = {false}, in_order = true, all = pg == pd && pg > 1;
+    for (int i = 0; all && i < pd; i++) { /* match each generated phrase to an unused gold one */
+      int hit = -1;
+      for (int j = 0; j < pg && hit < 0; j++) {
+        bool eq = !used[j] && gl[j] == dl[i];
+        for (int k = 0; eq && k < dl[i]; k++)
+          eq = !strcmp(gw[gs[j] + k], dw[ds[i] + k]);
+        if (eq) hit = j;
+      }
+      if (hit < 0)
+        all = false;
+      else
+        used[hit] = true, in_order &= hit == i;
+    }
+    *reordered = all && !in_order;
+  }
+  for (int i = 0; i < ng; i++)
+    free(gw[i]);
+  for (int i = 0; i < nd; i++)
+    free(dw[i]);
+  free(gw);
+  free(dw);
+  return rc;
+}
+
 /* ok[i]: the generated caption's phrase i equals the gold phrase i. */
 static int correct_phrases(const char *generated, const char *gold, bool *ok, int *n_ok) {
   char **gw = NULL, **dw = NULL;
@@ -244,7 +280,17 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
   res->ms_caption += (vl_now_seconds() - t0) * 1e3;
   const bool have_caption = rc == VL_OK;
   if (!rc) {
-    res->caption_exact += !strcmp(dr.text, caption);
+    const bool exact = !strcmp(dr.text, caption);
+    res->caption_exact += exact;
+    int k = cJSON_GetArraySize(cJSON_GetObjectItem(line, "objects"));
+    k = k < 1 ? 1 : k > 4 ? 4 : k;
+    res->scenes_by_objects[k - 1]++;
+    res->exact_by_objects[k - 1] += exact;
+    bool reordered = false;
+    if (!exact) rc = vl_eval_phrases_reordered(dr.text, caption, &reordered);
+    res->caption_order_only += reordered;
+  }
+  if (!rc) {
     char **gw = NULL;
     int ng = 0;
     rc = vl_split_words(caption, &gw, &ng);
@@ -403,10 +449,16 @@ char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char
   FILE *f = open_memstream(&s, &len);
   if (!f) return NULL;
   fprintf(f, "eval: %s on %s, %d scenes\n\n", model, dir, r->scenes);
-  fprintf(f, "caption: exact match %d/%d (%.1f%%), word accuracy %.1f%% (%d/%d words)\n\n",
+  fprintf(f, "caption: exact match %d/%d (%.1f%%), word accuracy %.1f%% (%d/%d words)\n",
           r->caption_exact, r->scenes, 100 * div0(r->caption_exact, r->scenes),
           100 * div0(r->caption_words_right, r->caption_words), r->caption_words_right,
           r->caption_words);
+  fprintf(f, "  wrong only in the order of their phrases: %d/%d\n", r->caption_order_only,
+          r->scenes - r->caption_exact);
+  fprintf(f, "  exact match by objects:");
+  for (int k = 0; k < 4; k++)
+    fprintf(f, " %d: %d/%d (%.1f%%)%s", k + 1, r->exact_by_objects[k], r->scenes_by_objects[k],
+            100 * div0(r->exact_by_objects[k], r->scenes_by_objects[k]), k < 3 ? "," : "\n\n");
   fprintf(f, "entailment: accuracy %.1f%% (%d/%d hypotheses)\n",
           100 * div0(r->correct, r->hypotheses), r->correct, r->hypotheses);
   fprintf(f, "  per template:\n");
@@ -498,6 +550,9 @@ cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *d
   cJSON_AddNumberToObject(c, "exact", r->caption_exact);
   cJSON_AddNumberToObject(c, "words_right", r->caption_words_right);
   cJSON_AddNumberToObject(c, "words", r->caption_words);
+  cJSON_AddNumberToObject(c, "order_only", r->caption_order_only);
+  cJSON_AddItemToObject(c, "scenes_by_objects", cJSON_CreateIntArray(r->scenes_by_objects, 4));
+  cJSON_AddItemToObject(c, "exact_by_objects", cJSON_CreateIntArray(r->exact_by_objects, 4));
   cJSON *e = cJSON_AddObjectToObject(j, "entailment");
   cJSON_AddNumberToObject(e, "accuracy", div0(r->correct, r->hypotheses));
   cJSON_AddNumberToObject(e, "hypotheses", r->hypotheses);

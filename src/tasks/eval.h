@@ -50,6 +50,8 @@ typedef struct {
 typedef struct {
   int scenes;
   int caption_exact, caption_words_right, caption_words;
+  int caption_order_only; /* wrong captions with the gold phrases, each once, in another order */
+  int scenes_by_objects[4], exact_by_objects[4]; /* by the manifest's object count 1..4 */
   int hypotheses, correct;
   int confusion[3][3];          /* [gold][predicted], vl_label order */
   int tpl_n[5], tpl_correct[5]; /* vl_template order */
@@ -83,5 +85,10 @@ const char *vl_eval_template_name(int tpl);
 /* The report as text (malloc'd) and as JSON. */
 char *vl_eval_report_text(const vl_eval_result *r, const char *model, const char *dir);
 struct cJSON *vl_eval_to_json(const vl_eval_result *r, const char *model, const char *dir);
+
+/* *reordered: generated holds gold's phrases ("a {size} {colour} {shape}"),
+ * as many times each, in another order (the caption's only fault is the
+ * order; a caption of one phrase never is). */
+int vl_eval_phrases_reordered(const char *generated, const char *gold, bool *reordered);
 
 #endif
