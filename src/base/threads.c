@@ -67,12 +67,12 @@ static int64_t now_ns(void) {
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Spins until *flag != value (unsigned) or the budget runs out; returns
- * whether it changed. The clock is read every 64 pauses. */
-static int spin_while_equal(const unsigned *flag, unsigned value) {
+/* Spins until ready(arg) or the budget runs out; returns whether it got
+ * ready. The clock is read every 64 pauses. */
+static int spin_until(int (*ready)(const void *), const void *arg) {
   int64_t end = 0;
   for (int i = 0;; i++) {
-    if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != value) return 1;
+    if (ready(arg)) return 1;
     if ((i & 63) == 0) {
       const int64_t t = now_ns();
       if (i == 0)
@@ -84,20 +84,12 @@ static int spin_while_equal(const unsigned *flag, unsigned value) {
   }
 }
 
-/* Same for the caller: until `done` reaches n. */
-static int spin_until_done(int64_t n) {
-  int64_t end = 0;
-  for (int i = 0;; i++) {
-    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE) >= n) return 1;
-    if ((i & 63) == 0) {
-      const int64_t t = now_ns();
-      if (i == 0)
-        end = t + __atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
-      else if (t >= end)
-        return 0;
-    }
-    cpu_relax();
-  }
+static int job_published(const void *seen) { /* a job newer than *seen */
+  return __atomic_load_n(&published, __ATOMIC_ACQUIRE) != *(const unsigned *)seen;
+}
+
+static int chunks_done(const void *n) {
+  return __atomic_load_n(&done, __ATOMIC_ACQUIRE) >= *(const int64_t *)n;
 }
 
 static double default_spin_us(void) {
@@ -144,7 +136,7 @@ static void *worker_main(void *p) {
   unsigned seen = 0;
   in_parallel = 1;
   for (;;) {
-    if (__atomic_load_n(&spin_ns, __ATOMIC_RELAXED) > 0) spin_while_equal(&published, seen);
+    if (__atomic_load_n(&spin_ns, __ATOMIC_RELAXED) > 0) spin_until(job_published, &seen);
     pthread_mutex_lock(&mu);
     if (job.generation == seen) {
       sleepers++;
@@ -210,7 +202,7 @@ void vl_parallel_for(int64_t n, int64_t min_chunk, vl_range_fn fn, void *arg) {
   in_parallel = 0;
 
   /* Chunks claimed by workers may still be running; wait for those only. */
-  if (__atomic_load_n(&spin_ns, __ATOMIC_RELAXED) > 0 && spin_until_done(mine.n_chunks)) {
+  if (__atomic_load_n(&spin_ns, __ATOMIC_RELAXED) > 0 && spin_until(chunks_done, &mine.n_chunks)) {
     pthread_mutex_unlock(&submit_mu);
     return;
   }

@@ -198,26 +198,44 @@ static int phrases_of(char **w, int n, int *start, int *len, int max) {
 
 #define MAX_PHRASES 16
 
-/* Whether generated has the phrases of gold, as many times each, in
- * another order. */
+/* A caption's words and its phrases (phrases_of). */
+typedef struct {
+  char **w;
+  int n, np, start[MAX_PHRASES], len[MAX_PHRASES];
+} caption_phrases;
+
+static int split_phrases(const char *text, caption_phrases *c) {
+  memset(c, 0, sizeof *c);
+  int rc = vl_split_words(text, &c->w, &c->n);
+  if (!rc) c->np = phrases_of(c->w, c->n, c->start, c->len, MAX_PHRASES);
+  return rc;
+}
+
+static void free_phrases(caption_phrases *c) {
+  for (int i = 0; i < c->n; i++)
+    free(c->w[i]);
+  free(c->w);
+}
+
+/* Phrase i of a equals phrase j of b. */
+static bool same_phrase(const caption_phrases *a, int i, const caption_phrases *b, int j) {
+  bool eq = a->len[i] == b->len[j];
+  for (int k = 0; eq && k < a->len[i]; k++)
+    eq = !strcmp(a->w[a->start[i] + k], b->w[b->start[j] + k]);
+  return eq;
+}
+
 int vl_eval_phrases_reordered(const char *generated, const char *gold, bool *reordered) {
-  char **gw = NULL, **dw = NULL;
-  int ng = 0, nd = 0, gs[MAX_PHRASES], gl[MAX_PHRASES], ds[MAX_PHRASES], dl[MAX_PHRASES];
-  int rc = vl_split_words(gold, &gw, &ng);
-  if (!rc) rc = vl_split_words(generated, &dw, &nd);
+  caption_phrases g = {0}, d = {0};
+  int rc = split_phrases(gold, &g);
+  if (!rc) rc = split_phrases(generated, &d);
   *reordered = false;
   if (!rc) {
-    const int pg = phrases_of(gw, ng, gs, gl, MAX_PHRASES),
-              pd = phrases_of(dw, nd, ds, dl, MAX_PHRASES);
-    bool used[MAX_PHRASES] = {false}, in_order = true, all = pg == pd && pg > 1;
-    for (int i = 0; all && i < pd; i++) { /* match each generated phrase to an unused gold one */
+    bool used[MAX_PHRASES] = {false}, in_order = true, all = g.np == d.np && g.np > 1;
+    for (int i = 0; all && i < d.np; i++) { /* match each generated phrase to an unused gold one */
       int hit = -1;
-      for (int j = 0; j < pg && hit < 0; j++) {
-        bool eq = !used[j] && gl[j] == dl[i];
-        for (int k = 0; eq && k < dl[i]; k++)
-          eq = !strcmp(gw[gs[j] + k], dw[ds[i] + k]);
-        if (eq) hit = j;
-      }
+      for (int j = 0; j < g.np && hit < 0; j++)
+        if (!used[j] && same_phrase(&d, i, &g, j)) hit = j;
       if (hit < 0)
         all = false;
       else
@@ -225,37 +243,24 @@ int vl_eval_phrases_reordered(const char *generated, const char *gold, bool *reo
     }
     *reordered = all && !in_order;
   }
-  for (int i = 0; i < ng; i++)
-    free(gw[i]);
-  for (int i = 0; i < nd; i++)
-    free(dw[i]);
-  free(gw);
-  free(dw);
+  free_phrases(&g);
+  free_phrases(&d);
   return rc;
 }
 
 /* ok[i]: the generated caption's phrase i equals the gold phrase i. */
 static int correct_phrases(const char *generated, const char *gold, bool *ok, int *n_ok) {
-  char **gw = NULL, **dw = NULL;
-  int ng = 0, nd = 0, gs[MAX_PHRASES], gl[MAX_PHRASES], ds[MAX_PHRASES], dl[MAX_PHRASES];
-  int rc = vl_split_words(gold, &gw, &ng);
-  if (!rc) rc = vl_split_words(generated, &dw, &nd);
+  caption_phrases g = {0}, d = {0};
+  int rc = split_phrases(gold, &g);
+  if (!rc) rc = split_phrases(generated, &d);
   *n_ok = 0;
   if (!rc) {
-    int pg = phrases_of(gw, ng, gs, gl, MAX_PHRASES), pd = phrases_of(dw, nd, ds, dl, MAX_PHRASES);
-    *n_ok = pd;
-    for (int i = 0; i < pd; i++) {
-      ok[i] = i < pg && gl[i] == dl[i];
-      for (int k = 0; ok[i] && k < dl[i]; k++)
-        ok[i] = !strcmp(gw[gs[i] + k], dw[ds[i] + k]);
-    }
+    *n_ok = d.np;
+    for (int i = 0; i < d.np; i++)
+      ok[i] = i < g.np && same_phrase(&d, i, &g, i);
   }
-  for (int i = 0; i < ng; i++)
-    free(gw[i]);
-  for (int i = 0; i < nd; i++)
-    free(dw[i]);
-  free(gw);
-  free(dw);
+  free_phrases(&g);
+  free_phrases(&d);
   return rc;
 }
 
