@@ -288,12 +288,17 @@ static double per_image_loss(vl_ctx *c, const vl_blip *m, const vl_train_sample 
   return total;
 }
 
+/* A fresh tiny model in the test folder `name`, loaded trainable. */
+static vl_blip *tiny_trainable(const char *name, uint64_t seed, vl_tensor ***p, int64_t *np) {
+  const char *dir = test_tmp_path(name);
+  if (vl_train_init_model(dir, "tiny", 0, seed) != VL_OK) return NULL;
+  return vl_train_load_blip(dir, p, np);
+}
+
 static void test_batched_equals_per_image(void) {
-  const char *dir = test_tmp_path("batch_parity");
-  REQUIRE(vl_train_init_model(dir, "tiny", 0, 9) == VL_OK);
   vl_tensor **p = NULL;
   int64_t np = 0;
-  vl_blip *m = vl_train_load_blip(dir, &p, &np);
+  vl_blip *m = tiny_trainable("batch_parity", 9, &p, &np);
   REQUIRE(m);
   enum { N = 4 };
   vl_train_sample s[N];
@@ -473,11 +478,9 @@ static void test_object_weights(void) {
     vl_train_object_range(&o, 0, i, &lo, &hi);
     CHECK(lo == 2 && hi == 2);
   }
-  const char *dir = test_tmp_path("objw_model");
-  REQUIRE(vl_train_init_model(dir, "tiny", 0, 9) == VL_OK);
   vl_tensor **p = NULL;
   int64_t np = 0;
-  vl_blip *m = vl_train_load_blip(dir, &p, &np);
+  vl_blip *m = tiny_trainable("objw_model", 9, &p, &np);
   REQUIRE(m);
   const int32_t a = vl_tokenizer_token_to_id(m->tok, "a");
   REQUIRE(a >= 0);

@@ -541,8 +541,7 @@ int vl_train(const vl_train_opts *oin, vl_train_report *rep) {
     if ((rc = vl_train_init_model(t.o.out_dir, t.o.config, t.o.patch, t.o.seed))) return rc;
     int64_t copied = 0;
     if (t.o.init_from) {
-      if ((rc =
-               vl_train_warm_start(t.o.out_dir, t.o.init_from, "train", NULL, NULL, &copied, NULL)))
+      if ((rc = vl_train_warm_start(t.o.out_dir, t.o.init_from, "train", NULL, NULL, &copied)))
         return rc;
       vl_log("train: started from %s: %lld tensors copied", t.o.init_from, (long long)copied);
     }

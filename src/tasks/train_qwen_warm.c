@@ -60,7 +60,7 @@ int vl_train_llm_warm_start(const char *dir, const char *src_dir) {
   v.tn = tn;
   v.to = to;
   int64_t copied = 0;
-  int rc = to ? vl_train_warm_start(dir, src_dir, "train-llm", map_vocab, &v, &copied, NULL)
+  int rc = to ? vl_train_warm_start(dir, src_dir, "train-llm", map_vocab, &v, &copied)
               : vl_error_context("train-llm: --init-from %s", src_dir);
   if (!rc)
     vl_log("train-llm: started from %s: %lld tensors copied, %lld of %lld vocabulary rows "

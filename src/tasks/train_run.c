@@ -335,14 +335,14 @@ int vl_train_save_checkpoint(const vl_train_checkpoint *ck) {
 /* ---- starting from a trained model ------------------------------------- */
 
 int vl_train_warm_start(const char *dir, const char *src, const char *who, vl_warm_hook hook,
-                        void *user, int64_t *copied, int64_t *hooked) {
+                        void *user, int64_t *copied) {
   char pn[4096], po[4096];
   snprintf(pn, sizeof pn, "%s/model.safetensors", dir);
   snprintf(po, sizeof po, "%s/model.safetensors", src);
   vl_safetensors *sn = vl_st_open(pn), *so = sn ? vl_st_open(po) : NULL;
   vl_st_writer *w = so ? vl_st_writer_new() : NULL;
   int rc = w ? VL_OK : vl_last_error_code() ? vl_last_error_code() : VL_ERR_NOMEM;
-  int64_t n_copied = 0, n_hooked = 0;
+  int64_t n_copied = 0;
   for (size_t i = 0; !rc && i < vl_st_count(sn); i++) {
     const vl_st_tensor *t = vl_st_at(sn, i), *s = vl_st_find(so, t->name);
     if (!s) {
@@ -356,13 +356,11 @@ int vl_train_warm_start(const char *dir, const char *src, const char *who, vl_wa
       rc = vl_error(VL_ERR_NOMEM, "%s: out of memory", who);
       break;
     }
-    rc = vl_st_to_f32(t, d);
-    const int h = !rc && hook ? hook(t->name, t, s, d, user) : 0;
+    /* the fresh values only matter to a hook that keeps some of them */
+    const int h = hook && !(rc = vl_st_to_f32(t, d)) ? hook(t->name, t, s, d, user) : 0;
     if (h < 0) {
       rc = h;
-    } else if (h > 0) {
-      n_hooked++;
-    } else if (!rc) {
+    } else if (h == 0 && !rc) {
       int same = s->ndim == t->ndim;
       for (int k = 0; same && k < t->ndim; k++)
         same = s->shape[k] == t->shape[k];
@@ -382,6 +380,5 @@ int vl_train_warm_start(const char *dir, const char *src, const char *who, vl_wa
   if (!rc) rc = vl_st_writer_save(w, pn);
   vl_st_writer_free(w);
   if (copied) *copied = n_copied;
-  if (hooked) *hooked = n_hooked;
   return rc ? vl_error_context("%s: --init-from %s", who, src) : VL_OK;
 }

@@ -35,19 +35,19 @@ int vl_train_check_new_run(const char *out_dir, const char *who);
 /* ---- starting from a trained model ------------------------------------- */
 
 /* Called for each tensor t of the fresh folder with its namesake s in the
- * source and t's values in d (already read): returns 1 when it filled d
- * itself (e.g. remapped rows), 0 to let the plain copy (same shape) run,
- * or a negative VL_ERR_* code. */
+ * source and t's fresh values in d: returns 1 when it filled d itself
+ * (e.g. remapped rows, the others kept), 0 to let the plain copy (same
+ * shape) run, or a negative VL_ERR_* code. */
 typedef int (*vl_warm_hook)(const char *name, const vl_st_tensor *t, const vl_st_tensor *s,
                             float *d, void *user);
 
 /* Replaces the freshly initialised dir/model.safetensors by the weights of
  * the trained folder src of the same config, tensor by tensor by name
  * (hook may be NULL). Errors name src and the tensor when the configs
- * differ; `who` prefixes them. *copied / *hooked (may be NULL) count the
- * tensors of each kind. */
+ * differ; `who` prefixes them. *copied (may be NULL): tensors copied
+ * whole (not by the hook). */
 int vl_train_warm_start(const char *dir, const char *src, const char *who, vl_warm_hook hook,
-                        void *user, int64_t *copied, int64_t *hooked);
+                        void *user, int64_t *copied);
 
 /* ---- a fresh model's weights ------------------------------------------- */
 
