@@ -225,40 +225,26 @@ static bool same_phrase(const caption_phrases *a, int i, const caption_phrases *
   return eq;
 }
 
+/* d has g's phrases, as many times each, in another order. */
+static bool phrases_reordered(const caption_phrases *d, const caption_phrases *g) {
+  bool used[MAX_PHRASES] = {false}, in_order = true;
+  if (g->np != d->np || g->np < 2) return false;
+  for (int i = 0; i < d->np; i++) { /* match each generated phrase to an unused gold one */
+    int hit = -1;
+    for (int j = 0; j < g->np && hit < 0; j++)
+      if (!used[j] && same_phrase(d, i, g, j)) hit = j;
+    if (hit < 0) return false;
+    used[hit] = true;
+    in_order &= hit == i;
+  }
+  return !in_order;
+}
+
 int vl_eval_phrases_reordered(const char *generated, const char *gold, bool *reordered) {
   caption_phrases g = {0}, d = {0};
   int rc = split_phrases(gold, &g);
   if (!rc) rc = split_phrases(generated, &d);
-  *reordered = false;
-  if (!rc) {
-    bool used[MAX_PHRASES] = {false}, in_order = true, all = g.np == d.np && g.np > 1;
-    for (int i = 0; all && i < d.np; i++) { /* match each generated phrase to an unused gold one */
-      int hit = -1;
-      for (int j = 0; j < g.np && hit < 0; j++)
-        if (!used[j] && same_phrase(&d, i, &g, j)) hit = j;
-      if (hit < 0)
-        all = false;
-      else
-        used[hit] = true, in_order &= hit == i;
-    }
-    *reordered = all && !in_order;
-  }
-  free_phrases(&g);
-  free_phrases(&d);
-  return rc;
-}
-
-/* ok[i]: the generated caption's phrase i equals the gold phrase i. */
-static int correct_phrases(const char *generated, const char *gold, bool *ok, int *n_ok) {
-  caption_phrases g = {0}, d = {0};
-  int rc = split_phrases(gold, &g);
-  if (!rc) rc = split_phrases(generated, &d);
-  *n_ok = 0;
-  if (!rc) {
-    *n_ok = d.np;
-    for (int i = 0; i < d.np; i++)
-      ok[i] = i < g.np && same_phrase(&d, i, &g, i);
-  }
+  *reordered = !rc && phrases_reordered(&d, &g);
   free_phrases(&g);
   free_phrases(&d);
   return rc;
@@ -284,6 +270,9 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
   int rc = vl_describe(m, img, &d, &none, &dr);
   res->ms_caption += (vl_now_seconds() - t0) * 1e3;
   const bool have_caption = rc == VL_OK;
+  caption_phrases g = {0}, gen = {0}; /* the gold caption's and the model's */
+  if (!rc) rc = split_phrases(caption, &g);
+  if (!rc) rc = split_phrases(dr.text, &gen);
   if (!rc) {
     const bool exact = !strcmp(dr.text, caption);
     res->caption_exact += exact;
@@ -291,29 +280,21 @@ static int eval_scene(const vl_blip *m, const char *dir, const cJSON *line, int 
     k = k < 1 ? 1 : k > 4 ? 4 : k;
     res->scenes_by_objects[k - 1]++;
     res->exact_by_objects[k - 1] += exact;
-    bool reordered = false;
-    if (!exact) rc = vl_eval_phrases_reordered(dr.text, caption, &reordered);
-    res->caption_order_only += reordered;
-  }
-  if (!rc) {
-    char **gw = NULL;
-    int ng = 0;
-    rc = vl_split_words(caption, &gw, &ng);
-    for (int i = 0; i < ng; i++) {
+    res->caption_order_only += !exact && phrases_reordered(&gen, &g);
+    for (int i = 0; i < g.n; i++) {
       res->caption_words++;
-      res->caption_words_right += i < dr.n_words && !strcmp(dr.words[i].text, gw[i]);
-      free(gw[i]);
+      res->caption_words_right += i < dr.n_words && !strcmp(dr.words[i].text, g.w[i]);
     }
-    free(gw);
   }
   if (!rc) rc = caption_targets(m, img, line, caption, KIND_WORD, NULL, 0, cfg, res, what);
-  if (!rc && cfg->n_methods > 0) { /* the phrases the model itself got right */
-    bool ok[MAX_PHRASES];
-    int n_ok = 0;
-    rc = correct_phrases(dr.text, caption, ok, &n_ok);
-    if (!rc && n_ok > 0)
-      rc = caption_targets(m, img, line, dr.text, KIND_GEN_WORD, ok, n_ok, cfg, res, what);
+  if (!rc && cfg->n_methods > 0 && gen.np > 0) { /* the phrases the model itself got right */
+    bool ok[MAX_PHRASES]; /* ok[i]: the model's phrase i is the gold phrase i */
+    for (int i = 0; i < gen.np; i++)
+      ok[i] = i < g.np && same_phrase(&gen, i, &g, i);
+    rc = caption_targets(m, img, line, dr.text, KIND_GEN_WORD, ok, gen.np, cfg, res, what);
   }
+  free_phrases(&g);
+  free_phrases(&gen);
   if (have_caption) vl_describe_result_free(&dr);
   /* entailment */
   for (int h = 0; !rc && h < cJSON_GetArraySize(hyps); h++) {
