@@ -549,6 +549,47 @@ static void curriculum_and_bad_options(void) {
   CHECK(vl_shapes_generate(2, -1, NULL) == NULL && strstr(vl_last_error(), "negative"));
 }
 
+/* Template weights (training data only): all equal is the spec's pick,
+ * bit for bit; a heavy relation weight raises the share of relations; a
+ * zero weight is never picked while the label has another template; labels
+ * stay balanced; negative weights are refused. */
+static void template_weights(void) {
+  vl_shapes_options u = vl_shapes_default_options(), d = u, r = u, z = u;
+  u.n_hypotheses = d.n_hypotheses = r.n_hypotheses = z.n_hypotheses = 6;
+  for (int t = 0; t < VL_TPL_N; t++) {
+    u.template_weights[t] = 2.5; /* equal, so uniform */
+    r.template_weights[t] = t == VL_TPL_RELATION ? 20 : 1;
+    z.template_weights[t] = t == VL_TPL_EXISTS_SIZED ? 0 : 1;
+  }
+  int rel_d = 0, rel_r = 0, sized_z = 0, total = 0, same = 1, labels_r[VL_LABEL_COUNT] = {0};
+  for (int64_t n = 0; n < 300; n++) {
+    vl_shapes_scene *a = vl_shapes_generate(5, n, &d), *b = vl_shapes_generate(5, n, &u);
+    vl_shapes_scene *c = vl_shapes_generate(5, n, &r), *e = vl_shapes_generate(5, n, &z);
+    REQUIRE(a && b && c && e);
+    for (int j = 0; j < 6; j++) {
+      same &= !strcmp(a->hypotheses[j].text, b->hypotheses[j].text);
+      rel_d += a->hypotheses[j].tpl == VL_TPL_RELATION;
+      rel_r += c->hypotheses[j].tpl == VL_TPL_RELATION;
+      sized_z += e->hypotheses[j].tpl == VL_TPL_EXISTS_SIZED;
+      labels_r[c->hypotheses[j].label]++;
+      total++;
+    }
+    CHECK(!strcmp(a->caption, c->caption));
+    vl_shapes_free(a);
+    vl_shapes_free(b);
+    vl_shapes_free(c);
+    vl_shapes_free(e);
+  }
+  printf("  relations among %d hypotheses: %d (uniform), %d (weight 20)\n", total, rel_d, rel_r);
+  CHECK(same);
+  CHECK(rel_r > 2 * rel_d && rel_d > 0);
+  CHECK(sized_z == 0);
+  for (int l = 0; l < VL_LABEL_COUNT; l++) /* labels stay balanced */
+    CHECK(labels_r[l] > total / 4);
+  z.template_weights[VL_TPL_COUNT] = -1;
+  CHECK(vl_shapes_generate(5, 0, &z) == NULL && strstr(vl_last_error(), "template weight"));
+}
+
 static void manifest_and_files(void) {
   char dir[512];
   snprintf(dir, sizeof dir, "%s/set/sub", test_tmpdir());
@@ -693,6 +734,7 @@ int main(void) {
   RUN(all_fillers_follow_emission_rules);
   RUN(determinism);
   RUN(curriculum_and_bad_options);
+  RUN(template_weights);
   RUN(manifest_and_files);
   RUN(write_set_errors);
   return test_summary();

@@ -207,10 +207,14 @@ static void test_smoke_run_learns_and_reloads(void) {
   CHECK(strstr(vl_last_error(), "--resume") != NULL);
 }
 
+/* Non-default template weights too: the resumed half must restore them
+ * from the checkpoint to draw the same hypotheses. */
 static void test_resume_is_bit_identical(void) {
   vl_train_opts a = tiny_opts(test_tmp_path("straight"), 6);
+  a.template_weights[VL_TPL_UNKNOWABLE] = 5;
   REQUIRE(vl_train(&a, NULL) == VL_OK);
   vl_train_opts b = tiny_opts(test_tmp_path("halves"), 6);
+  b.template_weights[VL_TPL_UNKNOWABLE] = 5;
   b.stop_after = 3;
   REQUIRE(vl_train(&b, NULL) == VL_OK);
   int n = 0;
@@ -230,6 +234,8 @@ static void test_resume_is_bit_identical(void) {
   CHECK(!strcmp(vl_st_metadata(st, "vlens_step"), "6"));
   CHECK(!strcmp(vl_st_metadata(st, "vlens_next_scene"), "24"));
   CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"config\":\"tiny\"") != NULL);
+  CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"template_weights\":[1,1,1,1,5]") !=
+        NULL);
   vl_st_close(st);
 }
 
@@ -305,7 +311,7 @@ static void test_batched_equals_per_image(void) {
   int64_t cap_rows = 0;
   bool differ = false;
   for (int b = 0; b < N; b++) { /* up to 4 objects: captions of 7..17 tokens */
-    REQUIRE(vl_train_sample_make(m, 4, b, 1, 4, 2, &s[b]) == VL_OK);
+    REQUIRE(vl_train_sample_make(m, 4, b, 1, 4, 2, NULL, &s[b]) == VL_OK);
     cap_rows += s[b].cap_n - 1;
     differ |= s[b].cap_n != s[0].cap_n;
   }
@@ -436,16 +442,25 @@ static void test_errors(void) {
   vl_train_object_range(&o, 0, 7, &lo, &hi);
   CHECK(lo == 1 && hi == 2);
   double w[4];
-  CHECK(vl_train_parse_object_weights("0,1,2,3", w) == VL_OK && w[3] == 3);
-  CHECK(vl_train_parse_object_weights("0,0,0,0", w) == VL_ERR_INVALID);
-  CHECK(vl_train_parse_object_weights("1,2,3", w) == VL_ERR_INVALID);
-  CHECK(vl_train_parse_object_weights("1,2,3,-4", w) == VL_ERR_INVALID);
-  CHECK(vl_train_parse_object_weights("1,2,3,4x", w) == VL_ERR_INVALID);
+  CHECK(vl_train_parse_weights("0,1,2,3", 4, w, "--object-weights") == VL_OK && w[3] == 3);
+  CHECK(vl_train_parse_weights("0,0,0,0", 4, w, "--object-weights") == VL_ERR_INVALID);
+  CHECK(vl_train_parse_weights("1,2,3", 4, w, "--object-weights") == VL_ERR_INVALID);
+  CHECK(vl_train_parse_weights("1,2,3,-4", 4, w, "--object-weights") == VL_ERR_INVALID);
+  CHECK(vl_train_parse_weights("1,2,3,4x", 4, w, "--object-weights") == VL_ERR_INVALID);
+  double tw[VL_TPL_N];
+  CHECK(vl_train_parse_weights("1,1,1,4,0.5", VL_TPL_N, tw, "--template-weights") == VL_OK &&
+        tw[VL_TPL_RELATION] == 4 && tw[VL_TPL_UNKNOWABLE] == 0.5);
+  CHECK(vl_train_parse_weights("1,1,1,4", VL_TPL_N, tw, "--template-weights") == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--template-weights") != NULL);
   o = tiny_opts(test_tmp_path("e2"), 5);
   o.max_objects = 2;
   o.object_weights[0] = o.object_weights[1] = 0;
   CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
   CHECK(strstr(vl_last_error(), "--object-weights") != NULL);
+  o = tiny_opts(test_tmp_path("e3"), 5);
+  o.template_weights[VL_TPL_COUNT] = -1;
+  CHECK(vl_train(&o, NULL) == VL_ERR_INVALID);
+  CHECK(strstr(vl_last_error(), "--template-weights") != NULL);
 }
 
 /* --object-weights: counts follow the weights (zero never drawn, the cap
@@ -489,7 +504,7 @@ static void test_object_weights(void) {
     int lo, hi;
     vl_train_object_range(&o, 50, i, &lo, &hi);
     vl_train_sample s;
-    REQUIRE(vl_train_sample_make(m, 4, i, lo, hi, 0, &s) == VL_OK);
+    REQUIRE(vl_train_sample_make(m, 4, i, lo, hi, 0, NULL, &s) == VL_OK);
     int phrases = 0;
     for (int64_t t = 0; t < s.cap_n; t++)
       phrases += s.cap[t] == a;

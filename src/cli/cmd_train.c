@@ -27,6 +27,10 @@ static void train_usage(FILE *f) {
              "  --object-weights W relative frequency of 1,2,3,4 objects per scene, e.g.\n"
              "                     1,2,3,4 (default 1,1,1,1: the spec's; training data\n"
              "                     only: evaluation sets keep the spec's uniform 1..4)\n"
+             "  --template-weights W relative frequency of the hypothesis templates\n"
+             "                     exists,exists-sized,count,relation,unknowable among\n"
+             "                     those a label can take, e.g. 1,1,1,4,1 (default all 1:\n"
+             "                     the spec's uniform pick; training data only)\n"
              "  --init-from DIR    start from the weights of a trained model folder of the\n"
              "                     same config and patch (fresh optimizer and schedule)\n"
              "  --no-curriculum    all object counts from the start\n"
@@ -95,7 +99,9 @@ int cmd_train(int argc, char **argv) {
       bad = cli_integer(a, val, 0, VL_TRAIN_MAX_K, &v);
       o.hypotheses = (int)v;
     } else if (!strcmp(a, "--object-weights")) {
-      bad = vl_train_parse_object_weights(val, o.object_weights) != VL_OK;
+      bad = vl_train_parse_weights(val, 4, o.object_weights, a) != VL_OK;
+    } else if (!strcmp(a, "--template-weights")) {
+      bad = vl_train_parse_weights(val, VL_TPL_N, o.template_weights, a) != VL_OK;
     } else if (!strcmp(a, "--init-from")) {
       o.init_from = val;
     } else if (!strcmp(a, "--max-objects")) {

@@ -44,7 +44,9 @@ const char *vl_label_name(vl_label l) {
 }
 
 vl_shapes_options vl_shapes_default_options(void) {
-  vl_shapes_options o = {1, VL_SHAPES_MAX_OBJECTS, 3, 0};
+  vl_shapes_options o = {1, VL_SHAPES_MAX_OBJECTS, 3, 0, {0}};
+  for (int t = 0; t < VL_TPL_N; t++)
+    o.template_weights[t] = 1;
   return o;
 }
 
@@ -329,15 +331,39 @@ static int label_possible(const candidates *cs, int l) {
   return 0;
 }
 
-static filler pick(vl_rng *r, const candidates *cs, int label) {
+static int weights_uniform(const double *w) {
+  for (int t = 1; t < VL_TPL_N; t++)
+    if (w[t] != w[0]) return 0;
+  return 1;
+}
+
+/* A template for `label` (uniform, or by weight w when w is not uniform; a
+ * label whose templates all weigh 0 falls back to uniform), then a filler. */
+static filler pick(vl_rng *r, const candidates *cs, int label, const double *w) {
   int tpls[VL_TPL_N] = {0}, nt = 0;
+  double total = 0;
   for (int t = 0; t < VL_TPL_N; t++)
-    if (cs->count[label][t]) tpls[nt++] = t;
-  int t = tpls[vl_rng_int(r, 0, nt - 1)];
+    if (cs->count[label][t]) {
+      tpls[nt++] = t;
+      total += w[t] > 0 ? w[t] : 0;
+    }
+  int t = tpls[0];
+  if (weights_uniform(w) || total <= 0) {
+    t = tpls[vl_rng_int(r, 0, nt - 1)];
+  } else {
+    double u = vl_rng_uniform(r) * total;
+    int i = 0;
+    while (i < nt - 1 && (u -= (w[tpls[i]] > 0 ? w[tpls[i]] : 0)) >= 0)
+      i++;
+    while (i > 0 && !(w[tpls[i]] > 0)) /* u landed at the edge of a zero weight */
+      i--;
+    t = tpls[i];
+  }
   return cs->items[cs->start[label][t] + vl_rng_int(r, 0, cs->count[label][t] - 1)];
 }
 
-static int make_hypotheses(uint64_t seed, int64_t index, int k, vl_shapes_scene *sc) {
+static int make_hypotheses(uint64_t seed, int64_t index, int k, const double *tpl_w,
+                           vl_shapes_scene *sc) {
   if (k == 0) return VL_OK;
   sc->hypotheses = calloc((size_t)k, sizeof *sc->hypotheses);
   if (!sc->hypotheses) return vl_error(VL_ERR_NOMEM, "shapes: out of memory for hypotheses");
@@ -359,13 +385,13 @@ static int make_hypotheses(uint64_t seed, int64_t index, int k, vl_shapes_scene 
         if (l != label) others[no++] = l;
       label = others[vl_rng_int(&r, 0, 1)];
     }
-    filler f = pick(&r, &cs, label);
+    filler f = pick(&r, &cs, label, tpl_w);
     for (int attempt = 1; attempt < 20; attempt++) {
       int dup = 0;
       for (int u = 0; u < j && !dup; u++)
         dup = !memcmp(&used[u], &f, sizeof f);
       if (!dup) break;
-      f = pick(&r, &cs, label);
+      f = pick(&r, &cs, label, tpl_w);
     }
     used[j] = f;
     evaluate(sc, &f, &sc->hypotheses[j]);
@@ -395,6 +421,11 @@ vl_shapes_scene *vl_shapes_generate(uint64_t seed, int64_t index, const vl_shape
              o.n_hypotheses);
     return NULL;
   }
+  for (int t = 0; t < VL_TPL_N; t++)
+    if (!(o.template_weights[t] >= 0 && o.template_weights[t] <= 1e6)) {
+      vl_error(VL_ERR_INVALID, "shapes: template weight %d is not within 0..1e6", t);
+      return NULL;
+    }
   vl_shapes_scene *sc = calloc(1, sizeof *sc);
   if (!sc) {
     vl_error(VL_ERR_NOMEM, "shapes: out of memory");
@@ -425,7 +456,7 @@ vl_shapes_scene *vl_shapes_generate(uint64_t seed, int64_t index, const vl_shape
   else
     vl_image_free(clean);
   build_caption(sc);
-  if (make_hypotheses(seed, index, o.n_hypotheses, sc) != VL_OK) {
+  if (make_hypotheses(seed, index, o.n_hypotheses, o.template_weights, sc) != VL_OK) {
     vl_shapes_free(sc);
     return NULL;
   }

@@ -98,6 +98,11 @@ typedef struct {
   int min_objects, max_objects; /* 1..4 (the spec); narrower for a curriculum */
   int n_hypotheses;             /* balanced hypotheses per scene, >= 0 */
   int keep_clean;               /* also keep the pre-noise image */
+  /* Relative frequency of each template among those a hypothesis's label can
+   * take in the scene (indexed by vl_template). All equal (the default, or
+   * all 0): the spec's uniform pick. Training data only: evaluation sets keep
+   * the spec's draw. */
+  double template_weights[VL_TPL_N];
 } vl_shapes_options;
 
 /* The spec's defaults: 1..4 objects, 3 hypotheses, no clean copy. */

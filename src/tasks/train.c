@@ -30,6 +30,8 @@ void vl_train_default_opts(vl_train_opts *o) {
   o->hypotheses = 3;
   for (int k = 0; k < 4; k++)
     o->object_weights[k] = 1;
+  for (int k = 0; k < VL_TPL_N; k++)
+    o->template_weights[k] = 1;
   o->max_objects = 4;
   o->curriculum = true;
   o->lr = 2e-3;
@@ -397,6 +399,8 @@ static cJSON *opts_json(const vl_train_opts *o) {
   cJSON_AddNumberToObject(j, "patch", o->patch);
   cJSON_AddNumberToObject(j, "hypotheses", o->hypotheses);
   cJSON_AddItemToObject(j, "object_weights", cJSON_CreateDoubleArray(o->object_weights, 4));
+  cJSON_AddItemToObject(j, "template_weights",
+                        cJSON_CreateDoubleArray(o->template_weights, VL_TPL_N));
   cJSON_AddNumberToObject(j, "max_objects", o->max_objects);
   cJSON_AddBoolToObject(j, "curriculum", o->curriculum);
   cJSON_AddBoolToObject(j, "decay_embeddings", o->decay_embeddings);
@@ -420,6 +424,10 @@ static int opts_parse(const char *text, const char *what, void *opts) {
   for (int k = 0; k < 4; k++) { /* runs saved before it: all 1 */
     const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "object_weights"), k);
     o->object_weights[k] = cJSON_IsNumber(w) ? w->valuedouble : 1;
+  }
+  for (int k = 0; k < VL_TPL_N; k++) { /* runs saved before it: all 1 */
+    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "template_weights"), k);
+    o->template_weights[k] = cJSON_IsNumber(w) ? w->valuedouble : 1;
   }
   o->max_objects = (int)vl_json_int(j, "max_objects", 4);
   o->curriculum = vl_json_bool(j, "curriculum", 1);
@@ -481,6 +489,9 @@ static int check_opts(const vl_train_opts *o) {
     return vl_error(VL_ERR_INVALID,
                     "train: --object-weights give no weight to 1..--max-objects %d objects",
                     o->max_objects);
+  for (int k = 0; k < VL_TPL_N; k++)
+    if (!(o->template_weights[k] >= 0 && o->template_weights[k] <= 1e6))
+      return vl_error(VL_ERR_INVALID, "train: --template-weights: weight %d not within 0..1e6", k);
   return find_arch(o->config) ? VL_OK : VL_ERR_INVALID;
 }
 
@@ -493,7 +504,8 @@ static int step_batch(void *u, int64_t s, double *loss) {
     const int64_t index = s * t->o.batch + made;
     int lo, hi;
     vl_train_object_range(&t->o, s, index, &lo, &hi);
-    rc = vl_train_sample_make(t->m, t->o.seed, index, lo, hi, t->o.hypotheses, &t->smp[made]);
+    rc = vl_train_sample_make(t->m, t->o.seed, index, lo, hi, t->o.hypotheses,
+                              t->o.template_weights, &t->smp[made]);
   }
   if (!rc) rc = vl_train_batch(t->c, t->m, t->smp, t->o.batch, &t->st);
   for (int64_t b = 0; b < made; b++)

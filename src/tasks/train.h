@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "io/shapes_world.h"
 #include "models/blip.h"
 
 typedef struct {
@@ -52,6 +53,11 @@ typedef struct {
    * many-object captions where the ordering is learnt; evaluation sets keep
    * the spec's 1..4. The curriculum's cap still applies. */
   double object_weights[4];
+  /* Relative frequency of the hypothesis templates (exists, exists-sized,
+   * count, relation, unknowable) among those a label can take in the scene
+   * (vl_shapes_options.template_weights; all equal: the spec's pick).
+   * Training data only, to spend hypotheses on the relations. */
+  double template_weights[VL_TPL_N];
   int max_objects; /* 1..4: cap on objects per scene */
   bool curriculum; /* <=2 objects for the first 1/9, <=3 the next 1/9 */
   double lr, min_lr_ratio, weight_decay, clip;
@@ -95,8 +101,9 @@ int vl_train_max_objects(const vl_train_opts *o, int64_t step);
  * else one count k (*lo = *hi = k) drawn from the weights up to the cap, by
  * a random stream of (seed, index) so that runs stay reproducible. */
 void vl_train_object_range(const vl_train_opts *o, int64_t step, int64_t index, int *lo, int *hi);
-/* Parses "w1,w2,w3,w4" (non-negative, not all zero) into w. */
-int vl_train_parse_object_weights(const char *text, double w[4]);
+/* Parses n comma-separated weights (non-negative, not all zero) into w;
+ * flag names the option in the error. */
+int vl_train_parse_weights(const char *text, int n, double *w, const char *flag);
 
 /* generation_config.json max_length of a trained folder: the longest
  * caption ([DEC] + 4 phrases + [SEP] = 22 tokens) plus room for a prompt. */
@@ -115,10 +122,11 @@ typedef struct {
 } vl_train_sample;
 
 /* Scene (seed, index) with min_objects..max_objects objects and k
- * hypotheses, tokenized with m's tokenizer. Release with
- * vl_train_sample_free. */
+ * hypotheses (templates weighted by template_weights, NULL: the spec's
+ * pick), tokenized with m's tokenizer. Release with vl_train_sample_free. */
 int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int min_objects,
-                         int max_objects, int k, vl_train_sample *s);
+                         int max_objects, int k, const double *template_weights,
+                         vl_train_sample *s);
 void vl_train_sample_free(vl_train_sample *s);
 
 typedef struct {

@@ -36,19 +36,19 @@ void vl_train_object_range(const vl_train_opts *o, int64_t step, int64_t index, 
   *lo = *hi = k + 1;
 }
 
-int vl_train_parse_object_weights(const char *text, double w[4]) {
+int vl_train_parse_weights(const char *text, int n, double *w, const char *flag) {
   const char *p = text;
   double total = 0;
-  for (int k = 0; k < 4; k++) {
+  for (int k = 0; k < n; k++) {
     char *end = NULL;
     w[k] = strtod(p, &end);
-    if (end == p || !(w[k] >= 0) || w[k] > 1e6 || (k < 3 ? *end != ',' : *end != 0))
-      return vl_error(VL_ERR_INVALID,
-                      "train: --object-weights '%s': four non-negative numbers w1,w2,w3,w4", text);
+    if (end == p || !(w[k] >= 0) || w[k] > 1e6 || (k < n - 1 ? *end != ',' : *end != 0))
+      return vl_error(VL_ERR_INVALID, "train: %s '%s': %d comma-separated non-negative numbers",
+                      flag, text, n);
     total += w[k];
     p = end + 1;
   }
-  if (total <= 0) return vl_error(VL_ERR_INVALID, "train: --object-weights '%s' are all 0", text);
+  if (total <= 0) return vl_error(VL_ERR_INVALID, "train: %s '%s' are all 0", flag, text);
   return VL_OK;
 }
 
@@ -82,7 +82,8 @@ static int encode(const vl_blip *m, const char *text, int64_t *dst, int64_t *n, 
 }
 
 int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int min_objects,
-                         int max_objects, int k, vl_train_sample *s) {
+                         int max_objects, int k, const double *template_weights,
+                         vl_train_sample *s) {
   memset(s, 0, sizeof *s);
   if (k < 0 || k > VL_TRAIN_MAX_K)
     return vl_error(VL_ERR_INVALID, "train: %d hypotheses per image (0..%d)", k, VL_TRAIN_MAX_K);
@@ -90,6 +91,8 @@ int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int min
   opt.min_objects = min_objects;
   opt.max_objects = max_objects;
   opt.n_hypotheses = k;
+  if (template_weights)
+    memcpy(opt.template_weights, template_weights, sizeof opt.template_weights);
   vl_shapes_scene *sc = vl_shapes_generate(seed, index, &opt);
   if (!sc) return vl_error_context("train: scene %lld", (long long)index);
   int rc = encode(m, sc->caption, s->cap, &s->cap_n, 1);
