@@ -115,6 +115,7 @@ TVNNI static inline __m256i q8_block_vnni(__m256i w, __m256i x) {
   const int64_t nb = K / VL_Q8_0_BLOCK;                                                            \
   const float *xd = xr;                                                                            \
   const int8_t *xq = q8_values(xr, nb);                                                            \
+  const size_t pf = vl_prefetch_step(Q8_ROWS * rs, nb);                                            \
   int64_t r = 0;                                                                                   \
   for (; r + Q8_ROWS <= n; r += Q8_ROWS, W += Q8_ROWS * rs) {                                      \
     __m256 a[Q8_ROWS];                                                                             \
@@ -122,7 +123,7 @@ TVNNI static inline __m256i q8_block_vnni(__m256i w, __m256i x) {
     for (int64_t k = 0; k < nb; k++) {                                                             \
       const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + k * VL_Q8_0_BLOCK));            \
       const size_t o = (size_t)k * VL_Q8_0_BYTES;                                                  \
-      vl_prefetch_slice(W + Q8_ROWS * rs, Q8_ROWS * rs, k, nb);                                    \
+      vl_prefetch_slice(W + Q8_ROWS * rs, pf, k);                                                  \
       _Pragma("GCC unroll 8") for (int i = 0; i < Q8_ROWS; i++) {                                  \
         const uint8_t *b = W + (size_t)i * rs + o;                                                 \
         const __m256i s = BLOCK_SUM(_mm256_loadu_si256((const __m256i *)(b + 2)), xv);             \

@@ -220,12 +220,13 @@ T512 static void dot_rows_avx512(const void *B, vl_dtype t, int64_t ldb, int64_t
                                  int64_t K, float *y) {
   const size_t es = vl_dtype_size(t), rs = (size_t)ldb * es;
   const char *b = B;
+  const size_t pf = vl_prefetch_step(4 * rs, K / 32);
   int64_t r = 0;
   for (; r + 4 <= n; r += 4, b += 4 * rs) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-      vl_prefetch_slice((const uint8_t *)b + 4 * rs, 4 * rs, k / 32, K / 32);
+      vl_prefetch_slice((const uint8_t *)b + 4 * rs, pf, k / 32);
       const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
       a0 = _mm512_fmadd_ps(load16(b, t, k, 0xFFFF), x0, a0);
       c0 = _mm512_fmadd_ps(load16(b, t, k + 16, 0xFFFF), x1, c0);

@@ -10,11 +10,18 @@
  * of rows is one contiguous range): step k of nk prefetches slice k of the
  * next group, so that group starts warm. Without it each group began with
  * a cache miss per row, and rows of 1k values ran at half the bytes/s of
- * rows of 4k (bench_gemv --cols). A prefetch past the end does not fault. */
-static inline void vl_prefetch_slice(const uint8_t *next, size_t bytes, int64_t k, int64_t nk) {
-  const size_t a = bytes * (size_t)k / (size_t)nk, b = bytes * (size_t)(k + 1) / (size_t)nk;
-  for (size_t o = a & ~(size_t)63; o < b; o += 64)
-    _mm_prefetch((const char *)((uintptr_t)next + o), _MM_HINT_T0);
+ * rows of 4k (bench_gemv --cols). A prefetch past the end does not fault.
+ * The slice size is computed once per call (vl_prefetch_step): computing
+ * the slice bounds in the loop put two 64-bit divisions in every step. */
+static inline size_t vl_prefetch_step(size_t bytes, int64_t nk) {
+  return nk > 0 ? ((bytes + (size_t)nk - 1) / (size_t)nk + 63) & ~(size_t)63 : 0;
+}
+
+/* Slice k: the whole lines from k * step on (step from vl_prefetch_step). */
+static inline void vl_prefetch_slice(const uint8_t *next, size_t step, int64_t k) {
+  const uintptr_t a = (uintptr_t)next + step * (size_t)k; /* step is whole lines: */
+  for (size_t o = 0; o < step; o += 64)                  /* one prefetch per line */
+    _mm_prefetch((const char *)(a + o), _MM_HINT_T0);
 }
 
 #endif

@@ -83,11 +83,12 @@ T512 static void dot8_avx512(const uint8_t *W, size_t rs, const float *x, int64_
 #pragma GCC unroll 8
   for (int r = 0; r < Q8_ROWS; r++)
     a[r] = _mm512_setzero_ps();
+  const size_t pf = vl_prefetch_step(Q8_ROWS * rs, nb);
   for (int64_t k = 0; k < nb; k++) {
     const size_t o = (size_t)k * VL_Q8_0_BYTES;
     const __m512 x0 = _mm512_loadu_ps(x + k * VL_Q8_0_BLOCK);
     const __m512 x1 = _mm512_loadu_ps(x + k * VL_Q8_0_BLOCK + 16);
-    vl_prefetch_slice(W + Q8_ROWS * rs, Q8_ROWS * rs, k, nb);
+    vl_prefetch_slice(W + Q8_ROWS * rs, pf, k);
 #pragma GCC unroll 8
     for (int r = 0; r < Q8_ROWS; r++) {
       const uint8_t *b = W + (size_t)r * rs + o;
