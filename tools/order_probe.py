@@ -9,8 +9,9 @@
    one that ignores x writes the same caption twice.
 2. Linear probe: `vlens dump` writes vision_out (the tokens the text decoder
    cross-attends to); a least-squares fit on 2/3 of the patch tokens predicts
-   each token's patch column, and R^2 on the other 1/3 says how much of x is
-   linearly there, over all tokens and over tokens mostly covered by an object.
+   each token's patch column (and row), and R^2 on the other 1/3 says how much
+   of x (and y) is linearly there, over all tokens and over tokens mostly
+   covered by an object. Relation hypotheses need both.
 
 Needs numpy and PIL (Debian: python3-numpy, python3-pil).
 """
@@ -70,7 +71,7 @@ def main():
         other += p0 != p1 and p0 != p1[::-1]
     print(f"mirror test, {same + reversed_ + other} two-object scenes: same caption {same}, "
           f"phrases reversed {reversed_}, other {other}")
-    xs, ys, oxs, oys = [], [], [], []
+    xs, ys, oxs, oys = [], [], [], []  # ys / oys: (column, row) of each token
     for r in rows[: a.probe_scenes]:
         run(a.vlens, "dump", *m, "--image", str(Path(a.set) / r["image"]), "--prompt", "a",
             "-o", str(tmp / "d.safetensors"))
@@ -81,13 +82,15 @@ def main():
         for t in range(g * g):
             row, col = divmod(t, g)
             xs.append(v[t])
-            ys.append(col)
+            ys.append((col, row))
             if (mask[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] > 0).mean() > 0.5:
                 oxs.append(v[t])
-                oys.append(col)
-    print(f"linear probe of the patch column from vision_out ({a.probe_scenes} scenes): "
-          f"R^2 {r2(xs, ys):.3f} over {len(ys)} tokens, {r2(oxs, oys):.3f} over {len(oys)} "
-          f"object tokens")
+                oys.append((col, row))
+    ys, oys = np.array(ys), np.array(oys)
+    for i, name in enumerate(("column", "row")):
+        print(f"linear probe of the patch {name} from vision_out ({a.probe_scenes} scenes): "
+              f"R^2 {r2(xs, ys[:, i]):.3f} over {len(ys)} tokens, {r2(oxs, oys[:, i]):.3f} over "
+              f"{len(oys)} object tokens")
 
 
 if __name__ == "__main__":
