@@ -337,28 +337,29 @@ static int weights_uniform(const double *w) {
   return 1;
 }
 
-/* A template for `label` (uniform, or by weight w when w is not uniform; a
- * label whose templates all weigh 0 falls back to uniform), then a filler. */
+/* A template for `label` (uniform, or by the weights w >= 0 when they are not
+ * all equal; a label whose templates all weigh 0 falls back to uniform), then
+ * a filler. */
 static filler pick(vl_rng *r, const candidates *cs, int label, const double *w) {
   int tpls[VL_TPL_N] = {0}, nt = 0;
   double total = 0;
   for (int t = 0; t < VL_TPL_N; t++)
     if (cs->count[label][t]) {
       tpls[nt++] = t;
-      total += w[t] > 0 ? w[t] : 0;
+      total += w[t];
     }
-  int t = tpls[0];
+  int i;
   if (weights_uniform(w) || total <= 0) {
-    t = tpls[vl_rng_int(r, 0, nt - 1)];
+    i = vl_rng_int(r, 0, nt - 1); /* the spec's draw, bit for bit */
   } else {
     double u = vl_rng_uniform(r) * total;
-    int i = 0;
-    while (i < nt - 1 && (u -= (w[tpls[i]] > 0 ? w[tpls[i]] : 0)) >= 0)
+    i = 0;
+    while (i < nt - 1 && (u -= w[tpls[i]]) >= 0)
       i++;
-    while (i > 0 && !(w[tpls[i]] > 0)) /* u landed at the edge of a zero weight */
+    while (w[tpls[i]] <= 0) /* u landed at the edge of a zero weight */
       i--;
-    t = tpls[i];
   }
+  const int t = tpls[i];
   return cs->items[cs->start[label][t] + vl_rng_int(r, 0, cs->count[label][t] - 1)];
 }
 
