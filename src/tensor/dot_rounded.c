@@ -177,52 +177,30 @@ TBF16 static inline __m512bh bh_load(const uint16_t *p, __mmask32 m) {
   return (__m512bh)_mm512_maskz_loadu_epi16(m, p);
 }
 
-/* Four rows at a time, 64 values per step in two accumulators each: eight
- * independent dot-product chains hide the instruction's latency. No software
- * prefetch here (unlike the other decode kernels, prefetch.h): with it, BF16
- * decode of Qwen2.5-0.5B ran slower (34 vs 40 tok/s in an A/B of single runs). */
+/* One row at a time, 128 values per step in four accumulators (they hide the
+ * instruction's latency): the rows are one sequential stream for the hardware
+ * prefetcher, which is what decode needs. Four rows at a time (the kernel
+ * before) read four short interleaved streams and decoded Qwen2.5-0.5B at
+ * 44-50 against 52-54 tok/s (docs/benchmarks.md). No software prefetch. */
 TBF16 static void bf16_rows_avx512(const uint8_t *W, size_t rs, int64_t n, const void *xr,
                                    int64_t K, float *y) {
   const uint16_t *x = xr;
   const __mmask32 all = 0xFFFFFFFFu;
-  int64_t r = 0;
-  for (; r + 4 <= n; r += 4, W += 4 * rs) {
-    const uint16_t *w0 = (const uint16_t *)W, *w1 = (const uint16_t *)(W + rs),
-                   *w2 = (const uint16_t *)(W + 2 * rs), *w3 = (const uint16_t *)(W + 3 * rs);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+  for (int64_t r = 0; r < n; r++, W += rs) {
+    const uint16_t *w = (const uint16_t *)W;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t k = 0;
-    for (; k + 64 <= K; k += 64) {
-      const __m512bh x0 = bh_load(x + k, all), x1 = bh_load(x + k + 32, all);
-      a0 = _mm512_dpbf16_ps(a0, bh_load(w0 + k, all), x0);
-      c0 = _mm512_dpbf16_ps(c0, bh_load(w0 + k + 32, all), x1);
-      a1 = _mm512_dpbf16_ps(a1, bh_load(w1 + k, all), x0);
-      c1 = _mm512_dpbf16_ps(c1, bh_load(w1 + k + 32, all), x1);
-      a2 = _mm512_dpbf16_ps(a2, bh_load(w2 + k, all), x0);
-      c2 = _mm512_dpbf16_ps(c2, bh_load(w2 + k + 32, all), x1);
-      a3 = _mm512_dpbf16_ps(a3, bh_load(w3 + k, all), x0);
-      c3 = _mm512_dpbf16_ps(c3, bh_load(w3 + k + 32, all), x1);
+    for (; k + 128 <= K; k += 128) {
+      a0 = _mm512_dpbf16_ps(a0, bh_load(w + k, all), bh_load(x + k, all));
+      a1 = _mm512_dpbf16_ps(a1, bh_load(w + k + 32, all), bh_load(x + k + 32, all));
+      a2 = _mm512_dpbf16_ps(a2, bh_load(w + k + 64, all), bh_load(x + k + 64, all));
+      a3 = _mm512_dpbf16_ps(a3, bh_load(w + k + 96, all), bh_load(x + k + 96, all));
     }
     for (; k < K; k += 32) {
       const __mmask32 m = K - k >= 32 ? all : (__mmask32)((1u << (K - k)) - 1);
-      const __m512bh x0 = bh_load(x + k, m);
-      a0 = _mm512_dpbf16_ps(a0, bh_load(w0 + k, m), x0);
-      a1 = _mm512_dpbf16_ps(a1, bh_load(w1 + k, m), x0);
-      a2 = _mm512_dpbf16_ps(a2, bh_load(w2 + k, m), x0);
-      a3 = _mm512_dpbf16_ps(a3, bh_load(w3 + k, m), x0);
+      a0 = _mm512_dpbf16_ps(a0, bh_load(w + k, m), bh_load(x + k, m));
     }
-    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, c0));
-    y[r + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, c1));
-    y[r + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, c2));
-    y[r + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, c3));
-  }
-  for (; r < n; r++, W += rs) {
-    const uint16_t *w = (const uint16_t *)W;
-    __m512 a = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k += 32) {
-      const __mmask32 m = K - k >= 32 ? all : (__mmask32)((1u << (K - k)) - 1);
-      a = _mm512_dpbf16_ps(a, bh_load(w + k, m), bh_load(x + k, m));
-    }
-    y[r] = _mm512_reduce_add_ps(a);
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
   }
 }
 
