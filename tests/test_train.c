@@ -234,8 +234,7 @@ static void test_resume_is_bit_identical(void) {
   CHECK(!strcmp(vl_st_metadata(st, "vlens_step"), "6"));
   CHECK(!strcmp(vl_st_metadata(st, "vlens_next_scene"), "24"));
   CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"config\":\"tiny\"") != NULL);
-  CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"template_weights\":[1,1,1,1,5]") !=
-        NULL);
+  CHECK(strstr(vl_st_metadata(st, "vlens_train_opts"), "\"template_weights\":[1,1,1,1,5]") != NULL);
   vl_st_close(st);
 }
 

@@ -91,8 +91,7 @@ int vl_train_sample_make(const vl_blip *m, uint64_t seed, int64_t index, int min
   opt.min_objects = min_objects;
   opt.max_objects = max_objects;
   opt.n_hypotheses = k;
-  if (template_weights)
-    memcpy(opt.template_weights, template_weights, sizeof opt.template_weights);
+  if (template_weights) memcpy(opt.template_weights, template_weights, sizeof opt.template_weights);
   vl_shapes_scene *sc = vl_shapes_generate(seed, index, &opt);
   if (!sc) return vl_error_context("train: scene %lld", (long long)index);
   int rc = encode(m, sc->caption, s->cap, &s->cap_n, 1);

@@ -19,8 +19,9 @@ static inline size_t vl_prefetch_step(size_t bytes, int64_t nk) {
 
 /* Slice k: the whole lines from k * step on (step from vl_prefetch_step). */
 static inline void vl_prefetch_slice(const uint8_t *next, size_t step, int64_t k) {
-  const uintptr_t a = (uintptr_t)next + step * (size_t)k; /* step is whole lines: */
-  for (size_t o = 0; o < step; o += 64)                  /* one prefetch per line */
+  /* step is whole lines: one prefetch per line */
+  const uintptr_t a = (uintptr_t)next + step * (size_t)k;
+  for (size_t o = 0; o < step; o += 64)
     _mm_prefetch((const char *)(a + o), _MM_HINT_T0);
 }
 
