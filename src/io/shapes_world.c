@@ -337,19 +337,18 @@ static int weights_uniform(const double *w) {
   return 1;
 }
 
-/* A template for `label` (uniform, or by the weights w >= 0 when they are not
- * all equal; a label whose templates all weigh 0 falls back to uniform), then
- * a filler. */
+/* A template for `label` (uniform when w is NULL, else by the weights w >= 0;
+ * a label whose templates all weigh 0 falls back to uniform), then a filler. */
 static filler pick(vl_rng *r, const candidates *cs, int label, const double *w) {
   int tpls[VL_TPL_N] = {0}, nt = 0;
   double total = 0;
   for (int t = 0; t < VL_TPL_N; t++)
     if (cs->count[label][t]) {
       tpls[nt++] = t;
-      total += w[t];
+      total += w ? w[t] : 0;
     }
   int i;
-  if (weights_uniform(w) || total <= 0) {
+  if (total <= 0) {
     i = vl_rng_int(r, 0, nt - 1); /* the spec's draw, bit for bit */
   } else {
     double u = vl_rng_uniform(r) * total;
@@ -366,6 +365,7 @@ static filler pick(vl_rng *r, const candidates *cs, int label, const double *w) 
 static int make_hypotheses(uint64_t seed, int64_t index, int k, const double *tpl_w,
                            vl_shapes_scene *sc) {
   if (k == 0) return VL_OK;
+  if (weights_uniform(tpl_w)) tpl_w = NULL; /* the spec's pick */
   sc->hypotheses = calloc((size_t)k, sizeof *sc->hypotheses);
   if (!sc->hypotheses) return vl_error(VL_ERR_NOMEM, "shapes: out of memory for hypotheses");
   candidates cs;

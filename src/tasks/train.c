@@ -412,6 +412,16 @@ static const char *arch_name(const char *config) {
   return a ? a->name : NULL;
 }
 
+/* n weights saved under key; 1 for each one missing (runs saved before the
+ * option existed). */
+static void saved_weights(const cJSON *j, const char *key, double *w, int n) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
+  for (int k = 0; k < n; k++) {
+    const cJSON *v = cJSON_GetArrayItem(a, k);
+    w[k] = cJSON_IsNumber(v) ? v->valuedouble : 1;
+  }
+}
+
 /* The saved options; out->config points into static storage. */
 static int opts_parse(const char *text, const char *what, void *opts) {
   vl_train_opts *o = opts;
@@ -421,14 +431,8 @@ static int opts_parse(const char *text, const char *what, void *opts) {
   VL_TRAIN_SCHEDULE_TO(o, s);
   o->patch = (int)vl_json_int(j, "patch", 0);
   o->hypotheses = (int)vl_json_int(j, "hypotheses", 3);
-  for (int k = 0; k < 4; k++) { /* runs saved before it: all 1 */
-    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "object_weights"), k);
-    o->object_weights[k] = cJSON_IsNumber(w) ? w->valuedouble : 1;
-  }
-  for (int k = 0; k < VL_TPL_N; k++) { /* runs saved before it: all 1 */
-    const cJSON *w = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "template_weights"), k);
-    o->template_weights[k] = cJSON_IsNumber(w) ? w->valuedouble : 1;
-  }
+  saved_weights(j, "object_weights", o->object_weights, 4);
+  saved_weights(j, "template_weights", o->template_weights, VL_TPL_N);
   o->max_objects = (int)vl_json_int(j, "max_objects", 4);
   o->curriculum = vl_json_bool(j, "curriculum", 1);
   o->decay_embeddings = vl_json_bool(j, "decay_embeddings", 0);
