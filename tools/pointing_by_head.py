@@ -29,15 +29,6 @@ def in_box(box, x, y, grow=4):
     return box[0] - grow <= x < box[2] + grow and box[1] - grow <= y < box[3] + grow
 
 
-def peak_of(explanation):
-    """Pixel centre of the highest cell, as the spec's pointing game takes it."""
-    cols, rows = explanation["grid"]
-    cells = explanation["cells"]
-    i = max(range(len(cells)), key=lambda k: cells[k])
-    w, h = 96 / cols, 96 / rows
-    return (i % cols) * w + w / 2, (i // cols) * h + h / 2
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("set_dir")
@@ -80,11 +71,11 @@ def main():
             for m in att.get("heads", []):
                 maps[f"head {m['head']}"] = m
             for name, m in maps.items():
-                x, y = peak_of(m)
+                x, y = m["peak"]  # centre of the highest cell, in pixels
                 for k in (kind, "both"):
                     hits[(k, name)][0] += in_box(box, x, y)
                     hits[(k, name)][1] += 1
-            x, y = peak_of(att)
+            x, y = att["peak"]
             if not in_box(box, x, y):
                 other = [i for i, o in enumerate(objects) if i != phrase and in_box(o["box"], x, y)]
                 where = "background" if not other else "next object" if other[0] == phrase + 1 else \
